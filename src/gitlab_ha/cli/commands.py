@@ -1,0 +1,15 @@
+"""Registry of the verbs: each module listed here adds its commands or sub-apps to the root app."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# One module per verb under gitlab_ha.cli; each exposes `register(app: typer.Typer) -> None`.
+VERB_MODULES: list[str] = []
+
+
+def register(app: typer.Typer) -> None:
+    for module_name in VERB_MODULES:
+        importlib.import_module(f"gitlab_ha.cli.{module_name}").register(app)

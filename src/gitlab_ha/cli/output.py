@@ -1,0 +1,40 @@
+"""Printing helpers shared by every command: rich on a terminal, JSON with --json, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gitlab_ha.errors import EXIT_BAD_INPUT, InputError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def fail(error: InputError | str) -> NoReturn:
+    """Print a one-line error on stderr and exit 2 (bad input)."""
+    err_console.print(f"[red]error:[/red] {error}", markup=True, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Failure drills: inject a failure, measure the outage and the data lost."""

@@ -1,0 +1,1 @@
+"""Lint rules for hand-written multi-node gitlab.rb sets."""

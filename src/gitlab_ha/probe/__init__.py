@@ -1,0 +1,1 @@
+"""Status collectors, one per component."""

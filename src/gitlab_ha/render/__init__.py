@@ -1,0 +1,1 @@
+"""Renderers: one module per role turning the topology and secrets into config text."""
