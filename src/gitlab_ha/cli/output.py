@@ -13,7 +13,7 @@ from rich.table import Table
 
 from gitlab_ha.errors import EXIT_BAD_INPUT, InputError
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
 
 

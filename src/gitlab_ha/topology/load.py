@@ -1,0 +1,171 @@
+"""Load a topology file: YAML → `Topology`, with every error pointing at its file and line.
+
+PyYAML's composer keeps the line of every node; we walk that tree with the path pydantic or the
+cross-node validator reports, so a message reads `cluster.yml:42: nodes[3] (gitaly-1).roles[1]: …`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from gitlab_ha.errors import InputError
+from gitlab_ha.topology.model import Topology
+from gitlab_ha.topology.roles import Role
+from gitlab_ha.topology.validate import Path, Problem, validate
+
+
+class TopologyInvalid(InputError):
+    """One or more errors in a topology file; each is a complete one-line message."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(lines[0])
+        self.lines = lines
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass
+class Loaded:
+    topology: Topology
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_topology(path: FsPath) -> Loaded:
+    """Read, parse and validate `path`. Raises `InputError` naming the file, line and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("no such file", str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", str(path)) from None
+    return load_text(text, str(path))
+
+
+def load_text(text: str, filename: str) -> Loaded:
+    root = _compose(text, filename)
+    data = yaml.safe_load(text) if root is not None else None
+    if not isinstance(data, dict):
+        raise InputError("a topology file is a YAML mapping with 'name', 'gitlab' and 'nodes'", f"{filename}:1")
+    locator = _Locator(root, data, filename)
+    try:
+        topo = Topology.model_validate(data)
+    except ValidationError as exc:
+        raise TopologyInvalid([locator.pydantic_line(err) for err in exc.errors()]) from None
+    problems = validate(topo)
+    errors = [locator.problem_line(p) for p in problems if p.severity == "error"]
+    if errors:
+        raise TopologyInvalid(errors)
+    return Loaded(topo, [locator.problem_line(p) for p in problems if p.severity == "warning"])
+
+
+def _compose(text: str, filename: str) -> yaml.Node | None:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
+        raise InputError(f"YAML syntax: {exc.problem or exc.context}", where) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"YAML: {exc}", filename) from None
+    if root is not None:
+        _no_duplicate_keys(root, filename)
+    return root
+
+
+def _no_duplicate_keys(node: yaml.Node, filename: str) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                raise InputError(
+                    f"key {name!r} appears twice (first at line {seen[name]})",
+                    f"{filename}:{key.start_mark.line + 1}",
+                )
+            seen[name] = key.start_mark.line + 1
+            _no_duplicate_keys(value, filename)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _no_duplicate_keys(item, filename)
+
+
+class _Locator:
+    def __init__(self, root: yaml.Node | None, data: dict[str, Any], filename: str) -> None:
+        self.root = root
+        self.data = data
+        self.filename = filename
+
+    def line(self, path: Path) -> int:
+        node = self.root
+        line = 1
+        for part in path:
+            if node is None:
+                break
+            line = node.start_mark.line + 1
+            node = _child(node, part)
+        if node is not None:
+            line = node.start_mark.line + 1
+        return line
+
+    def label(self, path: Path) -> str:
+        out = ""
+        for i, part in enumerate(path):
+            if isinstance(part, int):
+                out += f"[{part}]"
+                if path[:i] == ("nodes",):
+                    name = _node_name(self.data, part)
+                    if name:
+                        out += f" ({name})"
+            else:
+                out += f".{part}" if out else part
+        return out or "(top level)"
+
+    def pydantic_line(self, err: Any) -> str:
+        path: Path = tuple(p for p in err["loc"] if isinstance(p, (str, int)))
+        message = _pydantic_message(err)
+        return f"{self.filename}:{self.line(path)}: {self.label(path)}: {message}"
+
+    def problem_line(self, problem: Problem) -> str:
+        return f"{self.filename}:{self.line(problem.path)}: {self.label(problem.path)}: {problem.message}"
+
+
+def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+        for key, value in node.value:
+            if key.value == part:
+                child: yaml.Node = value
+                return child
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        item: yaml.Node = node.value[part]
+        return item
+    return None
+
+
+def _node_name(data: dict[str, Any], index: int) -> str | None:
+    nodes = data.get("nodes")
+    if isinstance(nodes, list) and 0 <= index < len(nodes) and isinstance(nodes[index], dict):
+        name = nodes[index].get("name")
+        return str(name) if name is not None else None
+    return None
+
+
+def _pydantic_message(err: Any) -> str:
+    kind = err.get("type", "")
+    value = err.get("input")
+    if kind == "enum" and "roles" in err["loc"]:
+        known = ", ".join(r.value for r in Role)
+        return f"unknown role {value!r}; known roles: {known}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind in {"ip_any_address", "ip_v4_address", "ip_v6_address"} or "address" in err["loc"][-1:]:
+        return f"{value!r} is not a valid IP address"
+    message = str(err.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")

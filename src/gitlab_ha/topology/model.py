@@ -1,0 +1,175 @@
+"""The topology model: one cluster, its GitLab settings, object storage and nodes.
+
+Field-level checks live on the models (pydantic); checks across nodes live in `validate.py`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gitlab_ha.topology.roles import NON_OMNIBUS, Role
+from gitlab_ha.topology.versions import GitLabVersion
+
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+# The object types Omnibus' consolidated object storage knows; one bucket each.
+OBJECT_TYPES: tuple[str, ...] = (
+    "artifacts",
+    "external_diffs",
+    "lfs",
+    "uploads",
+    "packages",
+    "dependency_proxy",
+    "terraform_state",
+    "ci_secure_files",
+    "pages",
+)
+
+Provider = Literal["AWS", "Google", "AzureRM"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class CredentialRef(Strict):
+    """Where object storage credentials come from. Never the values themselves."""
+
+    env: str | None = Field(
+        default=None, description="prefix of env vars: <env>_ACCESS_KEY_ID and <env>_SECRET_ACCESS_KEY"
+    )
+    file: str | None = Field(default=None, description="path of a file on the Rails nodes holding the key")
+    use_iam_profile: bool = Field(default=False, description="AWS: take credentials from the instance role")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CredentialRef:
+        given = [self.env is not None, self.file is not None, self.use_iam_profile]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of env, file or use_iam_profile")
+        if self.env is not None and not ENV_RE.match(self.env):
+            raise ValueError(f"env {self.env!r} is not an environment variable name (A-Z, 0-9, _)")
+        return self
+
+
+class ObjectStorage(Strict):
+    provider: Provider = "AWS"
+    region: str = "us-east-1"
+    credentials: CredentialRef = Field(default_factory=lambda: CredentialRef(use_iam_profile=True))
+    buckets: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("buckets")
+    @classmethod
+    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for kind, bucket in value.items():
+            if kind not in OBJECT_TYPES:
+                raise ValueError(f"unknown object type {kind!r}; known: {', '.join(OBJECT_TYPES)}")
+            if not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", bucket):
+                raise ValueError(f"bucket {bucket!r} for {kind} is not a valid bucket name")
+        return value
+
+
+class GitLab(Strict):
+    version: GitLabVersion = Field(description="Omnibus release, e.g. 16.6.0")
+    edition: Literal["ee", "ce"] = "ee"
+    external_url: str = "https://gitlab.example.com"
+
+    @field_validator("external_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[A-Za-z0-9.-]+(:\d+)?/?$", value):
+            raise ValueError(f"{value!r} is not an http(s) URL with a host name")
+        return value.rstrip("/")
+
+
+class Database(Strict):
+    name: str = "gitlabhq_production"
+    synchronous_mode: bool = Field(default=False, description="Patroni synchronous replication (no loss)")
+
+
+class Redis(Strict):
+    master_name: str = "gitlab-redis"
+    cache_master_name: str = "gitlab-redis-cache"
+
+
+class Consul(Strict):
+    datacenter: str = "gitlab_consul"
+
+
+class Node(Strict):
+    name: str
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    roles: Annotated[list[Role], Field(min_length=1)]
+    size: str | None = Field(default=None, description="instance type or vCPU/RAM, for information")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a host name (lower-case letters, digits and '-')")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _unique_roles(cls, value: list[Role]) -> list[Role]:
+        seen: set[Role] = set()
+        for role in value:
+            if role in seen:
+                raise ValueError(f"role {role.value!r} is listed twice")
+            seen.add(role)
+        return value
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+    @property
+    def ip(self) -> str:
+        return str(self.address)
+
+    @property
+    def omnibus(self) -> bool:
+        """Whether this node runs the Omnibus package (has a gitlab.rb)."""
+        return any(role not in NON_OMNIBUS for role in self.roles)
+
+
+class Topology(Strict):
+    name: str = Field(description="cluster name, used in Patroni's scope and file headers")
+    gitlab: GitLab
+    object_storage: ObjectStorage | None = None
+    database: Database = Field(default_factory=Database)
+    redis: Redis = Field(default_factory=Redis)
+    consul: Consul = Field(default_factory=Consul)
+    redis_primary: str | None = Field(default=None, description="node that starts as Redis master")
+    nodes: Annotated[list[Node], Field(min_length=1)]
+
+    @field_validator("name")
+    @classmethod
+    def _cluster_name(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", value):
+            raise ValueError(f"{value!r} is not a cluster name (lower-case letters, digits, '-', '_')")
+        return value
+
+    def with_role(self, role: Role) -> list[Node]:
+        return [node for node in self.nodes if role in node.roles]
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def has_role(self, role: Role) -> bool:
+        return any(role in node.roles for node in self.nodes)
+
+    def redis_master(self, cache: bool = False) -> Node | None:
+        """The Redis node that starts as master: `redis_primary` if set, else the first."""
+        nodes = self.with_role(Role.REDIS_CACHE if cache else Role.REDIS)
+        if not cache and self.redis_primary is not None:
+            for node in nodes:
+                if node.name == self.redis_primary:
+                    return node
+        return nodes[0] if nodes else None
