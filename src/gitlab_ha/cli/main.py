@@ -7,8 +7,8 @@ import sys
 import typer
 
 from gitlab_ha import __version__
-from gitlab_ha.cli.output import fail
-from gitlab_ha.errors import InputError
+from gitlab_ha.cli.output import report
+from gitlab_ha.errors import EXIT_BAD_INPUT, InputError
 
 app = typer.Typer(
     name="gitlab-ha",
@@ -48,6 +48,7 @@ def run() -> None:
     try:
         app()
     except InputError as exc:
-        fail(exc)
+        report(exc)
+        sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gitlab_ha.errors import EXIT_BAD_INPUT, InputError
@@ -17,14 +18,20 @@ console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
 
 
+def report(error: InputError | str) -> None:
+    """Print an error on stderr: one line per problem, each prefixed `error:`."""
+    for line in str(error).splitlines() or [""]:
+        err_console.print(f"[red]error:[/red] {escape(line)}", markup=True, soft_wrap=True)
+
+
 def fail(error: InputError | str) -> NoReturn:
-    """Print a one-line error on stderr and exit 2 (bad input)."""
-    err_console.print(f"[red]error:[/red] {error}", markup=True, soft_wrap=True)
+    """Inside a command: report the error and exit 2 (bad input)."""
+    report(error)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

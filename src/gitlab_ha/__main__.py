@@ -1,0 +1,5 @@
+"""`python -m gitlab_ha` is the same as the `gitlab-ha` command."""
+
+from gitlab_ha.cli.main import run
+
+run()

@@ -1,0 +1,197 @@
+"""Every validation error names the file, line, node and field, exits 2 and prints no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitlab_ha.topology.presets import PRESETS, SEED_15, expand
+from gitlab_ha.topology.yaml_out import topology_yaml
+from tests.helpers import cli
+
+
+def seed_data() -> dict[str, object]:
+    data = yaml.safe_load(topology_yaml(SEED_15, expand(SEED_15)))
+    assert isinstance(data, dict)
+    return data
+
+
+def write(tmp_path: Path, data: dict[str, object]) -> Path:
+    path = tmp_path / "cluster.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def nodes(data: dict[str, object]) -> list[dict[str, object]]:
+    value = data["nodes"]
+    assert isinstance(value, list)
+    return value
+
+
+def line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def expect_error(path: Path, *fragments: str) -> str:
+    result = cli("validate", path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    first = result.stderr.strip().splitlines()[0]
+    for fragment in fragments:
+        assert fragment in result.stderr, f"{fragment!r} not in {result.stderr!r}"
+    assert first.startswith("error: ") and str(path) in first
+    return result.stderr
+
+
+def test_seed_is_valid(tmp_path: Path) -> None:
+    result = cli("validate", write(tmp_path, seed_data()))
+    assert result.returncode == 0, result.stderr
+    assert "15 nodes" in result.stdout
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_is_valid(tmp_path: Path, preset: str) -> None:
+    out = tmp_path / "c.yml"
+    result = cli("init", "--preset", preset, "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert cli("validate", out).returncode == 0
+
+
+def test_unknown_role(tmp_path: Path) -> None:
+    data = seed_data()
+    nodes(data)[9]["roles"] = ["gitlay"]
+    path = write(tmp_path, data)
+    stderr = expect_error(path, "nodes[9] (gitaly-1).roles[0]", "unknown role 'gitlay'")
+    # the error points at the line of that node's roles
+    assert f":{line_of(path, 'gitlay')}:" in stderr
+
+
+def test_duplicate_name(tmp_path: Path) -> None:
+    data = seed_data()
+    nodes(data)[8]["name"] = "praefect-2"
+    expect_error(write(tmp_path, data), "nodes[8] (praefect-2).name", "duplicate node name 'praefect-2'")
+
+
+def test_duplicate_address(tmp_path: Path) -> None:
+    data = seed_data()
+    nodes(data)[4]["address"] = "10.10.1.120"
+    expect_error(write(tmp_path, data), "nodes[4] (postgres-2).address", "also node 'postgres-1'")
+
+
+@pytest.mark.parametrize("address", ["10.10.1.300", "not-an-ip", "10.10.1"])
+def test_invalid_address(tmp_path: Path, address: str) -> None:
+    data = seed_data()
+    nodes(data)[0]["address"] = address
+    expect_error(write(tmp_path, data), "nodes[0] (consul-redis-1).address", "not a valid IP address")
+
+
+def test_even_consul_count_is_an_error(tmp_path: Path) -> None:
+    data = seed_data()
+    nodes(data)[2]["roles"] = ["redis", "sentinel"]  # 2 Consul servers left
+    expect_error(write(tmp_path, data), "2 'consul' nodes", "no majority")
+
+
+def test_even_sentinel_count_is_an_error(tmp_path: Path) -> None:
+    data = seed_data()
+    nodes(data)[2]["roles"] = ["redis", "consul"]
+    expect_error(write(tmp_path, data), "2 'sentinel' nodes")
+
+
+def test_even_praefect_count_is_an_error(tmp_path: Path) -> None:
+    data = seed_data()
+    del nodes(data)[8]
+    expect_error(write(tmp_path, data), "2 'praefect' nodes")
+
+
+def test_one_consul_is_a_warning(tmp_path: Path) -> None:
+    data = seed_data()
+    nodes(data)[1]["roles"] = ["redis", "sentinel"]
+    nodes(data)[2]["roles"] = ["redis", "sentinel"]
+    result = cli("validate", write(tmp_path, data))
+    assert result.returncode == 0
+    assert "warning:" in result.stderr and "only one 'consul' node (consul-redis-1)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("index", "roles", "fragment"),
+    [
+        (5, ["redis"], "role 'praefect' needs a node with role 'praefect_postgres'"),
+        (3, ["pgbouncer"], "role 'pgbouncer' needs a node with role 'patroni'"),
+    ],
+)
+def test_missing_needed_role(tmp_path: Path, index: int, roles: list[str], fragment: str) -> None:
+    data = seed_data()
+    if fragment.startswith("role 'pgbouncer'"):
+        nodes(data)[3]["roles"] = ["pgbouncer"]
+        nodes(data)[4]["roles"] = ["pgbouncer"]
+        expect_error(write(tmp_path, data), fragment)
+        return
+    nodes(data)[index]["roles"] = roles
+    del nodes(data)[index]
+    expect_error(write(tmp_path, data), fragment)
+
+
+def test_praefect_without_gitaly(tmp_path: Path) -> None:
+    data = seed_data()
+    data["nodes"] = [n for n in nodes(data) if "gitaly" not in n["roles"]]  # type: ignore[operator]
+    expect_error(write(tmp_path, data), "node 'praefect-1'", "needs a node with role 'gitaly'")
+
+
+def test_rails_without_redis(tmp_path: Path) -> None:
+    data = seed_data()
+    for node in nodes(data)[:3]:
+        node["roles"] = ["consul"]
+    data.pop("redis_primary")
+    expect_error(write(tmp_path, data), "node 'rails-1'", "role 'rails' needs a node with role 'redis'")
+
+
+def test_conflicting_roles(tmp_path: Path) -> None:
+    data = seed_data()
+    nodes(data)[5]["roles"] = ["praefect_postgres", "patroni"]
+    expect_error(write(tmp_path, data), "nodes[5] (praefect-postgres).roles", "cannot share a node")
+
+
+@pytest.mark.parametrize("version", ["15.11.0", "20.0.0", "sixteen"])
+def test_unsupported_version(tmp_path: Path, version: str) -> None:
+    data = seed_data()
+    data["gitlab"] = {**data["gitlab"], "version": version}  # type: ignore[dict-item]
+    expect_error(write(tmp_path, data), "gitlab.version", version)
+
+
+def test_unknown_field(tmp_path: Path) -> None:
+    data = seed_data()
+    nodes(data)[0]["rolez"] = ["redis"]
+    expect_error(write(tmp_path, data), "nodes[0] (consul-redis-1).rolez", "unknown field")
+
+
+def test_redis_primary_must_be_a_redis_node(tmp_path: Path) -> None:
+    data = seed_data()
+    data["redis_primary"] = "gitaly-1"
+    expect_error(write(tmp_path, data), "redis_primary", "'gitaly-1' is not a node with role 'redis'")
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.yml"
+    path.write_text("name: x\nnodes:\n  - name: [a\n")
+    result = cli("validate", path)
+    assert result.returncode == 2
+    assert f"{path}:4:" in result.stderr or f"{path}:3:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_duplicate_yaml_key(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.yml"
+    text = topology_yaml(SEED_15, expand(SEED_15)).replace("name: seed-15\n", "name: seed-15\nname: other\n", 1)
+    path.write_text(text)
+    expect_error(path, "key 'name' appears twice")
+
+
+def test_missing_file() -> None:
+    result = cli("validate", "/nonexistent/cluster.yml")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: /nonexistent/cluster.yml: no such file"
