@@ -1,4 +1,7 @@
-"""Presets: the seed blog's 15-node layout and GitLab's reference architectures.
+"""Presets: the seed blog's 15-node layout and GitLab's reference architectures (Linux package).
+
+Node counts and AWS instance types follow GitLab's reference architecture docs
+(doc/administration/reference_architectures/{1k..50k}_users.md, 2025 revision).
 
 A preset is a list of node groups; `expand` gives each node a name and an address, either the
 preset's own (seed-15), or the next free host of a subnet in group order, or from a hosts file.
@@ -180,7 +183,7 @@ REF_2K = Preset(
     description="GitLab reference architecture for up to 2,000 users: scaled out, no HA",
     version="19.3.0",
     groups=(
-        Group("external-lb", 1, (R.EXTERNAL_LB,), "c5.large", "external load balancer (HAProxy)"),
+        Group("external-lb", 1, (R.EXTERNAL_LB,), "c5n.xlarge", "external load balancer (HAProxy)"),
         Group("postgres", 1, (R.POSTGRES,), "m5.large", "PostgreSQL (single, no failover)"),
         Group("redis", 1, (R.REDIS,), "m5.large", "Redis (single, no failover)"),
         Group("gitaly", 1, (R.GITALY,), "m5.xlarge", "Gitaly"),
@@ -196,11 +199,11 @@ REF_3K = _ref(
     sidekiq=2,
     rails=3,
     sizes={
-        "external_lb": "c5.large",
+        "external_lb": "c5n.xlarge",
         "consul": "c5.large",
         "postgres": "m5.large",
         "pgbouncer": "c5.large",
-        "internal_lb": "c5.large",
+        "internal_lb": "c5n.xlarge",
         "redis": "m5.large",
         "gitaly": "m5.xlarge",
         "praefect": "c5.large",
@@ -217,11 +220,11 @@ REF_5K = _ref(
     sidekiq=2,
     rails=3,
     sizes={
-        "external_lb": "c5.xlarge",
+        "external_lb": "c5n.xlarge",
         "consul": "c5.large",
         "postgres": "m5.xlarge",
         "pgbouncer": "c5.large",
-        "internal_lb": "c5.xlarge",
+        "internal_lb": "c5n.xlarge",
         "redis": "m5.large",
         "gitaly": "m5.2xlarge",
         "praefect": "c5.large",
@@ -239,11 +242,11 @@ REF_10K = _ref(
     sidekiq=4,
     rails=3,
     sizes={
-        "external_lb": "c5.2xlarge",
+        "external_lb": "c5n.xlarge",
         "consul": "c5.large",
         "postgres": "m5.2xlarge",
         "pgbouncer": "c5.large",
-        "internal_lb": "c5.xlarge",
+        "internal_lb": "c5n.xlarge",
         "redis_cache": "m5.xlarge",
         "redis": "m5.xlarge",
         "gitaly": "m5.4xlarge",
@@ -262,11 +265,11 @@ REF_25K = _ref(
     sidekiq=4,
     rails=5,
     sizes={
-        "external_lb": "c5.4xlarge",
+        "external_lb": "c5n.2xlarge",
         "consul": "c5.large",
         "postgres": "m5.4xlarge",
         "pgbouncer": "c5.large",
-        "internal_lb": "c5.2xlarge",
+        "internal_lb": "c5n.2xlarge",
         "redis_cache": "m5.xlarge",
         "redis": "m5.xlarge",
         "gitaly": "m5.8xlarge",
@@ -293,7 +296,7 @@ REF_50K = _ref(
         "redis_cache": "m5.2xlarge",
         "redis": "m5.2xlarge",
         "gitaly": "m5.16xlarge",
-        "praefect": "c5.2xlarge",
+        "praefect": "c5.xlarge",
         "praefect_postgres": "c5.large",
         "sidekiq": "m5.xlarge",
         "rails": "c5.9xlarge",
