@@ -1,0 +1,96 @@
+"""`gitlab-ha secrets`: create, list and rotate the cluster's secrets store. Never prints a value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gitlab_ha.cli.output import console, print_json, print_table
+from gitlab_ha.secrets.catalog import SecretSpec, get_spec
+from gitlab_ha.secrets.store import SecretStore
+
+STORE_ENV = "GITLAB_HA_SECRETS"
+
+secrets_app = typer.Typer(
+    name="secrets",
+    help="Generate, list and rotate every password, token and key of the cluster (0600 JSON store, "
+    "never printed).\n\nExample: gitlab-ha secrets init --store secrets.json && gitlab-ha secrets list",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _store_option() -> Path:
+    option: Path = typer.Option(
+        Path("secrets.json"),
+        "--store",
+        "-s",
+        envvar=STORE_ENV,
+        help=f"Secrets store file (env {STORE_ENV}).",
+    )
+    return option
+
+
+def _reconfigure_hint(spec: SecretSpec) -> str:
+    if spec.all_nodes:
+        return "every Omnibus node (Consul servers first; see docs/secrets.md for the keyring steps)"
+    return ", then ".join(role.value for role in spec.consumers) + " nodes"
+
+
+@secrets_app.command("init")
+def init_cmd(store: Path = _store_option()) -> None:
+    """Generate every secret into a new 0600 store; refuses to overwrite an existing one.
+
+    A secret whose GITLAB_HA_SECRET_<NAME> env var is set is taken from there and not written.
+
+    Example: gitlab-ha secrets init --store secrets.json
+    """
+    created = SecretStore.init(store)
+    rows = created.describe()
+    from_env = [str(row["name"]) for row in rows if row["source"] != "file"]
+    console.print(f"wrote {store} (mode 0600): {len(rows) - len(from_env)} secrets generated")
+    if from_env:
+        console.print(f"taken from the environment, not stored: {', '.join(from_env)}")
+
+
+@secrets_app.command("list")
+def list_cmd(
+    store: Path = _store_option(),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List the secrets: name, kind, PostgreSQL user, source and env var. Never their values.
+
+    Example: gitlab-ha secrets list --store secrets.json --json
+    """
+    rows = SecretStore.load(store).describe()
+    if json_out:
+        print_json({"store": str(store), "secrets": rows})
+        return
+    print_table(
+        f"secrets in {store}",
+        ["name", "kind", "user", "source", "env var", "generated"],
+        [(r["name"], r["kind"], r["user"] or "", r["source"], r["env_var"], r["generated_at"] or "") for r in rows],
+    )
+
+
+@secrets_app.command("rotate")
+def rotate_cmd(
+    name: str = typer.Argument(..., help="Secret to replace, e.g. redis_password (see `gitlab-ha secrets list`)."),
+    store: Path = _store_option(),
+) -> None:
+    """Replace one secret with a fresh value; every other secret stays as it is.
+
+    Then render again and reconfigure the nodes that hold it (the order is printed, and in
+    docs/secrets.md).
+
+    Example: gitlab-ha secrets rotate redis_password --store secrets.json
+    """
+    spec = get_spec(name)
+    SecretStore.rotate(store, spec.name)
+    console.print(f"rotated {spec.name} in {store}")
+    console.print(f"next: gitlab-ha render, then reconfigure {_reconfigure_hint(spec)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(secrets_app, name="secrets")
