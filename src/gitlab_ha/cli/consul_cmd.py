@@ -1,0 +1,574 @@
+"""`gitlab-ha consul …`: the Consul-compatible agent and Consul's own CLI verbs, spelt as Consul spells them.
+
+Consul's options are single-dash long options (`-dev`, `-config-dir`, `-http-addr`). Click already
+parses a declared `-dev` as a long option (a one-dash prefix with a multi-letter name), so every option
+is declared twice, `-name` and `--name`: scripts written for `consul` run unchanged, and the usual
+`--name` spelling works too. No argv rewriting is needed.
+
+The client verbs talk to the agent over HTTP like Consul's CLI: `-http-addr` or `CONSUL_HTTP_ADDR`,
+default `http://127.0.0.1:8500`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import secrets
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+from gitlab_ha.cli.output import report
+from gitlab_ha.errors import InputError
+
+consul_app = typer.Typer(
+    name="consul",
+    help="A Consul-compatible discovery agent (HTTP API, DNS, checks, KV, sessions, watches) and Consul's CLI verbs.\n\n"
+    "Example: gitlab-ha consul agent -dev -config-dir /etc/consul.d",
+    no_args_is_help=True,
+)
+services_app = typer.Typer(help="Register and deregister services with the local agent.", no_args_is_help=True)
+catalog_app = typer.Typer(help="List services and nodes of the catalog.", no_args_is_help=True)
+kv_app = typer.Typer(help="Read and write the key/value store.", no_args_is_help=True)
+consul_app.add_typer(services_app, name="services")
+consul_app.add_typer(catalog_app, name="catalog")
+consul_app.add_typer(kv_app, name="kv")
+
+HTTP_ADDR_HELP = "Address of the agent's HTTP API (also CONSUL_HTTP_ADDR)."
+DEFAULT_HTTP_ADDR = "http://127.0.0.1:8500"
+
+
+def _http_addr_option() -> Any:
+    return typer.Option(DEFAULT_HTTP_ADDR, "-http-addr", "--http-addr", envvar="CONSUL_HTTP_ADDR", help=HTTP_ADDR_HELP)
+
+
+# --- HTTP client -------------------------------------------------------------------------------------------------
+
+
+class Client:
+    def __init__(self, address: str) -> None:
+        address = address.strip()
+        if "://" not in address:
+            address = "http://" + address
+        if address.startswith("unix://"):
+            raise InputError("unix sockets are not supported", "-http-addr")
+        self.base = address.rstrip("/")
+
+    def call(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, body: bytes | None = None
+    ) -> tuple[int, Any, dict[str, str]]:
+        url = self.base + path + (("?" + urllib.parse.urlencode(params)) if params else "")
+        request = urllib.request.Request(url, data=body, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                raw = resp.read()
+                return resp.status, _decode(raw, resp.headers.get("Content-Type", "")), dict(resp.headers)
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, raw.decode(errors="replace").strip(), dict(exc.headers)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            _die(f"{method} {url}: {reason}")
+
+    def ok(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        status, data, _ = self.call(method, path, **kwargs)
+        if status != 200:
+            _die(f"{what}: Unexpected response code: {status} ({data})")
+        return data
+
+
+def _decode(raw: bytes, content_type: str) -> Any:
+    if "json" in content_type:
+        return json.loads(raw or b"null")
+    return raw
+
+
+def _die(message: str) -> NoReturn:
+    report(message)
+    raise typer.Exit(1)
+
+
+def _columns(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+# --- agent -------------------------------------------------------------------------------------------------------
+
+
+@consul_app.command("agent")
+def agent_cmd(
+    dev: bool = typer.Option(False, "-dev", "--dev", help="Development mode: state in memory only."),
+    config_dir: list[Path] = typer.Option(
+        [], "-config-dir", "--config-dir", help="Read every .json/.hcl file of this dir (repeatable)."
+    ),
+    config_file: list[Path] = typer.Option(
+        [], "-config-file", "--config-file", help="Read this config file (repeatable)."
+    ),
+    node: str | None = typer.Option(None, "-node", "--node", help="Node name (default: the host name)."),
+    bind: str | None = typer.Option(None, "-bind", "--bind", help="Address of this node in the cluster."),
+    advertise: str | None = typer.Option(None, "-advertise", "--advertise", help="Address advertised to others."),
+    client: str | None = typer.Option(
+        None, "-client", "--client", help="Address(es) the HTTP and DNS servers listen on."
+    ),
+    http_port: int | None = typer.Option(None, "-http-port", "--http-port", help="HTTP port (0: any free port)."),
+    dns_port: int | None = typer.Option(
+        None, "-dns-port", "--dns-port", help="DNS port, UDP and TCP (0: any free port, -1: off)."
+    ),
+    data_dir: Path | None = typer.Option(None, "-data-dir", "--data-dir", help="Where state is persisted."),
+    datacenter: str | None = typer.Option(None, "-datacenter", "--datacenter", help="Datacenter name (default dc1)."),
+    domain: str | None = typer.Option(None, "-domain", "--domain", help="DNS domain (default consul)."),
+    enable_script_checks: bool = typer.Option(
+        False, "-enable-script-checks", "--enable-script-checks", help="Allow script checks."
+    ),
+    server: bool = typer.Option(
+        True, "-server", "--server", help="Accepted for Consul compatibility (this agent holds the state)."
+    ),
+    ui: bool = typer.Option(False, "-ui", "--ui", help="Accepted for Consul compatibility; there is no UI."),
+    log_level: str = typer.Option("info", "-log-level", "--log-level", help="debug, info, warn or error."),
+) -> None:
+    """Run the agent in the foreground until SIGINT/SIGTERM; SIGHUP reloads the config dirs.
+
+    Example: gitlab-ha consul agent -config-dir /etc/consul.d -data-dir /var/lib/consul
+    """
+    import socket
+
+    from gitlab_ha.discovery.agent import Agent
+    from gitlab_ha.discovery.config import AgentConfig, load_config_dir, load_document, parse_agent_config
+
+    del server, ui
+    cfg = AgentConfig(node_name=socket.gethostname(), dev=dev)
+    dirs = list(config_dir)
+    cfg = load_config_dir(dirs, cfg)
+    if config_file:
+        cfg = parse_agent_config([(load_document(p), str(p)) for p in config_file], cfg)
+    # flags win over files, as in Consul
+    if node:
+        cfg.node_name = node
+    if bind:
+        cfg.bind_addr = bind
+    if advertise:
+        cfg.advertise_addr = advertise
+    if client:
+        cfg.client_addr = client
+    if http_port is not None:
+        cfg.http_port = http_port
+    if dns_port is not None:
+        cfg.dns_port = dns_port
+    if data_dir is not None:
+        cfg.data_dir = data_dir
+    if datacenter:
+        cfg.datacenter = datacenter.lower()
+    if domain:
+        cfg.domain = domain.strip(".").lower()
+    if enable_script_checks:
+        cfg.enable_script_checks = True
+    if not dev and cfg.data_dir is None:
+        raise InputError("data_dir is required (give -data-dir, data_dir in a config file, or -dev)", "-data-dir")
+    level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}.get(
+        log_level.lower()
+    )
+    if level is None:
+        raise InputError(f"unknown log level {log_level!r}", "-log-level")
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+
+    async def main() -> None:
+        agent = Agent(cfg, dirs)
+
+        def ready() -> None:
+            host = cfg.client_addr.split()[0]
+            print(
+                f"==> gitlab-ha consul agent running: node={agent.node} dc={cfg.datacenter} "
+                f"http={host}:{agent.http_port} dns={host}:{agent.dns_port}",
+                flush=True,
+            )
+
+        await agent.run_forever(ready)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        _die(f"agent failed to start: {exc}")
+
+
+# --- client verbs ------------------------------------------------------------------------------------------------
+
+
+@consul_app.command("members")
+def members_cmd(http_addr: str = _http_addr_option()) -> None:
+    """List the members of the cluster.
+
+    Example: gitlab-ha consul members
+    """
+    members = Client(http_addr).ok("GET", "/v1/agent/members", "Error retrieving members")
+    rows = [["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"]]
+    status_names = {0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
+    for m in members:
+        tags = m.get("Tags", {})
+        rows.append(
+            [
+                m["Name"],
+                f"{m['Addr']}:{m['Port']}",
+                status_names.get(m.get("Status", 0), "unknown"),
+                "server" if tags.get("role") == "consul" else "client",
+                tags.get("build", "").split(":")[0],
+                str(m.get("ProtocolCur", 2)),
+                tags.get("dc", ""),
+                "default",
+                "<all>",
+            ]
+        )
+    _columns(rows)
+
+
+def _definitions(files: list[Path]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    from gitlab_ha.discovery.config import load_document, services_in_document
+
+    found = []
+    for path in files:
+        defs = services_in_document(load_document(path), str(path))
+        if not defs:
+            raise InputError("no service or services block", str(path))
+        found.extend(defs)
+    return found
+
+
+def _service_body(svc: dict[str, Any], checks: list[dict[str, Any]]) -> bytes:
+    body = {k: v for k, v in svc.items() if not k.startswith("_")}
+    body["Name"] = body.pop("Service")
+    if checks:
+        body["Checks"] = [{k: v for k, v in c.items() if k not in ("Type", "ServiceID")} for c in checks]
+    return json.dumps(body).encode()
+
+
+@services_app.command("register")
+def services_register(
+    files: list[Path] = typer.Argument(None, help="Service definition files (JSON or HCL)."),
+    name: str | None = typer.Option(None, "-name", "--name", help="Service name, instead of a file."),
+    service_id: str | None = typer.Option(None, "-id", "--id", help="Service ID (default: the name)."),
+    port: int = typer.Option(0, "-port", "--port"),
+    address: str = typer.Option("", "-address", "--address"),
+    tag: list[str] = typer.Option([], "-tag", "--tag", help="Tag (repeatable)."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Register services from definition files, or one service from flags.
+
+    Example: gitlab-ha consul services register web.json
+    """
+    from gitlab_ha.discovery.config import parse_service
+
+    if files and name:
+        raise InputError("give definition files or -name, not both", "-name")
+    if name:
+        raw = {
+            "name": name,
+            "port": port,
+            "address": address,
+            "tags": tag,
+            **({"id": service_id} if service_id else {}),
+        }
+        defs = [parse_service(raw, "flags")]
+    elif files:
+        defs = _definitions(files)
+    else:
+        raise InputError("give a service definition file or -name", "services register")
+    client = Client(http_addr)
+    for svc, checks in defs:
+        status, data, _ = client.call("PUT", "/v1/agent/service/register", body=_service_body(svc, checks))
+        if status != 200:
+            _die(
+                f"Error registering service {svc['Service']!r}: Unexpected response code: {status} ({data.decode() if isinstance(data, bytes) else data})"
+            )
+        typer.echo(f"Registered service: {svc['Service']}")
+
+
+@services_app.command("deregister")
+def services_deregister(
+    files: list[Path] = typer.Argument(None, help="Service definition files (JSON or HCL)."),
+    service_id: str | None = typer.Option(None, "-id", "--id", help="Service ID, instead of a file."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Deregister services named in definition files, or by -id.
+
+    Example: gitlab-ha consul services deregister -id web
+    """
+    if files and service_id:
+        raise InputError("give definition files or -id, not both", "-id")
+    if service_id:
+        ids = [service_id]
+    elif files:
+        ids = [svc["ID"] for svc, _ in _definitions(files)]
+    else:
+        raise InputError("give a service definition file or -id", "services deregister")
+    client = Client(http_addr)
+    for sid in ids:
+        status, data, _ = client.call("PUT", f"/v1/agent/service/deregister/{urllib.parse.quote(sid, safe='')}")
+        if status != 200:
+            _die(
+                f"Error deregistering service {sid!r}: Unexpected response code: {status} ({data.decode() if isinstance(data, bytes) else data})"
+            )
+        typer.echo(f"Deregistered service: {sid}")
+
+
+@catalog_app.command("services")
+def catalog_services(
+    tags: bool = typer.Option(False, "-tags", "--tags", help="Show the tags too."),
+    node: str | None = typer.Option(None, "-node", "--node", help="Only the services of this node."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """List the services of the catalog.
+
+    Example: gitlab-ha consul catalog services -tags
+    """
+    client = Client(http_addr)
+    if node:
+        data = client.ok("GET", f"/v1/catalog/node/{urllib.parse.quote(node)}", "Error listing services")
+        if data is None:
+            _die(f"No node {node!r}")
+        services: dict[str, list[str]] = {}
+        for svc in data["Services"].values():
+            services.setdefault(svc["Service"], []).extend(svc["Tags"])
+    else:
+        services = client.ok("GET", "/v1/catalog/services", "Error listing services")
+    for name in sorted(services):
+        typer.echo(f"{name}  {','.join(sorted(set(services[name])))}".rstrip() if tags else name)
+
+
+@catalog_app.command("nodes")
+def catalog_nodes(
+    service: str | None = typer.Option(None, "-service", "--service", help="Only nodes running this service."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """List the nodes of the catalog.
+
+    Example: gitlab-ha consul catalog nodes
+    """
+    client = Client(http_addr)
+    if service:
+        entries = client.ok("GET", f"/v1/catalog/service/{urllib.parse.quote(service)}", "Error listing nodes")
+        nodes = {
+            e["Node"]: {"Node": e["Node"], "ID": e["ID"], "Address": e["Address"], "Datacenter": e["Datacenter"]}
+            for e in entries
+        }
+        listing = list(nodes.values())
+    else:
+        listing = client.ok("GET", "/v1/catalog/nodes", "Error listing nodes")
+    rows = [["Node", "ID", "Address", "DC"]]
+    rows += [[n["Node"], n["ID"][:8], n["Address"], n["Datacenter"]] for n in listing]
+    _columns(rows)
+
+
+@kv_app.command("get")
+def kv_get(
+    key: str = typer.Argument("", help="Key (or prefix with -recurse/-keys)."),
+    recurse: bool = typer.Option(False, "-recurse", "--recurse", help="Every key under the prefix, as key:value."),
+    keys: bool = typer.Option(False, "-keys", "--keys", help="Only the key names under the prefix."),
+    separator: str = typer.Option("/", "-separator", "--separator", help="With -keys: list up to this separator."),
+    detailed: bool = typer.Option(False, "-detailed", "--detailed", help="Show the entry's metadata."),
+    base64_out: bool = typer.Option(False, "-base64", "--base64", help="Print values base64-encoded."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Print a value (or several with -recurse, names with -keys).
+
+    Example: gitlab-ha consul kv get -recurse service/
+    """
+    client = Client(http_addr)
+    path = f"/v1/kv/{urllib.parse.quote(key)}"
+    if keys:
+        status, data, _ = client.call("GET", path, params={"keys": "", "separator": separator})
+        if status not in (200, 404):
+            _die(f"Error querying Consul agent: Unexpected response code: {status}")
+        for name in data if status == 200 else []:
+            typer.echo(name)
+        return
+    status, data, _ = client.call("GET", path, params={"recurse": ""} if recurse else None)
+    if status == 404:
+        if recurse:
+            return
+        _die(f"No key exists at: {key}")
+    if status != 200:
+        _die(f"Error querying Consul agent: Unexpected response code: {status} ({data!r})")
+
+    def value(entry: dict[str, Any]) -> str:
+        raw = base64.b64decode(entry["Value"]) if entry.get("Value") else b""
+        return base64.b64encode(raw).decode() if base64_out else raw.decode(errors="replace")
+
+    for entry in data:
+        if detailed:
+            fields = [
+                ("CreateIndex", entry["CreateIndex"]),
+                ("Flags", entry["Flags"]),
+                ("Key", entry["Key"]),
+                ("LockIndex", entry["LockIndex"]),
+                ("ModifyIndex", entry["ModifyIndex"]),
+                ("Session", entry.get("Session", "-")),
+                ("Value", value(entry)),
+            ]
+            _columns([[k, str(v)] for k, v in fields])
+        elif recurse:
+            typer.echo(f"{entry['Key']}:{value(entry)}")
+        else:
+            typer.echo(value(entry))
+
+
+@kv_app.command("put")
+def kv_put(
+    key: str = typer.Argument(..., help="Key."),
+    data: str = typer.Argument("", help="Value; @FILE reads a file, - reads stdin."),
+    cas: bool = typer.Option(False, "-cas", "--cas", help="Check-and-set against -modify-index."),
+    modify_index: int = typer.Option(0, "-modify-index", "--modify-index"),
+    flags: int = typer.Option(0, "-flags", "--flags"),
+    acquire: bool = typer.Option(False, "-acquire", "--acquire", help="Take the lock with -session."),
+    release: bool = typer.Option(False, "-release", "--release", help="Release the lock held by -session."),
+    session: str = typer.Option("", "-session", "--session"),
+    base64_in: bool = typer.Option(False, "-base64", "--base64", help="The value is base64-encoded."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Write a value.
+
+    Example: gitlab-ha consul kv put config/redis/maxmemory 25mb
+    """
+    if data == "-":
+        raw = sys.stdin.buffer.read()
+    elif data.startswith("@"):
+        try:
+            raw = Path(data[1:]).read_bytes()
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), data[1:]) from None
+    else:
+        raw = data.encode()
+    if base64_in:
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except ValueError:
+            raise InputError("not valid base64", "VALUE") from None
+    params = {"flags": str(flags)} if flags else {}
+    if cas:
+        params["cas"] = str(modify_index)
+    if acquire or release:
+        if not session:
+            raise InputError("-acquire and -release need -session", "-session")
+        params["acquire" if acquire else "release"] = session
+    result = Client(http_addr).ok(
+        "PUT", f"/v1/kv/{urllib.parse.quote(key)}", "Error! Did not write to " + key, params=params or None, body=raw
+    )
+    if result is not True:
+        _die(f"Error! Did not write to {key}: CAS or lock failed")
+    typer.echo(f"Success! Data written to: {key}")
+
+
+@kv_app.command("delete")
+def kv_delete(
+    key: str = typer.Argument("", help="Key (or prefix with -recurse)."),
+    recurse: bool = typer.Option(False, "-recurse", "--recurse"),
+    cas: bool = typer.Option(False, "-cas", "--cas"),
+    modify_index: int = typer.Option(0, "-modify-index", "--modify-index"),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Delete a key (or every key under a prefix with -recurse).
+
+    Example: gitlab-ha consul kv delete -recurse config/
+    """
+    params = {"recurse": ""} if recurse else {}
+    if cas:
+        params["cas"] = str(modify_index)
+    result = Client(http_addr).ok(
+        "DELETE", f"/v1/kv/{urllib.parse.quote(key)}", "Error! Did not delete key " + key, params=params or None
+    )
+    if result is not True:
+        _die(f"Error! Did not delete key {key}: CAS failed")
+    typer.echo(f"Success! Deleted keys with prefix: {key}" if recurse else f"Success! Deleted key: {key}")
+
+
+@consul_app.command("keygen")
+def keygen_cmd() -> None:
+    """Print a new gossip encryption key: 32 random bytes, base64.
+
+    Example: gitlab-ha consul keygen
+    """
+    typer.echo(base64.b64encode(secrets.token_bytes(32)).decode())
+
+
+@consul_app.command("validate")
+def validate_cmd(
+    paths: list[Path] = typer.Argument(..., help="Config dirs or files."),
+    quiet: bool = typer.Option(False, "-quiet", "--quiet"),
+) -> None:
+    """Check config files as the agent would read them; exit 2 naming the file and field at fault.
+
+    Example: gitlab-ha consul validate /etc/consul.d
+    """
+    from gitlab_ha.discovery.checks import script_checks_allowed
+    from gitlab_ha.discovery.config import AgentConfig, config_files, load_document, parse_agent_config
+    from gitlab_ha.discovery.state import CommandError
+
+    docs = []
+    for path in paths:
+        files = config_files(path) if path.is_dir() else [path]
+        if not path.exists():
+            raise InputError("no such file or directory", str(path))
+        docs += [(load_document(p), str(p)) for p in files]
+    cfg = parse_agent_config(docs, AgentConfig())
+    try:
+        for _svc, checks in cfg.services:
+            script_checks_allowed(cfg.enable_script_checks, checks)
+        script_checks_allowed(cfg.enable_script_checks, cfg.checks)
+    except CommandError as exc:
+        raise InputError(exc.message, " ".join(map(str, paths))) from None
+    if not quiet:
+        typer.echo("Configuration is valid!")
+
+
+@consul_app.command("reload")
+def reload_cmd(http_addr: str = _http_addr_option()) -> None:
+    """Make the agent read its config dirs again.
+
+    Example: gitlab-ha consul reload
+    """
+    Client(http_addr).ok("PUT", "/v1/agent/reload", "Error reloading")
+    typer.echo("Configuration reload triggered")
+
+
+@consul_app.command("watch", context_settings={"allow_interspersed_args": False})
+def watch_cmd(
+    handler: list[str] = typer.Argument(None, help="Command run with the JSON on stdin (default: print it)."),
+    kind: str = typer.Option(..., "-type", "--type", help="key, keyprefix, services, nodes, service or checks."),
+    key: str = typer.Option("", "-key", "--key"),
+    prefix: str = typer.Option("", "-prefix", "--prefix"),
+    service: str = typer.Option("", "-service", "--service"),
+    tag: list[str] = typer.Option([], "-tag", "--tag"),
+    passingonly: bool = typer.Option(False, "-passingonly", "--passingonly"),
+    state: str = typer.Option("", "-state", "--state"),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Run HANDLER (or print JSON) each time the watched view changes; CONSUL_INDEX is in its environment.
+
+    Example: gitlab-ha consul watch -type service -service postgresql /usr/local/bin/notify
+    """
+    from gitlab_ha.discovery.watches import WatchRunner, make_spec
+
+    params: dict[str, Any] = {"type": kind, "tag": tag, "passingonly": passingonly}
+    for name, value in (("key", key), ("prefix", prefix), ("service", service), ("state", state)):
+        if value:
+            params[name] = value
+    if kind == "keyprefix" and "prefix" not in params:
+        params["prefix"] = ""
+    spec = make_spec(params, "-type")
+    address = Client(http_addr).base
+    runner = WatchRunner(spec, address, args=list(handler) if handler else None)
+    try:
+        asyncio.run(runner.run())
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(consul_app, name="consul")

@@ -1,0 +1,254 @@
+"""Health checks run concurrently on asyncio: script, http, tcp and ttl, with Consul's rules.
+
+Each check of this agent's node has one task. A result goes through the thresholds
+(`success_before_passing`, `failures_before_warning`, `failures_before_critical`) and, when the status
+or output changes, becomes an `UpdateCheck` command: the catalog, the HTTP API and DNS all read the
+same state, so they see it at once. A TTL check turns critical when no pass/warn/fail arrives in time.
+Services whose check stays critical for `deregister_critical_service_after` are deregistered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from gitlab_ha.discovery.config import parse_duration
+from gitlab_ha.discovery.state import JSON, Command, CommandError, DeregisterService, State, UpdateCheck
+
+log = logging.getLogger("gitlab_ha.discovery.checks")
+
+DEFAULT_TIMEOUT = 10.0
+OUTPUT_MAX = 4096
+
+Result = tuple[str, str]
+
+
+def http_status(code: int) -> str:
+    if 200 <= code < 300:
+        return "passing"
+    if code == 429:
+        return "warning"
+    return "critical"
+
+
+def exit_status(code: int) -> str:
+    return {0: "passing", 1: "warning"}.get(code, "critical")
+
+
+class Thresholds:
+    """Consul's counters: a result is reported only after enough of the same kind in a row."""
+
+    def __init__(self, definition: JSON) -> None:
+        self.success_before_passing = int(definition.get("SuccessBeforePassing", 0))
+        self.failures_before_critical = int(definition.get("FailuresBeforeCritical", 0))
+        self.failures_before_warning = int(definition.get("FailuresBeforeWarning", self.failures_before_critical))
+        self.successes = 0
+        self.failures = 0
+
+    def feed(self, status: str) -> str | None:
+        """The status to report for this result, or None to keep the current one."""
+        if status in ("passing", "warning"):
+            self.successes += 1
+            self.failures = 0
+            return status if self.successes >= self.success_before_passing else None
+        self.failures += 1
+        self.successes = 0
+        if self.failures >= self.failures_before_critical:
+            return "critical"
+        if self.failures >= self.failures_before_warning:
+            return "warning"
+        return None
+
+
+async def run_script(args: list[str], timeout: float) -> Result:
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+    except OSError as exc:
+        return "critical", f"failed to start {args[0]}: {exc.strerror or exc}"
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return "critical", f"Timed out ({timeout:g}s) running check"
+    code = proc.returncode if proc.returncode is not None else -1
+    return exit_status(code), out.decode(errors="replace")[:OUTPUT_MAX]
+
+
+async def run_http(session: aiohttp.ClientSession, definition: JSON, timeout: float) -> Result:
+    url = definition["HTTP"]
+    method = definition.get("Method") or "GET"
+    headers = {k: ", ".join(v) for k, v in (definition.get("Header") or {}).items()}
+    headers.setdefault("User-Agent", "Consul Health Check")
+    headers.setdefault("Accept", "text/plain, text/*, */*")
+    try:
+        async with session.request(
+            method,
+            url,
+            headers=headers,
+            data=definition.get("Body") or None,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            ssl=not definition.get("TLSSkipVerify"),
+            server_hostname=definition.get("TLSServerName") or None,
+            allow_redirects=True,
+        ) as resp:
+            body = (await resp.content.read(OUTPUT_MAX)).decode(errors="replace")
+            return http_status(resp.status), f"HTTP {method} {url}: {resp.status} {resp.reason} Output: {body}"
+    except TimeoutError:
+        return (
+            "critical",
+            f'{method} "{url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)',
+        )
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
+        return "critical", f'{method} "{url}": {exc}'
+
+
+async def run_tcp(target: str, timeout: float) -> Result:
+    host, _, port = target.rpartition(":")
+    host = host.strip("[]")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+    except TimeoutError:
+        return "critical", f"dial tcp {target}: i/o timeout"
+    except (OSError, ValueError) as exc:
+        return "critical", f"dial tcp {target}: {getattr(exc, 'strerror', None) or exc}"
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return "passing", f"TCP connect {target}: Success"
+
+
+class CheckManager:
+    """One asyncio task per check of the local node, kept in step with the state."""
+
+    def __init__(self, node: str, state: State, submit: Callable[[Command], Any]) -> None:
+        self.node = node
+        self.state = state
+        self.submit = submit
+        self._tasks: dict[str, tuple[JSON, asyncio.Task[None]]] = {}
+        self._ttl_deadline: dict[str, float] = {}
+        self._critical_since: dict[str, float] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self._reaper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0))
+        self._reaper = asyncio.create_task(self._reap())
+        self.sync()
+
+    async def close(self) -> None:
+        tasks = [t for _, t in self._tasks.values()]
+        if self._reaper is not None:
+            tasks.append(self._reaper)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._http is not None:
+            await self._http.close()
+
+    def sync(self) -> None:
+        """Start, restart or stop tasks so that they match the checks registered now."""
+        checks = self.state.checks.get(self.node, {})
+        for check_id in list(self._tasks):
+            current = checks.get(check_id)
+            definition, task = self._tasks[check_id]
+            if current is None or current["Definition"] != definition:
+                task.cancel()
+                del self._tasks[check_id]
+                self._ttl_deadline.pop(check_id, None)
+        for check_id, check in checks.items():
+            if check_id in self._tasks or not check["Type"]:
+                continue
+            definition = dict(check["Definition"])
+            self._tasks[check_id] = (definition, asyncio.create_task(self._run(check_id, check["Type"], definition)))
+
+    def ttl_update(self, check_id: str) -> None:
+        """A pass/warn/fail arrived for a TTL check: its timer starts again."""
+        definition = self.state.checks.get(self.node, {}).get(check_id, {}).get("Definition", {})
+        if "TTL" in definition:
+            self._ttl_deadline[check_id] = time.monotonic() + parse_duration(definition["TTL"], "TTL")
+
+    def _report(self, check_id: str, status: str, output: str) -> None:
+        check = self.state.checks.get(self.node, {}).get(check_id)
+        if check is None or (check["Status"] == status and check["Output"] == output):
+            return
+        try:
+            self.submit(UpdateCheck(self.node, check_id, status, output, time.time()))
+        except CommandError as exc:
+            log.debug("check %s: %s", check_id, exc.message)
+
+    async def _run(self, check_id: str, kind: str, definition: JSON) -> None:
+        if kind == "ttl":
+            await self._run_ttl(check_id, definition)
+            return
+        interval = parse_duration(definition["Interval"], "interval")
+        timeout = parse_duration(definition["Timeout"], "timeout") if definition.get("Timeout") else DEFAULT_TIMEOUT
+        thresholds = Thresholds(definition)
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                if kind == "script":
+                    status, output = await run_script(definition["Args"], timeout)
+                elif kind == "http":
+                    assert self._http is not None
+                    status, output = await run_http(self._http, definition, timeout)
+                else:
+                    status, output = await run_tcp(definition["TCP"], timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a probe must never kill its task
+                status, output = "critical", f"check failed: {exc}"
+            reported = thresholds.feed(status)
+            if reported is not None:
+                self._report(check_id, reported, output)
+            await asyncio.sleep(max(0.0, interval - (loop.time() - started)))
+
+    async def _run_ttl(self, check_id: str, definition: JSON) -> None:
+        ttl = parse_duration(definition["TTL"], "TTL")
+        self._ttl_deadline.setdefault(check_id, time.monotonic() + ttl)
+        while True:
+            left = self._ttl_deadline.get(check_id, 0.0) - time.monotonic()
+            if left <= 0:
+                self._report(check_id, "critical", "TTL expired")
+                self._ttl_deadline[check_id] = time.monotonic() + ttl
+                left = ttl
+            await asyncio.sleep(min(left, 0.5))
+
+    async def _reap(self) -> None:
+        """Deregister services whose check stayed critical longer than its limit."""
+        while True:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            seen: set[str] = set()
+            for check_id, check in list(self.state.checks.get(self.node, {}).items()):
+                limit = check["Definition"].get("DeregisterCriticalServiceAfter")
+                if not limit or not check["ServiceID"] or check["Status"] != "critical":
+                    continue
+                seen.add(check_id)
+                since = self._critical_since.setdefault(check_id, now)
+                if now - since >= parse_duration(limit, "deregister_critical_service_after"):
+                    log.info("deregistering %s: check %s critical for %s", check["ServiceID"], check_id, limit)
+                    with contextlib.suppress(CommandError):
+                        self.submit(DeregisterService(self.node, check["ServiceID"], time.time()))
+            for check_id in set(self._critical_since) - seen:
+                del self._critical_since[check_id]
+
+
+def script_checks_allowed(enabled: bool, checks: list[JSON]) -> None:
+    if not enabled and any(c.get("Type") == "script" for c in checks):
+        raise CommandError(
+            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' to true", 400
+        )

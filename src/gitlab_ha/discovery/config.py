@@ -1,0 +1,638 @@
+"""Agent configuration and service/check definitions, read from JSON or HCL like Consul does.
+
+Consul accepts request and file keys in any case and with or without underscores (Patroni sends
+`enabletagoverride`, py-consul `DeregisterCriticalServiceAfter`, files use `deregister_critical_service_after`).
+Every key is therefore normalised to lower case without underscores before it is looked up, and a
+field we do not know is refused with its name, like Consul's "invalid config key" / "has invalid keys".
+
+The parsed definitions are plain dicts in Consul's canonical spelling (`ID`, `Name`, `Tags` …) so that
+they can travel inside state-machine commands and be persisted as JSON unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitlab_ha.errors import InputError
+
+JSON = dict[str, Any]
+
+_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def norm(key: str) -> str:
+    """The spelling-insensitive form of a key: `Deregister_Critical…` and `deregistercritical…` match."""
+    return key.replace("_", "").replace("-", "").lower()
+
+
+def parse_duration(value: Any, where: str) -> float:
+    """A Go duration (`10s`, `1m30s`, `15.0s`, `500ms`) or a number of nanoseconds, as seconds."""
+    if isinstance(value, bool):
+        raise InputError(f'expected a duration like "10s", got {value!r}', where)
+    if isinstance(value, int | float):
+        return float(value) / 1e9
+    if not isinstance(value, str):
+        raise InputError(f'expected a duration like "10s", got {type(value).__name__}', where)
+    text = value.strip()
+    if text in ("0", ""):
+        return 0.0
+    sign = 1.0
+    if text[0] in "+-":
+        sign = -1.0 if text[0] == "-" else 1.0
+        text = text[1:]
+    pos = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS_NS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or pos == 0:
+        raise InputError(f"time: invalid duration {value!r}", where)
+    return sign * total / 1e9
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds in Go's `time.Duration.String()` style for the common cases (`10s`, `1m30s`, `500ms`)."""
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        ms = seconds * 1000
+        return f"{ms:g}ms" if ms >= 1 else f"{seconds * 1e6:g}µs"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = ""
+    if hours:
+        out += f"{int(hours)}h"
+    if hours or minutes:
+        out += f"{int(minutes)}m"
+    return out + f"{secs:g}s"
+
+
+# --- a tiny schema: normalised key -> (canonical key, converter) -------------------------------------------------
+
+
+Converter = Callable[[Any, str], Any]
+
+
+def _str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"expected a string, got {_type_name(value)}", where)
+    return value
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        raise InputError(f"expected an integer, got {_type_name(value)}", where)
+    return int(value)
+
+
+def _bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InputError(f"expected a boolean, got {_type_name(value)}", where)
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"expected a list of strings, got {_type_name(value)}", where)
+    return [_str(item, f"{where}[{i}]") for i, item in enumerate(value)]
+
+
+def _str_map(value: Any, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"expected an object of strings, got {_type_name(value)}", where)
+    return {str(k): _str(v, f"{where}.{k}") for k, v in value.items()}
+
+
+def _header(value: Any, where: str) -> dict[str, list[str]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"expected an object of string lists, got {_type_name(value)}", where)
+    return {str(k): _str_list(v, f"{where}.{k}") for k, v in value.items()}
+
+
+def _duration_text(value: Any, where: str) -> str:
+    seconds = parse_duration(value, where)
+    if seconds < 0:
+        raise InputError("must not be negative", where)
+    return format_duration(seconds)
+
+
+def _any(value: Any, where: str) -> Any:
+    return value
+
+
+def _type_name(value: Any) -> str:
+    names = {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}
+    return names.get(type(value), "null" if value is None else type(value).__name__)
+
+
+def _fields(
+    raw: Any, schema: Mapping[str, tuple[str, Converter]], where: str, *, ignore: frozenset[str] = frozenset()
+) -> JSON:
+    if not isinstance(raw, dict):
+        raise InputError(f"expected an object, got {_type_name(raw)}", where)
+    out: JSON = {}
+    for key, value in raw.items():
+        if not isinstance(key, str):
+            raise InputError(f"invalid key {key!r}", where)
+        nk = norm(key)
+        if nk in ignore:
+            continue
+        if nk not in schema:
+            raise InputError(f"invalid key {key!r}", where)
+        canonical, conv = schema[nk]
+        if canonical in out:
+            raise InputError(f"key {key!r} given twice", where)
+        out[canonical] = conv(value, f"{where}.{key}" if where else key)
+    return out
+
+
+# --- checks ------------------------------------------------------------------------------------------------------
+
+_CHECK_SCHEMA: dict[str, tuple[str, Converter]] = {
+    "id": ("CheckID", _str),
+    "checkid": ("CheckID", _str),
+    "name": ("Name", _str),
+    "notes": ("Notes", _str),
+    "serviceid": ("ServiceID", _str),
+    "args": ("Args", _str_list),
+    "scriptargs": ("Args", _str_list),
+    "http": ("HTTP", _str),
+    "method": ("Method", _str),
+    "header": ("Header", _header),
+    "body": ("Body", _str),
+    "tlsskipverify": ("TLSSkipVerify", _bool),
+    "tlsservername": ("TLSServerName", _str),
+    "tcp": ("TCP", _str),
+    "ttl": ("TTL", _duration_text),
+    "interval": ("Interval", _duration_text),
+    "timeout": ("Timeout", _duration_text),
+    "status": ("Status", _str),
+    "output": ("Output", _str),
+    "deregistercriticalserviceafter": ("DeregisterCriticalServiceAfter", _duration_text),
+    "successbeforepassing": ("SuccessBeforePassing", _int),
+    "failuresbeforecritical": ("FailuresBeforeCritical", _int),
+    "failuresbeforewarning": ("FailuresBeforeWarning", _int),
+    "outputmaxsize": ("OutputMaxSize", _int),
+    "token": ("Token", _str),
+}
+_IGNORED = frozenset({"namespace", "partition", "token"})
+STATUSES = ("passing", "warning", "critical")
+MIN_INTERVAL = 1.0
+
+
+def check_type(check: Mapping[str, Any]) -> str:
+    for key, kind in (("Args", "script"), ("HTTP", "http"), ("TCP", "tcp"), ("TTL", "ttl")):
+        if check.get(key):
+            return kind
+    return ""
+
+
+def parse_check(raw: Any, where: str, *, service: JSON | None = None, index: int = 0, total: int = 1) -> JSON:
+    """A check definition, validated; `service` is the owning service for checks nested in one."""
+    check = _fields(raw, _CHECK_SCHEMA, where, ignore=_IGNORED)
+    kind = check_type(check)
+    kinds = [k for k in ("Args", "HTTP", "TCP", "TTL") if check.get(k)]
+    if len(kinds) > 1:
+        raise InputError(
+            f"a check has one of args, http, tcp or ttl, not {' and '.join(k.lower() for k in kinds)}", where
+        )
+    if not kind:
+        raise InputError("invalid check: one of args, http, tcp or ttl is required", where)
+    if kind in ("script", "http", "tcp"):
+        if "Interval" not in check:
+            raise InputError(f"invalid check: interval is required for a {kind} check", where)
+        if parse_duration(check["Interval"], where) < MIN_INTERVAL:
+            raise InputError("invalid check: interval must be at least 1s", f"{where}.interval")
+    if "Status" in check and check["Status"] not in STATUSES:
+        raise InputError(
+            f"invalid check status {check['Status']!r}: use passing, warning or critical", f"{where}.status"
+        )
+    for key in ("SuccessBeforePassing", "FailuresBeforeCritical", "FailuresBeforeWarning"):
+        if check.get(key, 0) < 0:
+            raise InputError("must not be negative", f"{where}.{key}")
+    if kind == "tcp" and ":" not in check["TCP"]:
+        raise InputError("invalid check: tcp must be host:port", f"{where}.tcp")
+    if kind == "http" and not re.match(r"^https?://", check["HTTP"]):
+        raise InputError("invalid check: http must be an http:// or https:// URL", f"{where}.http")
+    if service is not None:
+        check["ServiceID"] = service["ID"]
+        if "CheckID" not in check:
+            check["CheckID"] = f"service:{service['ID']}" + (f":{index + 1}" if total > 1 else "")
+        check.setdefault("Name", f"Service '{service['Service']}' check")
+    else:
+        if "Name" not in check and "CheckID" not in check:
+            raise InputError("invalid check: missing name", where)
+        check.setdefault("CheckID", check.get("Name", ""))
+        check.setdefault("Name", check["CheckID"])
+    check["Type"] = kind
+    check.pop("Token", None)
+    return check
+
+
+# --- services ----------------------------------------------------------------------------------------------------
+
+_SERVICE_SCHEMA: dict[str, tuple[str, Converter]] = {
+    "id": ("ID", _str),
+    "name": ("Service", _str),
+    "service": ("Service", _str),
+    "tags": ("Tags", _str_list),
+    "address": ("Address", _str),
+    "port": ("Port", _int),
+    "meta": ("Meta", _str_map),
+    "enabletagoverride": ("EnableTagOverride", _bool),
+    "weights": ("Weights", _any),
+    "taggedaddresses": ("TaggedAddresses", _any),
+    "kind": ("Kind", _str),
+    "check": ("_check", _any),
+    "checks": ("_checks", _any),
+    "token": ("Token", _str),
+    "socketpath": ("SocketPath", _str),
+}
+
+
+def parse_service(raw: Any, where: str) -> tuple[JSON, list[JSON]]:
+    """A service definition -> (service record, its checks)."""
+    svc = _fields(raw, _SERVICE_SCHEMA, where, ignore=_IGNORED)
+    if not svc.get("Service"):
+        raise InputError("missing service name", f"{where}.name" if where else "name")
+    if svc.get("Kind", "") not in ("",):
+        raise InputError(f"service kind {svc['Kind']!r} is not supported (Connect is not implemented)", f"{where}.kind")
+    svc.pop("Kind", None)
+    svc.pop("Token", None)
+    svc.pop("SocketPath", None)
+    svc.setdefault("ID", svc["Service"])
+    if not svc["ID"]:
+        svc["ID"] = svc["Service"]
+    svc.setdefault("Tags", [])
+    svc.setdefault("Address", "")
+    svc.setdefault("Port", 0)
+    svc.setdefault("Meta", {})
+    svc.setdefault("EnableTagOverride", False)
+    if not 0 <= svc["Port"] <= 65535:
+        raise InputError(f"invalid port {svc['Port']}", f"{where}.port")
+    weights = svc.get("Weights") or {}
+    if not isinstance(weights, dict):
+        raise InputError("expected an object", f"{where}.weights")
+    w = {norm(k): v for k, v in weights.items()}
+    svc["Weights"] = {
+        "Passing": _int(w.get("passing", 1), f"{where}.weights.passing"),
+        "Warning": _int(w.get("warning", 1), f"{where}.weights.warning"),
+    }
+    tagged = svc.pop("TaggedAddresses", None)
+    if tagged is not None and not isinstance(tagged, dict):
+        raise InputError("expected an object", f"{where}.tagged_addresses")
+    raw_checks: list[Any] = []
+    single = svc.pop("_check", None)
+    many = svc.pop("_checks", None)
+    if single is not None:
+        raw_checks.append(single)
+    if many is not None:
+        if not isinstance(many, list):
+            raise InputError(f"expected a list of checks, got {_type_name(many)}", f"{where}.checks")
+        raw_checks.extend(many)
+    checks = [
+        parse_check(
+            c,
+            f"{where}.checks[{i}]" if many is not None else f"{where}.check",
+            service=svc,
+            index=i,
+            total=len(raw_checks),
+        )
+        for i, c in enumerate(raw_checks)
+        if c  # an empty object means no check, as Consul treats it
+    ]
+    return svc, checks
+
+
+# --- files -------------------------------------------------------------------------------------------------------
+
+
+def load_document(path: Path) -> JSON:
+    """A JSON or HCL (v1) file as a dict; the error names the file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), str(path)) from None
+    return parse_document(text, str(path), hcl_hint=path.suffix == ".hcl")
+
+
+def parse_document(text: str, where: str, *, hcl_hint: bool = False) -> JSON:
+    stripped = text.lstrip()
+    if not hcl_hint or stripped.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if hcl_hint or stripped.startswith(("{", "[")):
+                raise InputError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", where) from None
+            data = _parse_hcl(text, where)
+    else:
+        data = _parse_hcl(text, where)
+    if not isinstance(data, dict):
+        raise InputError(f"expected an object at the top level, got {_type_name(data)}", where)
+    return data
+
+
+def _parse_hcl(text: str, where: str) -> Any:
+    import hcl
+
+    try:
+        return hcl.loads(text)
+    except Exception as exc:  # pyhcl raises ValueError and its own lexer/parser errors
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"invalid HCL: {message}", where) from None
+
+
+def services_in_document(doc: JSON, where: str) -> list[tuple[JSON, list[JSON]]]:
+    """The `service` / `services` blocks of a definition file (HCL gives a dict or a list of dicts)."""
+    found: list[tuple[JSON, list[JSON]]] = []
+    for key, value in doc.items():
+        nk = norm(key)
+        if nk == "service":
+            items = value if isinstance(value, list) else [value]
+            for i, item in enumerate(items):
+                found.append(parse_service(item, f"{where}: service" + (f"[{i}]" if len(items) > 1 else "")))
+        elif nk == "services":
+            if not isinstance(value, list):
+                raise InputError(f"expected a list, got {_type_name(value)}", f"{where}: services")
+            for i, item in enumerate(value):
+                found.append(parse_service(item, f"{where}: services[{i}]"))
+    return found
+
+
+# --- agent configuration -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class DNSConfig:
+    service_ttl: float = 0.0
+    node_ttl: float = 0.0
+    only_passing: bool = False
+    udp_answer_limit: int = 0  # 0: as many as fit in the UDP payload (then TC is set)
+    enable_truncate: bool = True
+
+
+@dataclass
+class WatchConfig:
+    params: JSON
+    where: str
+
+
+@dataclass
+class AgentConfig:
+    node_name: str = "gitlab-ha-consul"
+    datacenter: str = "dc1"
+    domain: str = "consul"
+    data_dir: Path | None = None
+    bind_addr: str = "127.0.0.1"
+    client_addr: str = "127.0.0.1"
+    advertise_addr: str = ""
+    http_port: int = 8500
+    dns_port: int = 8600
+    serf_lan_port: int = 8301
+    server_port: int = 8300
+    server: bool = True
+    dev: bool = False
+    enable_script_checks: bool = False
+    encrypt: str = ""
+    session_ttl_min: float = 10.0
+    dns: DNSConfig = field(default_factory=DNSConfig)
+    services: list[tuple[JSON, list[JSON]]] = field(default_factory=list)
+    checks: list[JSON] = field(default_factory=list)
+    watches: list[WatchConfig] = field(default_factory=list)
+    node_meta: dict[str, str] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return self.advertise_addr or (self.bind_addr if self.bind_addr not in ("0.0.0.0", "::") else "127.0.0.1")
+
+
+# Keys Consul knows that the lab agent reads but has no use for; accepted so real configs validate.
+_ACCEPTED_AGENT_KEYS = frozenset(
+    norm(k)
+    for k in (
+        "ui",
+        "ui_config",
+        "retry_join",
+        "start_join",
+        "join",
+        "bootstrap",
+        "bootstrap_expect",
+        "log_level",
+        "log_file",
+        "log_json",
+        "enable_syslog",
+        "telemetry",
+        "rejoin_after_leave",
+        "leave_on_terminate",
+        "skip_leave_on_interrupt",
+        "verify_incoming",
+        "verify_outgoing",
+        "verify_server_hostname",
+        "ca_file",
+        "cert_file",
+        "key_file",
+        "tls",
+        "encrypt_verify_incoming",
+        "encrypt_verify_outgoing",
+        "acl",
+        "acl_datacenter",
+        "primary_datacenter",
+        "performance",
+        "disable_update_check",
+        "disable_remote_exec",
+        "enable_local_script_checks",
+        "addresses",
+        "recursors",
+        "retry_interval",
+        "retry_max",
+        "raft_protocol",
+        "server_name",
+        "node_id",
+        "autopilot",
+        "limits",
+        "disable_host_node_id",
+        "connect",
+        "http_config",
+        "check_update_interval",
+        "reconnect_timeout",
+        "translate_wan_addrs",
+        "pid_file",
+        "enable_debug",
+        "license_path",
+        "auto_encrypt",
+        "advertise_addr_wan",
+    )
+)
+
+
+def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> AgentConfig:
+    """Merge config documents (in file-name order, later wins) into `base`."""
+    cfg = base
+    for doc, where in docs:
+        for key, value in doc.items():
+            nk = norm(key)
+            at = f"{where}: {key}"
+            if nk in ("service", "services"):
+                cfg.services.extend(services_in_document({key: value}, where))
+            elif nk in ("check", "checks"):
+                items = value if isinstance(value, list) else [value]
+                cfg.checks.extend(parse_check(item, f"{at}[{i}]") for i, item in enumerate(items))
+            elif nk == "nodename":
+                cfg.node_name = _str(value, at)
+            elif nk == "datacenter":
+                cfg.datacenter = _str(value, at).lower()
+            elif nk == "domain":
+                cfg.domain = _str(value, at).strip(".").lower()
+            elif nk == "datadir":
+                cfg.data_dir = Path(_str(value, at))
+            elif nk == "bindaddr":
+                cfg.bind_addr = _str(value, at)
+            elif nk == "clientaddr":
+                cfg.client_addr = _str(value, at)
+            elif nk == "advertiseaddr":
+                cfg.advertise_addr = _str(value, at)
+            elif nk == "server":
+                cfg.server = _bool(value, at)
+            elif nk == "enablescriptchecks":
+                cfg.enable_script_checks = _bool(value, at)
+            elif nk == "encrypt":
+                cfg.encrypt = _str(value, at)
+                _check_key(cfg.encrypt, at)
+            elif nk == "sessionttlmin":
+                cfg.session_ttl_min = parse_duration(value, at)
+            elif nk == "nodemeta":
+                cfg.node_meta.update(_str_map(value, at))
+            elif nk == "ports":
+                _ports(cfg, value, at)
+            elif nk == "dnsconfig":
+                _dns(cfg.dns, value, at)
+            elif nk == "watches":
+                if not isinstance(value, list):
+                    raise InputError(f"expected a list, got {_type_name(value)}", at)
+                for i, item in enumerate(value):
+                    if not isinstance(item, dict):
+                        raise InputError(f"expected an object, got {_type_name(item)}", f"{at}[{i}]")
+                    cfg.watches.append(WatchConfig(item, f"{at}[{i}]"))
+            elif nk in _ACCEPTED_AGENT_KEYS:
+                continue
+            else:
+                raise InputError(f"invalid config key {key}", where)
+    return cfg
+
+
+def _check_key(key: str, where: str) -> None:
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except ValueError:
+        raise InputError("encrypt: not valid base64", where) from None
+    if len(raw) not in (16, 24, 32):
+        raise InputError("encrypt: the key must be 16, 24 or 32 bytes", where)
+
+
+def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise InputError(f"expected an object, got {_type_name(value)}", where)
+    for key, port in value.items():
+        nk = norm(key)
+        p = _int(port, f"{where}.{key}")
+        if nk == "http":
+            cfg.http_port = p
+        elif nk == "dns":
+            cfg.dns_port = p
+        elif nk == "serflan":
+            cfg.serf_lan_port = p
+        elif nk == "server":
+            cfg.server_port = p
+        elif nk in (
+            "https",
+            "grpc",
+            "grpctls",
+            "serfwan",
+            "sidecarminport",
+            "sidecarmaxport",
+            "exposeminport",
+            "exposemaxport",
+        ):
+            continue
+        else:
+            raise InputError(f"invalid config key ports.{key}", where)
+
+
+def _dns(dns: DNSConfig, value: Any, where: str) -> None:
+    if not isinstance(value, dict):
+        raise InputError(f"expected an object, got {_type_name(value)}", where)
+    for key, item in value.items():
+        nk = norm(key)
+        at = f"{where}.{key}"
+        if nk == "nodettl":
+            dns.node_ttl = parse_duration(item, at)
+        elif nk == "servicettl":
+            if isinstance(item, dict):
+                dns.service_ttl = parse_duration(item.get("*", "0s"), at)
+            else:
+                dns.service_ttl = parse_duration(item, at)
+        elif nk == "onlypassing":
+            dns.only_passing = _bool(item, at)
+        elif nk == "udpanswerlimit":
+            dns.udp_answer_limit = _int(item, at)
+        elif nk == "enabletruncate":
+            dns.enable_truncate = _bool(item, at)
+        elif nk in (
+            "allowstale",
+            "maxstale",
+            "recursortimeout",
+            "disablecompression",
+            "a_record_limit",
+            "arecordlimit",
+            "enableadditionalnodemetatxt",
+            "softwareapplicable",
+            "usecache",
+            "cachemaxage",
+        ):
+            continue
+        else:
+            raise InputError(f"invalid config key dns_config.{key}", where)
+
+
+def config_files(directory: Path) -> list[Path]:
+    """The `.json` and `.hcl` files of a config dir, in lexical order as Consul reads them."""
+    if not directory.is_dir():
+        raise InputError("not a directory", str(directory))
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in (".json", ".hcl"))
+
+
+def load_config_dir(directories: list[Path], base: AgentConfig) -> AgentConfig:
+    docs: list[tuple[JSON, str]] = []
+    for directory in directories:
+        for path in config_files(directory):
+            docs.append((load_document(path), str(path)))
+            base.files.append(path)
+    return parse_agent_config(docs, base)

@@ -1,0 +1,327 @@
+"""Consul's DNS interface over UDP and TCP, answered straight from the state (so a check result is
+visible in DNS the moment it is applied).
+
+Names under the agent's domain (default `consul`):
+
+- `[tag.]<service>.service[.<dc>.dc].consul` and legacy `<service>.service.<dc>.consul`: A and SRV;
+- several tags: `<tag1>.<tag2>.<service>.service.consul` keeps instances carrying *all* of them
+  (Consul itself refuses more than one tag label);
+- RFC 2782: `_<service>._<tag>.service.consul`, `_tcp` meaning "no tag filter";
+- `<node>.node[.<dc>[.dc]].consul` and `<hex-ip>.addr[.<dc>[.dc]].consul`: A.
+
+Instances with a critical check are left out (with `only_passing`, warning ones too); no instance left
+gives NXDOMAIN with the SOA, as Consul does. Better than Consul: an answer cut to fit a UDP payload
+(512 bytes, or the client's EDNS0 size) always has the TC bit set, so the client retries over TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import random
+import struct
+from dataclasses import dataclass
+from typing import cast
+
+from dnslib import AAAA, CNAME, EDNS0, QTYPE, RCODE, RR, SOA, SRV, A, DNSHeader, DNSRecord
+
+from gitlab_ha.discovery.catalog import instances
+from gitlab_ha.discovery.config import DNSConfig
+from gitlab_ha.discovery.state import State
+
+log = logging.getLogger("gitlab_ha.discovery.dns")
+
+UDP_DEFAULT = 512
+UDP_MAX = 4096
+TCP_IDLE = 10.0
+
+
+@dataclass
+class Lookup:
+    kind: str  # service | node | addr
+    name: str
+    tags: list[str]
+
+
+class Resolver:
+    def __init__(self, state: State, *, domain: str, datacenter: str, config: DNSConfig) -> None:
+        self.state = state
+        self.domain = domain.strip(".").lower()
+        self.datacenter = datacenter.lower()
+        self.config = config
+
+    # -- wire level ----------------------------------------------------------------------------------------------
+
+    def handle(self, data: bytes, *, udp: bool) -> bytes | None:
+        """One query in, one reply out (None: not even a header to answer to). Never raises."""
+        try:
+            request = DNSRecord.parse(data)
+        except Exception:
+            return self._formerr(data)
+        try:
+            reply = self.answer(request)
+            return self._pack(request, reply, udp=udp)
+        except Exception:
+            log.exception("DNS query failed")
+            try:
+                fail = DNSRecord(DNSHeader(id=request.header.id, qr=1, ra=0, rcode=RCODE.SERVFAIL), q=request.q)
+                return bytes(fail.pack())
+            except Exception:
+                return self._formerr(data)
+
+    @staticmethod
+    def _formerr(data: bytes) -> bytes | None:
+        if len(data) < 2:
+            return None
+        (qid,) = struct.unpack("!H", data[:2])
+        return bytes(DNSRecord(DNSHeader(id=qid, qr=1, rcode=RCODE.FORMERR)).pack())
+
+    def _pack(self, request: DNSRecord, reply: DNSRecord, *, udp: bool) -> bytes:
+        edns = next((rr for rr in request.ar if rr.rtype == QTYPE.OPT), None)
+        if edns is not None:
+            reply.add_ar(EDNS0(udp_len=UDP_MAX))
+        packed = bytes(reply.pack())
+        limit = UDP_DEFAULT
+        if edns is not None:
+            limit = max(UDP_DEFAULT, min(int(edns.rclass), UDP_MAX))
+        answer_limit = self.config.udp_answer_limit if udp else 0
+        if answer_limit and len(reply.rr) > answer_limit:
+            reply.rr = reply.rr[:answer_limit]
+            reply.ar = [
+                rr
+                for rr in reply.ar
+                if rr.rtype == QTYPE.OPT or any(rr.rname == a.rdata.target for a in reply.rr if a.rtype == QTYPE.SRV)
+            ]
+            reply.header.tc = 1
+            packed = bytes(reply.pack())
+        if not udp or len(packed) <= limit:
+            return packed
+        # drop extra records first, then answers, until the reply fits; a cut answer carries TC
+        reply.ar = [rr for rr in reply.ar if rr.rtype == QTYPE.OPT]
+        packed = bytes(reply.pack())
+        while len(packed) > limit and reply.rr:
+            reply.rr.pop()
+            reply.header.tc = 1
+            packed = bytes(reply.pack())
+        if len(packed) > limit:
+            reply.auth = []
+            reply.header.tc = 1
+            packed = bytes(reply.pack())
+        return packed
+
+    # -- names ---------------------------------------------------------------------------------------------------
+
+    def parse_name(self, qname: str) -> Lookup | bool | None:
+        """A Lookup; None for a name in our domain that cannot exist; False outside our domain."""
+        labels = [label.lower() for label in qname.rstrip(".").split(".") if label]
+        domain = self.domain.split(".")
+        if labels[-len(domain) :] != domain:
+            return False
+        labels = labels[: -len(domain)]
+        if len(labels) >= 3 and labels[-1] == "dc":
+            if labels[-2] != self.datacenter:
+                return None
+            labels = labels[:-2]
+        elif len(labels) >= 3 and labels[-2] in ("service", "node", "addr"):
+            if labels[-1] != self.datacenter:
+                return None
+            labels = labels[:-1]
+        if len(labels) < 2 or labels[-1] not in ("service", "node", "addr"):
+            return None
+        kind, parts = labels[-1], labels[:-1]
+        if kind != "service":
+            return Lookup(kind, ".".join(parts), []) if len(parts) == 1 else None
+        if len(parts) == 2 and parts[0].startswith("_") and parts[1].startswith("_"):
+            tag = parts[1][1:]
+            return Lookup("service", parts[0][1:], [] if tag == "tcp" else [tag])
+        return Lookup("service", parts[-1], parts[:-1])
+
+    def _soa(self) -> RR:
+        zone = f"{self.domain}."
+        return RR(
+            zone,
+            QTYPE.SOA,
+            ttl=0,
+            rdata=SOA(f"ns.{zone}", f"hostmaster.{zone}", (int(self.state.index) & 0xFFFFFFFF, 3600, 600, 86400, 0)),
+        )
+
+    def _target(self, node: str, address: str, node_address: str) -> str:
+        if not address or address == node_address:
+            return f"{node}.node.{self.datacenter}.{self.domain}."
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address.rstrip(".") + "."
+        return f"{ip.packed.hex()}.addr.{self.datacenter}.{self.domain}."
+
+    @staticmethod
+    def _address_rr(name: str, address: str, ttl: int) -> RR | None:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return RR(name, QTYPE.CNAME, ttl=ttl, rdata=CNAME(address.rstrip(".") + ".")) if address else None
+        if ip.version == 4:
+            return RR(name, QTYPE.A, ttl=ttl, rdata=A(str(ip)))
+        return RR(name, QTYPE.AAAA, ttl=ttl, rdata=AAAA(str(ip)))
+
+    # -- answers -------------------------------------------------------------------------------------------------
+
+    def answer(self, request: DNSRecord) -> DNSRecord:
+        reply = request.reply()
+        reply.header.ra = 0
+        reply.header.aa = 1
+        if request.header.opcode != 0:
+            reply.header.rcode = RCODE.NOTIMP
+            return reply
+        if not request.questions:
+            reply.header.rcode = RCODE.FORMERR
+            return reply
+        question = request.questions[0]
+        qname = str(question.qname)
+        qtype = question.qtype
+        lookup = self.parse_name(qname)
+        if lookup is False:
+            reply.header.rcode = RCODE.REFUSED
+            reply.header.aa = 0
+            return reply
+        if lookup is None or lookup is True:
+            return self._nxdomain(reply)
+        if lookup.kind == "service":
+            return self._service(reply, qname, qtype, lookup)
+        if lookup.kind == "node":
+            node = self.state.nodes.get(lookup.name) or next(
+                (n for name, n in self.state.nodes.items() if name.lower() == lookup.name), None
+            )
+            if node is None:
+                return self._nxdomain(reply)
+            return self._addresses(reply, qname, qtype, [node["Address"]], int(self.config.node_ttl))
+        try:
+            address = str(ipaddress.ip_address(bytes.fromhex(lookup.name)))
+        except ValueError:
+            return self._nxdomain(reply)
+        return self._addresses(reply, qname, qtype, [address], int(self.config.node_ttl))
+
+    def _nxdomain(self, reply: DNSRecord) -> DNSRecord:
+        reply.header.rcode = RCODE.NXDOMAIN
+        reply.add_auth(self._soa())
+        return reply
+
+    def _addresses(self, reply: DNSRecord, qname: str, qtype: int, addresses: list[str], ttl: int) -> DNSRecord:
+        for address in dict.fromkeys(addresses):
+            rr = self._address_rr(qname, address, ttl)
+            if rr is None:
+                continue
+            if qtype in (QTYPE.ANY, rr.rtype) or rr.rtype == QTYPE.CNAME:
+                reply.add_answer(rr)
+        if not reply.rr:
+            reply.add_auth(self._soa())
+        return reply
+
+    def _service(self, reply: DNSRecord, qname: str, qtype: int, lookup: Lookup) -> DNSRecord:
+        name = lookup.name
+        found = instances(self.state, name, lookup.tags, passing=self.config.only_passing, skip_critical=True)
+        if not found:
+            # service names are matched case-insensitively, as in Consul's DNS
+            for other in {svc["Service"] for _, svc in self.state.all_services()}:
+                if other.lower() == name and other != name:
+                    found = instances(
+                        self.state, other, lookup.tags, passing=self.config.only_passing, skip_critical=True
+                    )
+                    break
+        if not found:
+            return self._nxdomain(reply)
+        random.shuffle(found)
+        ttl = int(self.config.service_ttl)
+        if qtype == QTYPE.SRV:
+            extra: dict[str, RR] = {}
+            for item in found:
+                node, svc = item["Node"], item["Service"]
+                target = self._target(node["Node"], svc["Address"], node["Address"])
+                reply.add_answer(
+                    RR(qname, QTYPE.SRV, ttl=ttl, rdata=SRV(priority=1, weight=1, port=svc["Port"], target=target))
+                )
+                address = svc["Address"] or node["Address"]
+                rr = self._address_rr(target, address, ttl)
+                if rr is not None and target not in extra and rr.rtype != QTYPE.CNAME:
+                    extra[target] = rr
+            for rr in extra.values():
+                reply.add_ar(rr)
+            return reply
+        addresses = [item["Service"]["Address"] or item["Node"]["Address"] for item in found]
+        return self._addresses(reply, qname, qtype, addresses, ttl)
+
+
+# --- servers -----------------------------------------------------------------------------------------------------
+
+
+class _UDP(asyncio.DatagramProtocol):
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        reply = self.resolver.handle(data, udp=True)
+        if reply is not None and self.transport is not None:
+            with contextlib.suppress(OSError):
+                self.transport.sendto(reply, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("DNS UDP error: %s", exc)
+
+
+class DNSServer:
+    def __init__(self, resolver: Resolver, host: str, port: int) -> None:
+        self.resolver = resolver
+        self.host = host
+        self.port = port
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._clients: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        # TCP first: with port 0 it picks the port, and UDP takes the same number
+        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port, reuse_address=True)
+        self.port = self._tcp.sockets[0].getsockname()[1]
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _UDP(self.resolver), local_addr=(self.host, self.port)
+        )
+        self._udp = transport
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients.add(task)
+        try:
+            while True:
+                header = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE)
+                (length,) = struct.unpack("!H", header)
+                data = await asyncio.wait_for(reader.readexactly(length), TCP_IDLE)
+                reply = self.resolver.handle(data, udp=False)
+                if reply is None:
+                    break
+                writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            if task is not None:
+                self._clients.discard(task)
+
+    async def close(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+        if self._tcp is not None:
+            self._tcp.close()
+            for task in list(self._clients):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await self._tcp.wait_closed()

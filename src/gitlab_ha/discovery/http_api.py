@@ -1,0 +1,514 @@
+"""Consul's HTTP API (`/v1/...`) on aiohttp, with Consul's field names, status codes and blocking queries.
+
+Bad input is always a 400 with a one-line, Consul-style text body ("Request decode failed: …"); an
+unexpected fault is a 500 with a one-line body, never a traceback. Every read answers with
+`X-Consul-Index` (a 404 too), and `?index=N&wait=D` blocks until what the read shows changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from gitlab_ha.discovery import catalog, kv, sessions
+from gitlab_ha.discovery.catalog import View
+from gitlab_ha.discovery.config import STATUSES, parse_check, parse_duration, parse_service
+from gitlab_ha.discovery.state import (
+    JSON,
+    CommandError,
+    DeregisterCheck,
+    DeregisterService,
+    KVDelete,
+    KVSet,
+    SessionDestroy,
+    UpdateCheck,
+)
+from gitlab_ha.errors import InputError
+
+if TYPE_CHECKING:
+    from gitlab_ha.discovery.agent import Agent
+
+log = logging.getLogger("gitlab_ha.discovery.http")
+
+MAX_WAIT = 600.0
+DEFAULT_WAIT = 300.0
+KV_MAX_VALUE = 512 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def text(body: str, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        text=body if body.endswith("\n") or not body else body + "\n",
+        status=status,
+        content_type="text/plain",
+        headers=headers,
+    )
+
+
+def jresp(data: Any, status: int = 200, index: int | None = None) -> web.Response:
+    headers = {"Vary": "Accept-Encoding"}
+    if index is not None:
+        headers.update({"X-Consul-Index": str(index), "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"})
+    return web.Response(
+        body=json.dumps(data, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except BadRequest as exc:
+        return text(exc.message, exc.status)
+    except CommandError as exc:
+        return text(exc.message, exc.status)
+    except InputError as exc:
+        return text(f"Request decode failed: {exc}", 400)
+    except web.HTTPException as exc:
+        if exc.status == 405:
+            return text(f"method {request.method} not allowed", 405)
+        if exc.status == 404:
+            return text("", 404)
+        return text(exc.reason, exc.status)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("HTTP %s %s failed", request.method, request.path)
+        return text(f"Internal error: {type(exc).__name__}", 500)
+
+
+def flag(request: web.Request, name: str) -> bool:
+    """`?passing`, `?passing=1`, `?passing=true` are all true; `?passing=false` is not."""
+    if name not in request.query:
+        return False
+    return request.query.get(name, "").lower() not in ("false", "0")
+
+
+def int_param(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"Invalid {name} parameter: {raw!r} is not an unsigned integer") from None
+    if value < 0:
+        raise BadRequest(f"Invalid {name} parameter: {raw!r} is not an unsigned integer")
+    return value
+
+
+async def read_body(request: web.Request) -> bytes:
+    return await request.read()
+
+
+async def read_json(request: web.Request, *, required: bool = True) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise BadRequest("Request decode failed: missing request body")
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Request decode failed: {exc}") from None
+
+
+class API:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.app = web.Application(middlewares=[errors], client_max_size=KV_MAX_VALUE + 65536)
+        r = self.app.router
+        for path, handler in (
+            ("/v1/agent/self", self.agent_self),
+            ("/v1/agent/members", self.agent_members),
+            ("/v1/agent/services", self.agent_services),
+            ("/v1/agent/service/{id:.+}", self.agent_service),
+            ("/v1/agent/checks", self.agent_checks),
+            ("/v1/agent/health/service/name/{name}", self.agent_health_name),
+            ("/v1/agent/health/service/id/{id:.+}", self.agent_health_id),
+            ("/v1/catalog/services", self.catalog_services),
+            ("/v1/catalog/service/{name}", self.catalog_service),
+            ("/v1/catalog/nodes", self.catalog_nodes),
+            ("/v1/catalog/node/{node}", self.catalog_node),
+            ("/v1/catalog/datacenters", self.catalog_datacenters),
+            ("/v1/health/service/{name}", self.health_service),
+            ("/v1/health/node/{node}", self.health_node),
+            ("/v1/health/checks/{name}", self.health_checks),
+            ("/v1/health/state/{state}", self.health_state),
+            ("/v1/session/info/{id}", self.session_info),
+            ("/v1/session/list", self.session_list),
+            ("/v1/session/node/{node}", self.session_node),
+            ("/v1/status/leader", self.status_leader),
+            ("/v1/status/peers", self.status_peers),
+        ):
+            r.add_get(path, handler)
+        for path, handler in (
+            ("/v1/agent/service/register", self.service_register),
+            ("/v1/agent/service/deregister", self.service_deregister),
+            ("/v1/agent/service/deregister/{id:.+}", self.service_deregister),
+            ("/v1/agent/check/register", self.check_register),
+            ("/v1/agent/check/deregister/{id:.+}", self.check_deregister),
+            ("/v1/agent/check/pass/{id:.+}", self.check_pass),
+            ("/v1/agent/check/warn/{id:.+}", self.check_warn),
+            ("/v1/agent/check/fail/{id:.+}", self.check_fail),
+            ("/v1/agent/check/update/{id:.+}", self.check_update),
+            ("/v1/agent/reload", self.agent_reload),
+            ("/v1/session/create", self.session_create),
+            ("/v1/session/destroy/{id}", self.session_destroy),
+            ("/v1/session/renew/{id}", self.session_renew),
+        ):
+            r.add_put(path, handler)
+        r.add_get("/v1/kv/{key:.*}", self.kv_get)
+        r.add_put("/v1/kv/{key:.*}", self.kv_put)
+        r.add_post("/v1/kv/{key:.*}", self.kv_put)
+        r.add_delete("/v1/kv/{key:.*}", self.kv_delete)
+
+    # -- plumbing ------------------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> Any:
+        return self.agent.state
+
+    def check_dc(self, request: web.Request) -> None:
+        dc = request.query.get("dc")
+        if dc and dc.lower() != self.agent.config.datacenter:
+            raise BadRequest("No path to datacenter", 500)
+
+    async def blocking(self, request: web.Request, view: Callable[[], View]) -> View:
+        """Run `view`; with `?index=` wait until its index passes that value or `wait` runs out."""
+        self.check_dc(request)
+        min_index = int_param(request, "index")
+        idx, body = view()
+        if not min_index:
+            return idx, body
+        wait = DEFAULT_WAIT
+        if "wait" in request.query:
+            try:
+                wait = parse_duration(request.query["wait"], "wait")
+            except InputError:
+                raise BadRequest(f"Invalid wait time: {request.query['wait']!r}") from None
+        wait = min(max(wait, 0.0), MAX_WAIT)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while idx <= min_index:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            changed = self.agent.changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+            idx, body = view()
+        return idx, body
+
+    def submit(self, cmd: Any) -> Any:
+        return self.agent.submit(cmd)
+
+    # -- agent ---------------------------------------------------------------------------------------------------
+
+    async def agent_self(self, request: web.Request) -> web.Response:
+        return jresp(self.agent.self_info())
+
+    async def agent_members(self, request: web.Request) -> web.Response:
+        return jresp([self.agent.member_info()])
+
+    async def agent_services(self, request: web.Request) -> web.Response:
+        services = self.state.services.get(self.agent.node, {})
+        return jresp({sid: self._agent_service(s) for sid, s in sorted(services.items())})
+
+    def _agent_service(self, svc: JSON) -> JSON:
+        out = catalog.service_json(svc)
+        out.pop("CreateIndex")
+        out.pop("ModifyIndex")
+        out["Datacenter"] = self.agent.config.datacenter
+        return out
+
+    async def agent_service(self, request: web.Request) -> web.Response:
+        svc = self.state.services.get(self.agent.node, {}).get(request.match_info["id"])
+        if svc is None:
+            return text(f"unknown service ID: {request.match_info['id']}", 404)
+        out = self._agent_service(svc)
+        out["ContentHash"] = f"{svc['ModifyIndex']:016x}"
+        return jresp(out)
+
+    async def agent_checks(self, request: web.Request) -> web.Response:
+        checks = self.state.checks.get(self.agent.node, {})
+        out = {}
+        for cid, c in sorted(checks.items()):
+            item = catalog.check_json(c)
+            item.pop("CreateIndex")
+            item.pop("ModifyIndex")
+            out[cid] = item
+        return jresp(out)
+
+    def _agent_health(self, services: list[JSON], request: web.Request) -> web.Response:
+        entries = []
+        worst = "passing"
+        node_checks = self.state.checks.get(self.agent.node, {})
+        for svc in services:
+            checks = [catalog.check_json(c) for c in node_checks.values() if c["ServiceID"] in ("", svc["ID"])]
+            status = catalog.aggregated_status(checks)
+            if STATUSES.index(status) > STATUSES.index(worst):
+                worst = status
+            entries.append({"AggregatedStatus": status, "Service": self._agent_service(svc), "Checks": checks})
+        code = {"passing": 200, "warning": 429, "critical": 503}[worst]
+        if request.query.get("format") == "text":
+            return text(worst, code)
+        return jresp(entries, code)
+
+    async def agent_health_name(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        found = [s for s in self.state.services.get(self.agent.node, {}).values() if s["Service"] == name]
+        if not found:
+            return text(f"ServiceName {name} Not Found", 404)
+        return self._agent_health(found, request)
+
+    async def agent_health_id(self, request: web.Request) -> web.Response:
+        sid = request.match_info["id"]
+        svc = self.state.services.get(self.agent.node, {}).get(sid)
+        if svc is None:
+            return text(f"ServiceId {sid} not found", 404)
+        resp = self._agent_health([svc], request)
+        if request.query.get("format") != "text":
+            resp.body = json.dumps(json.loads(resp.body)[0], separators=(",", ":")).encode()  # type: ignore[arg-type]
+        return resp
+
+    async def agent_reload(self, request: web.Request) -> web.Response:
+        await self.agent.reload()
+        return text("")
+
+    async def service_register(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        if isinstance(body, dict) and len(body) == 1 and next(iter(body)).lower() == "service":
+            body = next(iter(body.values()))  # a definition file's `{"service": {...}}` as the seed sends it
+        svc, checks = parse_service(body, "")
+        self.agent.register_service(svc, checks, replace_checks=flag(request, "replace-existing-checks"))
+        return text("")
+
+    async def service_deregister(self, request: web.Request) -> web.Response:
+        sid = request.match_info.get("id", "")
+        if not sid:
+            # Not in Consul: the seed's `curl --data @web.json …/deregister` names the service in the body
+            body = await read_json(request, required=False)
+            if isinstance(body, dict) and len(body) == 1 and next(iter(body)).lower() == "service":
+                body = next(iter(body.values()))
+            if not isinstance(body, dict):
+                raise BadRequest("Missing service ID")
+            svc, _ = parse_service(body, "")
+            sid = svc["ID"]
+        self.submit(DeregisterService(self.agent.node, sid, time.time()))
+        return text("")
+
+    async def check_register(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        check = parse_check(body, "")
+        self.agent.register_check(check)
+        return text("")
+
+    async def check_deregister(self, request: web.Request) -> web.Response:
+        self.submit(DeregisterCheck(self.agent.node, request.match_info["id"], time.time()))
+        return text("")
+
+    async def _ttl(self, request: web.Request, status: str, output: str | None = None) -> web.Response:
+        cid = request.match_info["id"]
+        check = self.state.checks.get(self.agent.node, {}).get(cid)
+        if check is None:
+            return text(f'Unknown check ID "{cid}". Ensure that the check ID is passed, not the check name.', 404)
+        if check["Type"] != "ttl":
+            return text(f"CheckID {cid!r} does not have associated TTL", 500)
+        note = output if output is not None else request.query.get("note", "")
+        self.agent.checks.ttl_update(cid)
+        self.submit(UpdateCheck(self.agent.node, cid, status, note, time.time()))
+        return text("")
+
+    async def check_pass(self, request: web.Request) -> web.Response:
+        return await self._ttl(request, "passing")
+
+    async def check_warn(self, request: web.Request) -> web.Response:
+        return await self._ttl(request, "warning")
+
+    async def check_fail(self, request: web.Request) -> web.Response:
+        return await self._ttl(request, "critical")
+
+    async def check_update(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise BadRequest("Request decode failed: expected a JSON object")
+        fields = {k.lower(): v for k, v in body.items()}
+        unknown = set(fields) - {"status", "output"}
+        if unknown:
+            raise BadRequest(f"Request decode failed: unknown field {sorted(unknown)[0]!r}")
+        status = fields.get("status", "")
+        output = fields.get("output", "")
+        if status not in STATUSES:
+            raise BadRequest(f"Invalid check status: {status!r}")
+        if not isinstance(output, str):
+            raise BadRequest("Request decode failed: Output must be a string")
+        return await self._ttl(request, status, output)
+
+    # -- catalog and health --------------------------------------------------------------------------------------
+
+    def _tags(self, request: web.Request) -> list[str]:
+        return request.query.getall("tag", [])
+
+    async def catalog_services(self, request: web.Request) -> web.Response:
+        idx, body = await self.blocking(request, lambda: catalog.catalog_services(self.state))
+        return jresp(body, index=idx)
+
+    async def catalog_service(self, request: web.Request) -> web.Response:
+        name, tags = request.match_info["name"], self._tags(request)
+        idx, body = await self.blocking(request, lambda: catalog.catalog_service(self.state, name, tags))
+        return jresp(body, index=idx)
+
+    async def catalog_nodes(self, request: web.Request) -> web.Response:
+        idx, body = await self.blocking(request, lambda: catalog.catalog_nodes(self.state))
+        return jresp(body, index=idx)
+
+    async def catalog_node(self, request: web.Request) -> web.Response:
+        node = request.match_info["node"]
+        idx, body = await self.blocking(request, lambda: catalog.catalog_node(self.state, node))
+        return jresp(body, index=idx)
+
+    async def catalog_datacenters(self, request: web.Request) -> web.Response:
+        return jresp([self.agent.config.datacenter])
+
+    async def health_service(self, request: web.Request) -> web.Response:
+        name, tags, passing = request.match_info["name"], self._tags(request), flag(request, "passing")
+        idx, body = await self.blocking(request, lambda: catalog.health_service(self.state, name, tags, passing))
+        return jresp(body, index=idx)
+
+    async def health_node(self, request: web.Request) -> web.Response:
+        node = request.match_info["node"]
+        idx, body = await self.blocking(request, lambda: catalog.health_node(self.state, node))
+        return jresp(body, index=idx)
+
+    async def health_checks(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        idx, body = await self.blocking(request, lambda: catalog.health_checks(self.state, name))
+        return jresp(body, index=idx)
+
+    async def health_state(self, request: web.Request) -> web.Response:
+        wanted = request.match_info["state"]
+        if wanted not in (*STATUSES, "any"):
+            raise BadRequest("Bad check state")
+        idx, body = await self.blocking(request, lambda: catalog.health_state(self.state, wanted))
+        return jresp(body, index=idx)
+
+    # -- KV ------------------------------------------------------------------------------------------------------
+
+    async def kv_get(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        if "keys" in request.query:
+            sep = request.query.get("separator", "")
+            idx, names = await self.blocking(request, lambda: kv.keys(self.state, key, sep))
+            if not names:
+                return text(
+                    "", 404, {"X-Consul-Index": str(idx), "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"}
+                )
+            return jresp(names, index=idx)
+        if "recurse" in request.query:
+            idx, entries = await self.blocking(request, lambda: kv.list_prefix(self.state, key))
+            if not entries:
+                return text(
+                    "", 404, {"X-Consul-Index": str(idx), "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"}
+                )
+            return jresp([kv.entry_json(e) for e in entries], index=idx)
+        if not key and request.query.get("index") is None:
+            raise BadRequest("Missing key name")
+        idx, entry = await self.blocking(request, lambda: kv.get(self.state, key))
+        headers = {"X-Consul-Index": str(idx), "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"}
+        if entry is None:
+            return text("", 404, headers)
+        if "raw" in request.query:
+            return web.Response(body=entry["Value"] or b"", content_type="text/plain", headers=headers)
+        return jresp([kv.entry_json(entry)], index=idx)
+
+    async def kv_put(self, request: web.Request) -> web.Response:
+        self.check_dc(request)
+        key = request.match_info["key"]
+        if not key:
+            raise BadRequest("Missing key name")
+        value = await read_body(request)
+        if len(value) > KV_MAX_VALUE:
+            raise BadRequest(
+                f"Request body({len(value)} bytes) too large, max size: {KV_MAX_VALUE} bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size.",
+                413,
+            )
+        flags = int_param(request, "flags") or 0
+        if flags >= 2**64:
+            raise BadRequest("Invalid flags parameter")
+        acquire = request.query.get("acquire")
+        release = request.query.get("release")
+        if acquire is not None and release is not None:
+            raise BadRequest("Conflicting flags: acquire and release")
+        ok = self.submit(KVSet(key, value, flags, int_param(request, "cas"), acquire, release, time.time()))
+        return jresp(bool(ok))
+
+    async def kv_delete(self, request: web.Request) -> web.Response:
+        self.check_dc(request)
+        key = request.match_info["key"]
+        recurse = "recurse" in request.query
+        if not key and not recurse:
+            raise BadRequest("Missing key name")
+        ok = self.submit(KVDelete(key, recurse, int_param(request, "cas")))
+        return jresp(bool(ok))
+
+    # -- sessions ------------------------------------------------------------------------------------------------
+
+    async def session_create(self, request: web.Request) -> web.Response:
+        self.check_dc(request)
+        body = await read_json(request, required=False)
+        cmd = sessions.parse_create(body, self.agent.node, self.agent.config.session_ttl_min, time.time())
+        session_id = self.agent.create_session(cmd)
+        return jresp({"ID": session_id})
+
+    async def session_destroy(self, request: web.Request) -> web.Response:
+        self.check_dc(request)
+        self.submit(SessionDestroy(request.match_info["id"], time.time()))
+        return jresp(True)
+
+    async def session_renew(self, request: web.Request) -> web.Response:
+        self.check_dc(request)
+        sid = request.match_info["id"]
+        if not self.agent.renew_session(sid):
+            return text(f"Session id '{sid}' not found", 404)
+        idx, body = sessions.info(self.state, sid)
+        return jresp(body, index=idx)
+
+    async def session_info(self, request: web.Request) -> web.Response:
+        sid = request.match_info["id"]
+        idx, body = await self.blocking(request, lambda: sessions.info(self.state, sid))
+        return jresp(body, index=idx)
+
+    async def session_list(self, request: web.Request) -> web.Response:
+        idx, body = await self.blocking(request, lambda: sessions.list_all(self.state))
+        return jresp(body, index=idx)
+
+    async def session_node(self, request: web.Request) -> web.Response:
+        node = request.match_info["node"]
+        idx, body = await self.blocking(request, lambda: sessions.list_all(self.state, node))
+        return jresp(body, index=idx)
+
+    # -- status --------------------------------------------------------------------------------------------------
+
+    async def status_leader(self, request: web.Request) -> web.Response:
+        return jresp(f"{self.agent.config.address}:{self.agent.config.server_port}")
+
+    async def status_peers(self, request: web.Request) -> web.Response:
+        return jresp([f"{self.agent.config.address}:{self.agent.config.server_port}"])
