@@ -258,6 +258,13 @@ class Agent:
                 self.node, self.node_id, self.config.address, self.config.datacenter, dict(self.config.node_meta)
             )
         )
+        if self.config.server:
+            # Consul servers list themselves as the `consul` service (not an agent-local service)
+            consul_service: JSON = {
+                "ID": "consul", "Service": "consul", "Tags": [], "Address": "", "Port": self.config.server_port,
+                "Meta": {}, "EnableTagOverride": False, "Weights": {"Passing": 1, "Warning": 1}, CONFIG_SOURCE: "server",
+            }  # fmt: skip
+            self.submit(RegisterService(self.node, consul_service))
         self._apply_config_definitions()
         now = time.monotonic()
         for sid, session in self.state.sessions.items():

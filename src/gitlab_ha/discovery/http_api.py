@@ -230,7 +230,9 @@ class API:
 
     async def agent_services(self, request: web.Request) -> web.Response:
         services = self.state.services.get(self.agent.node, {})
-        return jresp({sid: self._agent_service(s) for sid, s in sorted(services.items())})
+        return jresp(
+            {sid: self._agent_service(s) for sid, s in sorted(services.items()) if s.get("_source") != "server"}
+        )
 
     def _agent_service(self, svc: JSON) -> JSON:
         out = catalog.service_json(svc)

@@ -1,0 +1,156 @@
+"""py-consul (the client library Patroni builds on) against the agent: kv, session, agent.service, health, catalog."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import consul
+import pytest
+
+from tests.discovery.conftest import RunningAgent, WebServer, wait_until
+
+
+@pytest.fixture
+def client(agent: RunningAgent) -> consul.Consul:
+    return consul.Consul(host=agent.host, port=agent.http_port)
+
+
+def test_kv_put_get_cas_flags_recurse_keys_delete(client: consul.Consul) -> None:
+    assert client.kv.put("app/config/a", "1") is True
+    assert client.kv.put("app/config/b", b"2", flags=42) is True
+    index, entry = client.kv.get("app/config/b")
+    assert entry["Value"] == b"2" and entry["Flags"] == 42 and int(index) == entry["ModifyIndex"]
+    assert {"LockIndex", "Key", "Flags", "Value", "CreateIndex", "ModifyIndex"} <= set(entry)
+
+    # cas=0 creates only; cas=<ModifyIndex> updates only that version
+    assert client.kv.put("app/config/a", "x", cas=0) is False
+    assert client.kv.put("app/config/new", "n", cas=0) is True
+    _, a = client.kv.get("app/config/a")
+    assert client.kv.put("app/config/a", "3", cas=a["ModifyIndex"] + 100) is False
+    assert client.kv.put("app/config/a", "3", cas=a["ModifyIndex"]) is True
+    _, a2 = client.kv.get("app/config/a")
+    assert a2["Value"] == b"3" and a2["CreateIndex"] == a["CreateIndex"] and a2["ModifyIndex"] > a["ModifyIndex"]
+
+    _, entries = client.kv.get("app/", recurse=True)
+    assert [e["Key"] for e in entries] == ["app/config/a", "app/config/b", "app/config/new"]
+    _, keys = client.kv.get("app/", keys=True, separator="/")
+    assert keys == ["app/config/"]
+
+    assert client.kv.delete("app/config/a", cas=a["ModifyIndex"]) is False
+    assert client.kv.delete("app/config/a", cas=a2["ModifyIndex"]) is True
+    assert client.kv.get("app/config/a")[1] is None
+    assert client.kv.delete("app/", recurse=True) is True
+    assert client.kv.get("app/", recurse=True)[1] is None
+
+
+def test_sessions_and_locks(client: consul.Consul) -> None:
+    s1 = client.session.create(name="one", behavior="release", ttl=10, lock_delay=0)
+    s2 = client.session.create(name="two", behavior="delete", lock_delay=0)
+    assert client.kv.put("lock/leader", "me", acquire=s1) is True
+    assert client.kv.put("lock/leader", "you", acquire=s2) is False
+    _, entry = client.kv.get("lock/leader")
+    assert entry["Session"] == s1 and entry["LockIndex"] == 1
+    assert client.kv.put("lock/leader", "again", acquire=s1) is True  # re-acquire keeps the lock index
+    assert client.kv.get("lock/leader")[1]["LockIndex"] == 1
+    assert client.kv.put("lock/leader", "x", release=s2) is False
+    assert client.kv.put("lock/leader", "", release=s1) is True
+    assert "Session" not in client.kv.get("lock/leader")[1]
+
+    _, info = client.session.info(s1)
+    assert info["Name"] == "one" and info["Behavior"] == "release" and info["TTL"] == "10s"
+    assert info["NodeChecks"] == ["serfHealth"] and info["LockDelay"] == 0
+    renewed = client.session.renew(s1)
+    assert renewed["ID"] == s1
+    _, listing = client.session.list()
+    assert {s["ID"] for s in listing} == {s1, s2}
+
+    # behavior=delete: destroying the session deletes what it holds
+    assert client.kv.put("lock/ephemeral", "v", acquire=s2) is True
+    assert client.session.destroy(s2) is True
+    assert client.kv.get("lock/ephemeral")[1] is None
+    with pytest.raises(consul.NotFound):
+        client.session.renew(s2)
+    with pytest.raises(consul.ConsulException, match="invalid session"):
+        client.kv.put("lock/leader", "x", acquire=s2)
+
+
+def test_session_lock_delay_blocks_reacquire(client: consul.Consul) -> None:
+    s1 = client.session.create(lock_delay=60)
+    assert client.kv.put("delayed", "a", acquire=s1) is True
+    client.session.destroy(s1)
+    s2 = client.session.create(lock_delay=0)
+    assert client.kv.put("delayed", "b", acquire=s2) is False  # within s1's lock delay
+
+
+def test_session_with_ttl_expires_and_releases(agent: RunningAgent, client: consul.Consul) -> None:
+    sid = client.session.create(ttl=10, behavior="release")
+    assert client.kv.put("ttl/key", "v", acquire=sid) is True
+    # Consul lets a session live up to 2×TTL after the last renewal; wait for that with a deadline
+    wait_until(lambda: client.session.info(sid)[1] is None, "the session to expire", deadline=40, step=0.2)
+    assert "Session" not in client.kv.get("ttl/key")[1]
+
+
+def test_agent_service_health_and_catalog(agent: RunningAgent, client: consul.Consul, web_server: WebServer) -> None:
+    check = consul.Check.http(f"http://127.0.0.1:{web_server.port}/", "1s", deregister="60s")
+    assert client.agent.service.register(
+        "pg", service_id="pg/node1", address="127.0.0.2", port=5432, tags=["primary"], check=check
+    )
+    assert client.agent.service.register("cache", port=6379, check=consul.Check.ttl("30s"))
+    assert set(client.agent.services()) == {"pg/node1", "cache"}
+
+    wait_until(lambda: client.health.service("pg", passing=True)[1], "pg's HTTP check to pass")
+    _, entries = client.health.service("pg", tag="primary")
+    assert entries[0]["Service"]["Address"] == "127.0.0.2" and entries[0]["Service"]["Port"] == 5432
+    assert client.health.service("cache", passing=True)[1] == []
+    client.agent.check.ttl_pass("service:cache", notes="fine")
+    _, cache = client.health.service("cache", passing=True)
+    assert [c["Output"] for c in cache[0]["Checks"] if c["CheckID"] == "service:cache"] == ["fine"]
+
+    _, services = client.catalog.services()
+    assert services == {"cache": [], "consul": [], "pg": ["primary"]}
+    _, nodes = client.catalog.nodes()
+    assert [n["Node"] for n in nodes] == [agent.node]
+    _, pg = client.catalog.service("pg")
+    assert pg[0]["ServiceID"] == "pg/node1" and pg[0]["ServiceAddress"] == "127.0.0.2"
+    _, node = client.catalog.node(agent.node)
+    assert set(node["Services"]) == {"pg/node1", "cache", "consul"}
+    _, state = client.health.state("critical")
+    assert all(c["Status"] == "critical" for c in state)
+    _, checks = client.health.checks("pg")
+    assert checks[0]["CheckID"] == "service:pg/node1"
+    assert client.agent.service.deregister("pg/node1")
+    assert client.health.service("pg")[1] == []
+
+
+def test_blocking_queries_wake_on_change(client: consul.Consul) -> None:
+    client.kv.put("watched", "1")
+    index, _ = client.kv.get("watched")
+    result: dict[str, Any] = {}
+
+    def block() -> None:
+        result["index"], result["entry"] = client.kv.get("watched", index=index, wait="30s")
+
+    thread = threading.Thread(target=block)
+    thread.start()
+    client.kv.put("unrelated", "x")  # another key does not wake a single-key query
+    client.kv.put("watched", "2")
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert result["entry"]["Value"] == b"2" and int(result["index"]) > int(index)
+
+    # an index in the future with a short wait returns when the wait is over, same index
+    idx2, entry = client.kv.get("watched", index=int(result["index"]), wait="1s")
+    assert idx2 == result["index"] and entry["Value"] == b"2"
+
+    services_index, _ = client.catalog.services()
+    woke: dict[str, Any] = {}
+
+    def block_services() -> None:
+        woke["index"], woke["services"] = client.catalog.services(index=services_index, wait="30s")
+
+    thread = threading.Thread(target=block_services)
+    thread.start()
+    client.agent.service.register("late", port=1)
+    thread.join(timeout=60)
+    assert "late" in woke["services"] and int(woke["index"]) > int(services_index)
