@@ -1,0 +1,137 @@
+"""GitLab's PostgreSQL: Patroni nodes (HA) or one plain PostgreSQL node; the Praefect database."""
+
+from __future__ import annotations
+
+from gitlab_ha.render.context import PORTS, PRAEFECT_DB, PRAEFECT_DB_USER, Context
+from gitlab_ha.render.rb import RbBuilder
+from gitlab_ha.rubycfg.emit import Words
+from gitlab_ha.topology.model import Node
+from gitlab_ha.topology.roles import Role
+
+DB_CLIENTS = (Role.RAILS, Role.SIDEKIQ, Role.PGBOUNCER, Role.PATRONI, Role.INTERNAL_LB)
+
+
+def replication_slots(ctx: Context) -> int:
+    """`max_replication_slots` = 2 × database nodes (GitLab's rule)."""
+    return 2 * len(ctx.nodes(Role.PATRONI))
+
+
+def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
+    if not node.has(Role.PATRONI):
+        return
+    db_nodes = ctx.nodes(Role.PATRONI)
+    slots = replication_slots(ctx)
+    rb.section("PostgreSQL managed by Patroni")
+    rb.set("postgresql", "listen_address", value="0.0.0.0")
+    rb.set(
+        "patroni",
+        "postgresql",
+        "max_replication_slots",
+        value=slots,
+        comment=f"2 x {len(db_nodes)} database nodes",
+    )
+    rb.set("patroni", "postgresql", "max_wal_senders", value=slots + 1, comment="replication slots + 1")
+    rb.set("patroni", "username", value=ctx.secrets.get("patroni_api_username"))
+    rb.set("patroni", "password", value=ctx.secrets.get("patroni_api_password"))
+    rb.set(
+        "patroni",
+        "allowlist",
+        value=Words([*ctx.cidrs(Role.PATRONI, Role.PGBOUNCER, Role.INTERNAL_LB), "127.0.0.1/32"]),
+        comment="who may call Patroni's REST API",
+    )
+    rb.set("postgresql", "pgbouncer_user_password", value=ctx.secrets.md5("pgbouncer_password"))
+    rb.set("postgresql", "sql_replication_password", value=ctx.secrets.md5("replication_password"))
+    rb.set("postgresql", "sql_user_password", value=ctx.secrets.md5("gitlab_db_password"))
+    rb.set("postgresql", "trust_auth_cidr_addresses", value=Words(["127.0.0.1/32"]))
+    rb.set(
+        "postgresql",
+        "md5_auth_cidr_addresses",
+        value=Words(ctx.cidrs(*DB_CLIENTS)),
+        comment="password logins from these nodes only",
+    )
+    rb.set("consul", "services", value=Words(["postgresql"]), comment="Consul check passes on the leader only")
+    rb.section("Monitoring")
+    rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:9187")
+
+
+def render_postgres(ctx: Context, node: Node, rb: RbBuilder) -> None:
+    """A plain PostgreSQL for GitLab (no Patroni), as in the 2k reference architecture."""
+    if not node.has(Role.POSTGRES):
+        return
+    rb.section("PostgreSQL (single node, no failover)")
+    rb.set("postgresql", "listen_address", value="0.0.0.0")
+    rb.set("postgresql", "port", value=PORTS["postgres"])
+    rb.set("postgresql", "sql_user_password", value=ctx.secrets.md5("gitlab_db_password"))
+    rb.set("postgresql", "trust_auth_cidr_addresses", value=Words(["127.0.0.1/32"]))
+    rb.set("postgresql", "md5_auth_cidr_addresses", value=Words(ctx.cidrs(Role.RAILS, Role.SIDEKIQ)))
+    rb.section("Monitoring")
+    rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:9187")
+
+
+def render_praefect_postgres(ctx: Context, node: Node, rb: RbBuilder) -> None:
+    if not node.has(Role.PRAEFECT_POSTGRES):
+        return
+    rb.section("Praefect's PostgreSQL")
+    rb.comment(
+        f"The {PRAEFECT_DB_USER!r} role and the {PRAEFECT_DB!r} database are created by praefect-db.sql\n"
+        "(RUNBOOK.md); Omnibus only runs the server here."
+    )
+    rb.set("postgresql", "listen_address", value="0.0.0.0")
+    rb.set("postgresql", "port", value=PORTS["postgres"])
+    rb.set("postgresql", "trust_auth_cidr_addresses", value=Words(["127.0.0.1/32"]))
+    rb.set(
+        "postgresql",
+        "md5_auth_cidr_addresses",
+        value=Words(ctx.cidrs(Role.PRAEFECT)),
+        comment="only the Praefect nodes log in here",
+    )
+    rb.section("Monitoring")
+    rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:9187")
+
+
+def praefect_db_sql(ctx: Context) -> str:
+    """SQL that creates Praefect's role and database with the md5 hash, never the plaintext."""
+    hashed = "md5" + ctx.secrets.md5("praefect_db_password")
+    return (
+        "-- Run once on the Praefect PostgreSQL node, as the database superuser (RUNBOOK.md).\n"
+        f"CREATE ROLE {PRAEFECT_DB_USER} WITH LOGIN CREATEDB PASSWORD '{hashed}';\n"
+        f"CREATE DATABASE {PRAEFECT_DB} WITH OWNER {PRAEFECT_DB_USER} ENCODING 'UTF8';\n"
+    )
+
+
+def render_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
+    if not node.has(Role.PGBOUNCER):
+        return
+    pgbouncer_md5 = ctx.secrets.md5("pgbouncer_password")
+    rb.section("PgBouncer, retargeted to the Patroni leader by a Consul watch")
+    rb.set("pgbouncer", "listen_addr", value="0.0.0.0")
+    rb.set("pgbouncer", "listen_port", value=PORTS["pgbouncer"])
+    rb.set("pgbouncer", "admin_users", value=Words(["pgbouncer", "gitlab-consul"]))
+    rb.set(
+        "pgbouncer",
+        "users",
+        value={
+            "gitlab-consul": {"password": ctx.secrets.md5("consul_db_password")},
+            "pgbouncer": {"password": pgbouncer_md5},
+        },
+    )
+    rb.set(
+        "pgbouncer",
+        "databases",
+        value={
+            ctx.topo.database.name: {
+                "host": "127.0.0.1",
+                "user": "pgbouncer",
+                "password": pgbouncer_md5,
+            }
+        },
+        comment="host is rewritten to the leader by the watcher",
+    )
+    rb.set("consul", "watchers", value=Words(["postgresql"]))
+    rb.section("Monitoring")
+    rb.set("pgbouncer_exporter", "listen_address", value=f"{node.ip}:9188")
+
+
+def pgpass(ctx: Context) -> str:
+    """The .pgpass `gitlab-ctl write-pgpass` would write for the gitlab-consul user."""
+    return f"127.0.0.1:{PORTS['pgbouncer']}:pgbouncer:pgbouncer:{ctx.secrets.get('pgbouncer_password')}\n"

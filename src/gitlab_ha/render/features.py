@@ -1,0 +1,32 @@
+"""What differs between GitLab versions, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gitlab_ha.topology.versions import Version, parse_version
+
+
+@dataclass(frozen=True)
+class Features:
+    version: Version
+
+    @classmethod
+    def for_version(cls, text: str) -> Features:
+        return cls(parse_version(text))
+
+    @property
+    def sidekiq_concurrency_key(self) -> str:
+        """`sidekiq['max_concurrency']` is gone from 17.0; `sidekiq['concurrency']` replaces it."""
+        return "max_concurrency" if self.version < (17, 0, 0) else "concurrency"
+
+    @property
+    def repositories_storages(self) -> bool:
+        """`git_data_dirs` is deprecated from 17.8 and gone in 18.0; `gitlab_rails['repositories_storages']`
+        (with `gitaly['configuration']` storages) replaces it, so we switch as soon as it is deprecated."""
+        return self.version >= (17, 8, 0)
+
+    @property
+    def gitaly_role(self) -> bool:
+        """`gitaly_role` exists from 17.0 on."""
+        return self.version >= (17, 0, 0)

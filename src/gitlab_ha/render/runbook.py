@@ -1,0 +1,370 @@
+"""RUNBOOK.md: the seed's ordered steps, filled in with this cluster's names and addresses.
+
+Each step says where to run it, what to run, the check to run after it and what healthy output
+looks like. No secret value ever appears here: steps that need one use a rendered 0600 file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gitlab_ha.render.context import PORTS, PRAEFECT_DB, PRAEFECT_DB_USER, Context
+from gitlab_ha.render.redis import master_name
+from gitlab_ha.topology.model import Node
+from gitlab_ha.topology.roles import Role
+
+PRAEFECT_CONFIG = "/var/opt/gitlab/praefect/cluster_config.toml"
+
+
+@dataclass
+class Step:
+    title: str
+    nodes: list[Node]
+    why: str
+    commands: list[str]
+    check: list[str] = field(default_factory=list)
+    healthy: list[str] = field(default_factory=list)
+
+
+def _names(nodes: list[Node]) -> str:
+    return ", ".join(f"`{n.name}` ({n.ip})" for n in nodes) or "(none)"
+
+
+def _install(node: Node | None = None) -> str:
+    name = node.name if node is not None else "<node>"
+    return f"sudo install -m 0600 -o root -g root {name}/gitlab.rb /etc/gitlab/gitlab.rb"
+
+
+def steps(ctx: Context) -> list[Step]:
+    topo = ctx.topo
+    omnibus = [n for n in topo.nodes if n.omnibus]
+    first = omnibus[0] if omnibus else None
+    out: list[Step] = []
+    pkg = f"gitlab-{topo.gitlab.edition}"
+    out.append(
+        Step(
+            "Install the GitLab package",
+            omnibus,
+            "Every node but the load balancers runs the same Omnibus release.",
+            [
+                f"curl -fsSL https://packages.gitlab.com/install/repositories/gitlab/{pkg}/script.deb.sh | sudo bash",
+                f"sudo apt-get install -y {pkg}={topo.gitlab.version}-{topo.gitlab.edition}.0   # or dnf install {pkg}-{topo.gitlab.version}",
+            ],
+            ["sudo gitlab-ctl status || true"],
+            ["the package is installed; no service runs yet (no reconfigure has happened)"],
+        )
+    )
+    if first is not None and len(omnibus) > 1:
+        out.append(
+            Step(
+                "Share gitlab-secrets.json",
+                omnibus,
+                "Every node must hold the same /etc/gitlab/gitlab-secrets.json before its first reconfigure.",
+                [
+                    f"# on {first.name}: the first reconfigure writes /etc/gitlab/gitlab-secrets.json",
+                    _install(first),
+                    "sudo gitlab-ctl reconfigure",
+                    "# copy it to every other node, keeping mode 0600:",
+                    "sudo install -m 0600 -o root -g root gitlab-secrets.json /etc/gitlab/gitlab-secrets.json",
+                ],
+                ["sudo sha256sum /etc/gitlab/gitlab-secrets.json"],
+                ["the same sum on every node"],
+            )
+        )
+    consul = ctx.nodes(Role.CONSUL)
+    if consul:
+        out.append(
+            Step(
+                "Consul servers",
+                consul,
+                "Everything else finds the database leader through Consul: it comes first.",
+                [_install(), "sudo gitlab-ctl reconfigure"],
+                ["sudo /opt/gitlab/embedded/bin/consul members"],
+                [f"{len(consul)} lines of Type `server`, Status `alive`, DC `{topo.consul.datacenter}`"],
+            )
+        )
+    redis_nodes = ctx.nodes(Role.REDIS, Role.REDIS_CACHE, Role.SENTINEL, Role.SENTINEL_CACHE)
+    if redis_nodes:
+        master = topo.redis_master()
+        check = [
+            f"sudo /opt/gitlab/embedded/bin/redis-cli -h {master.ip if master else '<master>'} --askpass info replication"
+            "   # password: redis_password from the secrets store"
+        ]
+        healthy = [f"role:master, connected_slaves:{max(len(ctx.nodes(Role.REDIS)) - 1, 0)}"]
+        if ctx.topo.has_role(Role.SENTINEL):
+            sentinel = ctx.nodes(Role.SENTINEL)[0]
+            check.append(
+                f"/opt/gitlab/embedded/bin/redis-cli -h {sentinel.ip} -p {PORTS['sentinel']} "
+                f"sentinel get-master-addr-by-name {master_name(ctx, cache=False)}"
+            )
+            healthy.append(f"{master.ip if master else '<master>'} and {PORTS['redis']}")
+        out.append(
+            Step(
+                "Redis and Sentinel (initial master first)",
+                redis_nodes,
+                "Rails keeps sessions and jobs here; Sentinel promotes a replica when the master fails.",
+                ["sudo gitlab-ctl reconfigure"],
+                check,
+                healthy,
+            )
+        )
+    patroni = ctx.nodes(Role.PATRONI)
+    if patroni:
+        out.append(
+            Step(
+                "PostgreSQL with Patroni",
+                patroni,
+                "Patroni elects a leader through Consul; replicas stream from it.",
+                ["sudo gitlab-ctl reconfigure"],
+                ["sudo gitlab-ctl patroni members"],
+                [f"{len(patroni)} members, exactly one `Leader`, the others `Replica` and `streaming`, lag 0"],
+            )
+        )
+        if topo.database.synchronous_mode:
+            out.append(
+                Step(
+                    "Synchronous replication",
+                    patroni[:1],
+                    "Omnibus does not expose Patroni's synchronous_mode; set it once in the DCS.",
+                    [
+                        "sudo /opt/gitlab/embedded/bin/patronictl -c /var/opt/gitlab/patroni/patroni.yaml "
+                        "edit-config --force -s synchronous_mode=true"
+                    ],
+                    ["sudo gitlab-ctl patroni members"],
+                    ["one member is `Sync Standby`"],
+                )
+            )
+    pgbouncers = ctx.nodes(Role.PGBOUNCER)
+    if pgbouncers:
+        out.append(
+            Step(
+                "PgBouncer and its Consul watch",
+                pgbouncers,
+                "The watch rewrites PgBouncer's target to the leader; it logs in with this .pgpass "
+                "(what `gitlab-ctl write-pgpass --host 127.0.0.1 --database pgbouncer --user pgbouncer "
+                "--hostuser gitlab-consul` would write, without typing the password).",
+                [
+                    "sudo gitlab-ctl reconfigure",
+                    "sudo install -m 0600 -o gitlab-consul -g gitlab-consul <node>/pgpass /var/opt/gitlab/consul/.pgpass",
+                    "sudo gitlab-ctl restart consul",
+                ],
+                [
+                    f"sudo -u gitlab-consul /opt/gitlab/embedded/bin/psql -h 127.0.0.1 -p {PORTS['pgbouncer']} "
+                    "-U pgbouncer -d pgbouncer -c 'SHOW DATABASES'"
+                ],
+                [f"`{topo.database.name}` with host = the Patroni leader's address (see `gitlab-ctl patroni members`)"],
+            )
+        )
+    praefect_db = ctx.one(Role.PRAEFECT_POSTGRES)
+    if praefect_db is not None:
+        out.append(
+            Step(
+                "Praefect's PostgreSQL, its role and its database",
+                [praefect_db],
+                "Praefect keeps its metadata here. praefect-db.sql holds only the md5 hash of the password.",
+                [
+                    "sudo gitlab-ctl reconfigure",
+                    f"sudo install -m 0600 {praefect_db.name}/praefect-db.sql /tmp/praefect-db.sql",
+                    "sudo gitlab-psql -d template1 -f /tmp/praefect-db.sql && sudo rm /tmp/praefect-db.sql",
+                ],
+                ["sudo gitlab-psql -d template1 -c '\\l'"],
+                [f"`{PRAEFECT_DB}` owned by `{PRAEFECT_DB_USER}`"],
+            )
+        )
+    praefects = ctx.nodes(Role.PRAEFECT)
+    if praefects:
+        out.append(
+            Step(
+                "Praefect, first node (runs Praefect's migrations)",
+                praefects[:1],
+                "Only this node has praefect['auto_migrate'] = true; skip-auto-reconfigure keeps "
+                "package upgrades from migrating behind your back.",
+                ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure"],
+                [f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} sql-ping"],
+                ["`praefect sql-ping: OK`"],
+            )
+        )
+        if len(praefects) > 1:
+            out.append(
+                Step(
+                    "Praefect, the other nodes",
+                    praefects[1:],
+                    "Same configuration without migrations.",
+                    ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure"],
+                    [f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} sql-ping"],
+                    ["`praefect sql-ping: OK`"],
+                )
+            )
+    gitalys = ctx.nodes(Role.GITALY)
+    if gitalys:
+        out.append(
+            Step(
+                "Gitaly",
+                gitalys,
+                "Storage nodes; their auth token is Praefect's internal token.",
+                ["sudo gitlab-ctl reconfigure"],
+                [
+                    f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} dial-nodes   # on a Praefect node"
+                ]
+                if praefects
+                else ["sudo gitlab-ctl status gitaly"],
+                [f"`SUCCESS` for each of {len(gitalys)} storages" if praefects else "gitaly: run"],
+            )
+        )
+    lb = ctx.internal_lb
+    if lb is not None:
+        out.append(
+            Step(
+                "Internal load balancer (HAProxy)",
+                [lb],
+                "Rails reaches PgBouncer (6432), Praefect (2305) and the Patroni leader (5432) through it.",
+                [
+                    "sudo apt-get install -y haproxy",
+                    f"sudo install -m 0644 {lb.name}/haproxy.cfg /etc/haproxy/haproxy.cfg",
+                    "sudo haproxy -c -f /etc/haproxy/haproxy.cfg && sudo systemctl restart haproxy",
+                ],
+                [f"curl -s 'http://127.0.0.1:{PORTS['haproxy_stats']}/;csv' | cut -d, -f1,2,18"],
+                ["pgbouncer, postgresql-leader (one server), praefect backends UP; Rails DOWN until Rails runs"],
+            )
+        )
+    rails = ctx.migrating_rails
+    if rails is not None:
+        target = (
+            f"the internal load balancer's leader frontend ({lb.ip}:{PORTS['postgres']})"
+            if lb is not None and patroni
+            else "the database directly"
+        )
+        out.append(
+            Step(
+                "First Rails node: database migrations against the leader",
+                [rails],
+                f"Migrations must not go through PgBouncer's transaction pooling: gitlab.rb.first-run points at {target}. "
+                "Afterwards the normal gitlab.rb goes back through PgBouncer.",
+                [
+                    f"sudo install -m 0600 -o root -g root {rails.name}/gitlab.rb.first-run /etc/gitlab/gitlab.rb",
+                    "sudo touch /etc/gitlab/skip-auto-reconfigure",
+                    "sudo gitlab-ctl reconfigure",
+                    "sudo gitlab-rake gitlab:db:configure",
+                    _install(rails),
+                    "sudo gitlab-ctl reconfigure",
+                ],
+                [
+                    "sudo gitlab-rake gitlab:gitaly:check",
+                    "sudo gitlab-rake gitlab:db:migrate:status | tail -3",
+                ],
+                ["`Gitaly: ... default ... OK`; every migration `up`"],
+            )
+        )
+    app_nodes = ctx.nodes(Role.RAILS, Role.SIDEKIQ)
+    others = [n for n in app_nodes if rails is None or n.name != rails.name]
+    if others:
+        out.append(
+            Step(
+                "The other Rails and Sidekiq nodes",
+                others,
+                "Same settings, no migrations.",
+                ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure"],
+                [f"curl -s http://<node>:{PORTS['rails_http']}/-/readiness"],
+                ['`{"status":"ok"}` on Rails nodes; `sudo gitlab-ctl status sidekiq` shows `run` on Sidekiq nodes'],
+            )
+        )
+    web = ctx.nodes(Role.RAILS)
+    if web:
+        out.append(
+            Step(
+                "SSH host keys and sshd",
+                web,
+                "Every Rails node behind the load balancer must show users the same host keys, and sshd "
+                "must ask GitLab for the keys of user git.",
+                [
+                    f"# copy /etc/ssh/ssh_host_*_key and *.pub from {web[0].name} to the other Rails nodes (mode 0600 / 0644)",
+                    "sudo sh -c 'cat <node>/sshd_gitlab.conf >> /etc/ssh/sshd_config'",
+                    "sudo sshd -t && sudo systemctl restart sshd",
+                ],
+                ["ssh-keyscan -t ed25519 <node> 2>/dev/null | ssh-keygen -lf -"],
+                ["the same fingerprint for every Rails node"],
+            )
+        )
+    ext = ctx.one(Role.EXTERNAL_LB)
+    if ext is not None:
+        out.append(
+            Step(
+                "External load balancer (HAProxy, TLS)",
+                [ext],
+                "Users reach Rails here; TLS ends at this node.",
+                [
+                    "sudo apt-get install -y haproxy",
+                    "# put the certificate and key for the external URL in /etc/haproxy/certs/gitlab.pem",
+                    f"sudo install -m 0644 {ext.name}/haproxy.cfg /etc/haproxy/haproxy.cfg",
+                    "sudo haproxy -c -f /etc/haproxy/haproxy.cfg && sudo systemctl restart haproxy",
+                ],
+                [f"curl -sI {topo.gitlab.external_url}/users/sign_in | head -1"],
+                ["`HTTP/2 200` (or `HTTP/1.1 200 OK`)"],
+            )
+        )
+    mon = ctx.nodes(Role.MONITORING)
+    if mon:
+        out.append(
+            Step(
+                "Monitoring",
+                mon,
+                "Prometheus finds every exporter through Consul.",
+                ["sudo gitlab-ctl reconfigure"],
+                ["curl -s http://<node>:9090/-/ready"],
+                ["`Prometheus Server is Ready.`"],
+            )
+        )
+    standalone = ctx.nodes(Role.STANDALONE)
+    if standalone:
+        out.append(
+            Step(
+                "Single node",
+                standalone,
+                "Everything runs on this node.",
+                [_install(standalone[0]), "sudo gitlab-ctl reconfigure"],
+                ["sudo gitlab-rake gitlab:check SANITIZE=true"],
+                ["every check `yes` or `OK`"],
+            )
+        )
+    return out
+
+
+def runbook(ctx: Context, source: str) -> str:
+    topo = ctx.topo
+    lines = [
+        f"# Runbook: {topo.name} (GitLab {topo.gitlab.version}-{topo.gitlab.edition}, {len(topo.nodes)} nodes)",
+        "",
+        f"Rendered by gitlab-ha from `{source}`. Run the steps in this order; after each one, run its",
+        "check and compare with the healthy output before going on. Paths like `<node>/gitlab.rb` are",
+        "relative to this folder: copy each node's folder to that node first (`scp -r`), keeping modes.",
+        "Unless a step says otherwise, each node first gets its own file:",
+        "",
+        "```sh",
+        "sudo install -m 0600 -o root -g root <node>/gitlab.rb /etc/gitlab/gitlab.rb",
+        "```",
+        "",
+        "No secret is written in this file; they are in the nodes' 0600 files and the secrets store",
+        "(`gitlab-ha secrets list` shows where each comes from).",
+        "",
+        "| node | address | roles |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {n.name} | {n.ip} | {', '.join(r.value for r in n.roles)} |" for n in topo.nodes]
+    for number, step in enumerate(steps(ctx), start=1):
+        lines += [
+            "",
+            f"## {number}. {step.title}",
+            "",
+            f"On: {_names(step.nodes)}",
+            "",
+            step.why,
+            "",
+            "```sh",
+        ]
+        lines += step.commands
+        lines.append("```")
+        if step.check:
+            lines += ["", "Check:", "", "```sh", *step.check, "```"]
+        if step.healthy:
+            lines += ["", "Healthy: " + "; ".join(step.healthy)]
+    return "\n".join(lines) + "\n"
