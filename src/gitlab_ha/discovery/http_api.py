@@ -71,16 +71,21 @@ def jresp(data: Any, status: int = 200, index: int | None = None) -> web.Respons
     )
 
 
+def one_line(message: str) -> str:
+    """An error body is one printable line, whatever characters the bad input carried."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except BadRequest as exc:
-        return text(exc.message, exc.status)
+        return text(one_line(exc.message), exc.status)
     except CommandError as exc:
-        return text(exc.message, exc.status)
+        return text(one_line(exc.message), exc.status)
     except InputError as exc:
-        return text(f"Request decode failed: {exc}", 400)
+        return text(one_line(f"Request decode failed: {exc}"), 400)
     except web.HTTPException as exc:
         if exc.status == 405:
             return text(f"method {request.method} not allowed", 405)
@@ -126,7 +131,7 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadRequest(f"Request decode failed: {exc}") from None
 
 
