@@ -37,7 +37,7 @@ def test_seed_15_is_the_seed(tmp_path: Path) -> None:
     assert text.startswith("# gitlab-ha topology")
     assert text.count("\n#") + text.count("  #") > 10  # commented for people
     nodes = _nodes(out)
-    by_address = {n["address"]: n["roles"] for n in nodes}
+    by_address = {str(n["address"]): n["roles"] for n in nodes}
     assert by_address["10.10.1.139"] == ["redis", "sentinel", "consul"]
     assert by_address["10.10.1.120"] == ["patroni", "pgbouncer"]
     assert by_address["10.10.1.84"] == ["praefect_postgres"]
