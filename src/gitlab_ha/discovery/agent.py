@@ -62,6 +62,7 @@ class Agent:
         self.dns_port = config.dns_port
         self.resolver = Resolver(self.state, domain=config.domain, datacenter=config.datacenter, config=config.dns)
         self._stopped = asyncio.Event()
+        self.closing = False
 
     @property
     def state(self) -> State:
@@ -274,7 +275,7 @@ class Agent:
         await self.checks.start()
         self._tasks.append(asyncio.create_task(self._expire_sessions()))
         api = API(self)
-        self._runner = web.AppRunner(api.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(api.app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         hosts = self.config.client_addr.split() or ["127.0.0.1"]
         for host in hosts:
@@ -292,6 +293,8 @@ class Agent:
         log.info("agent %s: HTTP %s, DNS %s:%s", self.node, self.http_address, hosts[0], self.dns_port)
 
     async def stop(self) -> None:
+        self.closing = True
+        self._wake()  # blocking queries answer now instead of holding the shutdown
         for watch in self._watches:
             await watch.stop()
         for task in self._tasks:

@@ -212,7 +212,7 @@ class API:
         wait = min(max(wait, 0.0), MAX_WAIT)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        while idx <= min_index:
+        while idx <= min_index and not self.agent.closing:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

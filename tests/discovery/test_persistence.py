@@ -1,0 +1,113 @@
+"""State survives restarts and crashes; the command log replays to the same state (what replication will need)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import consul
+
+from gitlab_ha.discovery.persist import LOG, Store
+from gitlab_ha.discovery.state import (
+    Command,
+    CommandError,
+    KVDelete,
+    KVSet,
+    RegisterCheck,
+    RegisterNode,
+    RegisterService,
+    SessionCreate,
+    SessionDestroy,
+    State,
+    UpdateCheck,
+)
+from tests.discovery.conftest import RunningAgent
+
+SVC = {
+    "ID": "web1",
+    "Service": "web",
+    "Tags": ["v1"],
+    "Address": "",
+    "Port": 80,
+    "Meta": {},
+    "EnableTagOverride": False,
+    "Weights": {"Passing": 1, "Warning": 1},
+}
+
+
+def commands() -> list[Command]:
+    return [
+        RegisterNode("n1", "id-1", "127.0.0.1", "dc1"),
+        RegisterService(
+            "n1", SVC, ({"CheckID": "service:web1", "Name": "c", "ServiceID": "web1", "TTL": "10s", "Type": "ttl"},)
+        ),
+        RegisterCheck("n1", {"CheckID": "disk", "Name": "disk", "TTL": "10s", "Type": "ttl", "Status": "passing"}),
+        KVSet("a", b"\x00\xffbinary", flags=7),
+        SessionCreate("s1", "lock", "n1", ("serfHealth", "disk"), (), 5.0, "release", 0.0, at=100.0),
+        KVSet("lock", b"me", acquire="s1", at=100.0),
+        KVSet("a", b"again", cas=1),  # fails: wrong ModifyIndex
+        UpdateCheck("n1", "disk", "critical", "full", at=101.0),  # invalidates s1, releases the lock
+        KVDelete("nothing"),
+        SessionDestroy("s1", at=103.0),
+    ]
+
+
+def test_commands_round_trip_and_replay_deterministically() -> None:
+    first, second = State(), State()
+    results = []
+    for cmd in commands():
+        again = Command.from_json(json.loads(json.dumps(cmd.to_json())))
+        assert again == cmd
+        results.append(first.apply(cmd))
+        second.apply(again)
+    assert first.snapshot() == second.snapshot()
+    assert results[6] is False
+    assert first.kv["lock"]["Session"] == "" and first.kv["lock"]["LockIndex"] == 1
+    assert first.lock_delay["lock"] == 106.0
+    assert State.restore(json.loads(json.dumps(first.snapshot()))).snapshot() == first.snapshot()
+
+
+def test_store_replays_log_drops_torn_tail_and_compacts(tmp_path: Path) -> None:
+    store = Store(tmp_path, compact_every=4)
+    for cmd in commands():
+        with contextlib.suppress(CommandError):  # a refused command is in the log too
+            store.submit(cmd)
+    expected = store.state.snapshot()
+    store.close()
+    assert (tmp_path / "state-snapshot.json").exists()
+    with open(tmp_path / LOG, "ab") as fh:
+        fh.write(b'{"seq": 999, "cmd": {"kind": "kv_set", "key": "torn"')  # a crash in the middle of a write
+    again = Store(tmp_path)
+    assert again.state.snapshot() == expected and "torn" not in again.state.kv
+    again.submit(KVSet("after", b"1"))
+    again.close()
+    assert Store(tmp_path).state.kv["after"]["Value"] == b"1"
+
+
+def test_acknowledged_writes_survive_kill_9(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    agent = agents("-data-dir", str(data))
+    client = consul.Consul(host=agent.host, port=agent.http_port)
+    for i in range(50):
+        assert client.kv.put(f"k/{i:02d}", str(i)) is True
+    client.agent.service.register("web", service_id="web1", port=8080, tags=["v1"])
+    session = client.session.create(name="keep", behavior="release", lock_delay=0)
+    assert client.kv.put("lock", "me", acquire=session)
+    index_before = int(client.kv.get("k/49")[0])
+    os.kill(agent.proc.pid, signal.SIGKILL)
+    agent.proc.wait(timeout=10)
+
+    agent = agents("-data-dir", str(data))
+    client = consul.Consul(host=agent.host, port=agent.http_port)
+    _, entries = client.kv.get("k/", recurse=True)
+    assert [e["Value"] for e in entries] == [str(i).encode() for i in range(50)]
+    assert int(client.kv.get("k/49")[0]) == index_before
+    assert client.kv.get("lock")[1]["Session"] == session
+    assert client.agent.services()["web1"]["Tags"] == ["v1"]
+    # the index keeps growing from where it was: blocking clients never see it go backwards
+    client.kv.put("k/new", "x")
+    assert int(client.kv.get("k/new")[0]) > index_before
