@@ -1,0 +1,273 @@
+"""Figures of the Consul-compatible agent (PRODUCT.md §6): DNS and HTTP throughput, blocking-query wake-up,
+and how fast a failing check takes an instance out of DNS.
+
+Starts a real `gitlab-ha consul agent -dev` pinned to one CPU, registers 100 services, then measures from a
+client process. Prints figures; asserts nothing.  Run: .venv/bin/python bench/discovery.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from dnslib import DNSRecord
+
+SERVICES = 100
+HOST = "127.0.0.1"
+
+
+def start_agent(workdir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    argv = [sys.executable, "-m", "gitlab_ha", "consul", "agent", "-dev", "-node", "bench", "-client", HOST,
+            "-http-port", "0", "-dns-port", "0", "-log-level", "warn"]  # fmt: skip
+    with open(workdir / "agent.log", "wb") as log:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log)
+    assert proc.stdout is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    line = b""
+    deadline = time.monotonic() + 30
+    while not line.endswith(b"\n"):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit("agent did not start: " + (workdir / "agent.log").read_text()[-2000:])
+        if sel.select(0.2):
+            line += os.read(proc.stdout.fileno(), 1)
+    sel.close()
+    words = dict(w.split("=", 1) for w in line.decode().split() if "=" in w)
+    with_cpu = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(proc.pid, {with_cpu[0]})  # the agent gets one core
+    if len(with_cpu) > 1:
+        os.sched_setaffinity(0, set(with_cpu[1:]))  # the client stays off it
+    return proc, int(words["http"].rsplit(":", 1)[1]), int(words["dns"].rsplit(":", 1)[1])
+
+
+def http(port: int, method: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
+    req = urllib.request.Request(f"http://{HOST}:{port}{path}", data=data, method=method)
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        raw = resp.read()
+        return json.loads(raw) if "json" in resp.headers.get("Content-Type", "") else raw
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def dns_latency(port: int, count: int) -> list[float]:
+    queries = [DNSRecord.question(f"web{i % SERVICES}.service.consul", "SRV").pack() for i in range(count)]
+    out = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        for q in queries:
+            t0 = time.perf_counter()
+            sock.sendto(q, (HOST, port))
+            sock.recv(4096)
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def dns_throughput(port: int, count: int, window: int = 32) -> float:
+    queries = [bytearray(DNSRecord.question(f"web{i % SERVICES}.service.consul", "SRV").pack()) for i in range(window)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sent = received = 0
+        t0 = time.perf_counter()
+        for q in queries:
+            sock.sendto(q, (HOST, port))
+            sent += 1
+        while received < count:
+            try:
+                sock.recv(4096)
+            except TimeoutError:
+                sent -= 1  # a dropped datagram: send another
+            received += 1
+            if sent < count:
+                sock.sendto(queries[sent % window], (HOST, port))
+                sent += 1
+        return count / (time.perf_counter() - t0)
+
+
+async def http_throughput(port: int, seconds: float, concurrency: int = 16) -> float:
+    done = 0
+    stop = time.perf_counter() + seconds
+    async with aiohttp.ClientSession() as session:
+
+        async def worker(n: int) -> None:
+            nonlocal done
+            i = n
+            while time.perf_counter() < stop:
+                async with session.get(f"http://{HOST}:{port}/v1/catalog/service/web{i % SERVICES}") as resp:
+                    await resp.read()
+                done += 1
+                i += concurrency
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+        return done / (time.perf_counter() - t0)
+
+
+def blocking_wakeup(port: int, rounds: int) -> list[float]:
+    out = []
+    http(port, "PUT", "/v1/kv/bench/wake", b"0")
+    for i in range(rounds):
+        index = int(
+            urllib.request.urlopen(f"http://{HOST}:{port}/v1/kv/bench/wake", timeout=10).headers["X-Consul-Index"]
+        )
+        woke: dict[str, float] = {}
+        started = threading.Event()
+
+        def block(index: int = index, woke: dict[str, float] = woke, started: threading.Event = started) -> None:
+            req = urllib.request.Request(f"http://{HOST}:{port}/v1/kv/bench/wake?index={index}&wait=30s")
+            started.set()
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                resp.read()
+            woke["at"] = time.perf_counter()
+
+        thread = threading.Thread(target=block)
+        thread.start()
+        started.wait()
+        time.sleep(0.05)  # let the blocking request reach the agent before the write
+        t0 = time.perf_counter()
+        http(port, "PUT", "/v1/kv/bench/wake", str(i + 1).encode())
+        thread.join()
+        out.append(woke["at"] - t0)
+    return out
+
+
+def in_dns(port: int, name: str, wanted_port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(DNSRecord.question(name, "SRV").pack(), (HOST, port))
+        reply = DNSRecord.parse(sock.recv(4096))
+    return any(getattr(rr.rdata, "port", None) == wanted_port for rr in reply.rr)
+
+
+def wait_gone(port: int, name: str, wanted_port: int, since: float) -> float:
+    while in_dns(port, name, wanted_port):
+        if time.perf_counter() - since > 60:
+            return float("inf")
+    return time.perf_counter() - since
+
+
+def ttl_fail_to_dns(http_port: int, dns_port: int, rounds: int) -> list[float]:
+    http(
+        http_port,
+        "PUT",
+        "/v1/agent/service/register",
+        {"Name": "ttlsvc", "Port": 7001, "Check": {"TTL": "60s", "Status": "passing"}},
+    )
+    out = []
+    for _ in range(rounds):
+        http(http_port, "PUT", "/v1/agent/check/pass/service:ttlsvc")
+        assert in_dns(dns_port, "ttlsvc.service.consul", 7001)
+        t0 = time.perf_counter()
+        http(http_port, "PUT", "/v1/agent/check/fail/service:ttlsvc")  # the check result
+        out.append(wait_gone(dns_port, "ttlsvc.service.consul", 7001, t0))
+    return out
+
+
+class _Quiet(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def http_probe_to_dns(http_port: int, dns_port: int) -> tuple[float, float]:
+    """(server stopped -> check critical in the API, check critical -> gone from DNS) for a 1 s HTTP check."""
+    server = ThreadingHTTPServer((HOST, 0), _Quiet)
+    web_port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    check = {"HTTP": f"http://{HOST}:{web_port}/", "Interval": "1s", "Timeout": "1s"}
+    http(http_port, "PUT", "/v1/agent/service/register", {"Name": "httpsvc", "Port": 7002, "Check": check})
+    while not in_dns(dns_port, "httpsvc.service.consul", 7002):
+        time.sleep(0.01)
+    server.shutdown()
+    server.server_close()
+    t0 = time.perf_counter()
+    while True:
+        checks = http(http_port, "GET", "/v1/health/checks/httpsvc")
+        if checks[0]["Status"] == "critical":
+            t1 = time.perf_counter()
+            break
+        time.sleep(0.002)
+    gone = wait_gone(dns_port, "httpsvc.service.consul", 7002, t1)
+    return t1 - t0, gone
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="gitlab-ha-bench-") as tmp:
+        proc, http_port, dns_port = start_agent(Path(tmp))
+        try:
+            for i in range(SERVICES):
+                http(
+                    http_port,
+                    "PUT",
+                    "/v1/agent/service/register",
+                    {"Name": f"web{i}", "ID": f"web{i}", "Port": 8000 + i, "Tags": ["v1"]},
+                )
+            report: list[tuple[str, str]] = []
+            dns_latency(dns_port, 300)  # warm-up
+            lat = dns_latency(dns_port, 3000)
+            qps = dns_throughput(dns_port, 20000)
+            report.append(("DNS SRV queries/s (UDP, 1 core, 100 services, 32 in flight)", f"{qps:,.0f}"))
+            report.append(
+                (
+                    "DNS latency p50 / p99 (one at a time)",
+                    f"{pct(lat, 0.5) * 1e3:.3f} ms / {pct(lat, 0.99) * 1e3:.3f} ms",
+                )
+            )
+            rps = asyncio.run(http_throughput(http_port, 3.0))
+            report.append(("HTTP /v1/catalog/service/<name> reads/s (16 clients)", f"{rps:,.0f}"))
+            wake = blocking_wakeup(http_port, 40)
+            report.append(
+                (
+                    "blocking query wake-up after a KV write, p50 / p99",
+                    f"{pct(wake, 0.5) * 1e3:.2f} ms / {pct(wake, 0.99) * 1e3:.2f} ms",
+                )
+            )
+            gone = ttl_fail_to_dns(http_port, dns_port, 20)
+            report.append(
+                (
+                    "check result (TTL fail) -> instance gone from DNS, p50 / max",
+                    f"{pct(gone, 0.5) * 1e3:.2f} ms / {max(gone) * 1e3:.2f} ms (target <= 1000 ms)",
+                )
+            )
+            detect, gone_http = http_probe_to_dns(http_port, dns_port)
+            report.append(("HTTP check (interval 1s): server stopped -> critical", f"{detect * 1e3:.0f} ms"))
+            report.append(("HTTP check: critical -> gone from DNS", f"{gone_http * 1e3:.2f} ms (target <= 1000 ms)"))
+            width = max(len(k) for k, _ in report)
+            print("gitlab-ha consul agent (bench/discovery.py)")
+            for key, value in report:
+                print(f"  {key.ljust(width)}  {value}")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+if __name__ == "__main__":
+    main()
