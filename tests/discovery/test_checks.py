@@ -1,0 +1,129 @@
+"""Health checks of every kind, their thresholds and their effect on DNS (`only_passing` included)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gitlab_ha.discovery.checks import Thresholds
+from tests.discovery.conftest import RunningAgent, dig, wait_until
+
+
+def status(agent: RunningAgent, check_id: str) -> str:
+    checks = agent.get("/v1/agent/checks")
+    return str(checks[check_id]["Status"]) if check_id in checks else "gone"
+
+
+def register(agent: RunningAgent, definition: dict[str, object]) -> None:
+    code, text, _ = agent.http("PUT", "/v1/agent/service/register", json.dumps(definition))
+    assert code == 200, text
+
+
+def test_thresholds_follow_consul() -> None:
+    t = Thresholds({"SuccessBeforePassing": 2, "FailuresBeforeCritical": 3})
+    assert [t.feed(s) for s in ["passing", "passing", "critical", "critical", "critical", "passing"]] == [
+        None,
+        "passing",
+        None,
+        None,
+        "critical",
+        None,
+    ]
+    assert Thresholds({"FailuresBeforeCritical": 3, "FailuresBeforeWarning": 1}).feed("critical") == "warning"
+    assert Thresholds({}).feed("critical") == "critical"
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def test_tcp_check_and_failures_before_critical(agent: RunningAgent, listener: socket.socket) -> None:
+    port = listener.getsockname()[1]
+    register(
+        agent,
+        {
+            "Name": "db",
+            "Port": port,
+            "Check": {"TCP": f"127.0.0.1:{port}", "Interval": "1s", "FailuresBeforeCritical": 2},
+        },
+    )
+    wait_until(lambda: status(agent, "service:db") == "passing", "the TCP check to pass")
+    listener.close()
+    wait_until(lambda: status(agent, "service:db") == "critical", "the TCP check to fail twice")
+    assert dig(agent, "db.service.consul", "SRV") == []
+
+
+def test_script_checks_need_enabling_and_map_exit_codes(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    flag = tmp_path / "exit-code"
+    flag.write_text("0")
+    script = ["/bin/sh", "-c", f'exit "$(cat {flag})"']
+    plain = agents("-dev", node="plain")
+    code, text, _ = plain.http(
+        "PUT", "/v1/agent/service/register", json.dumps({"Name": "s", "Check": {"Args": script, "Interval": "1s"}})
+    )
+    assert code == 400 and "enable_script_checks" in text
+
+    agent = agents("-dev", "-enable-script-checks", node="scripted")
+    register(agent, {"Name": "s", "Port": 1, "Check": {"Args": script, "Interval": "1s"}})
+    wait_until(lambda: status(agent, "service:s") == "passing", "exit 0 to pass")
+    flag.write_text("1")
+    wait_until(lambda: status(agent, "service:s") == "warning", "exit 1 to warn")
+    assert dig(agent, "s.service.consul", "SRV")  # warning instances stay in DNS by default
+    flag.write_text("2")
+    wait_until(lambda: status(agent, "service:s") == "critical", "exit 2 to be critical")
+    assert dig(agent, "s.service.consul", "SRV") == []
+
+
+def test_only_passing_leaves_warning_out_of_dns(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    conf = tmp_path / "consul.d"
+    conf.mkdir()
+    (conf / "dns.hcl").write_text('dns_config {\n  only_passing = true\n  service_ttl { "*" = "5s" }\n}\n')
+    agent = agents("-dev", "-config-dir", str(conf))
+    register(agent, {"Name": "api", "Port": 1, "Check": {"TTL": "60s", "Status": "passing"}})
+    answers = dig(agent, "api.service.consul", "SRV")
+    assert len(answers) == 1 and answers[0].split()[1] == "5"
+    assert agent.http("PUT", "/v1/agent/check/warn/service:api")[0] == 200
+    assert dig(agent, "api.service.consul", "SRV") == []
+    assert [e["Service"]["ID"] for e in agent.get("/v1/health/service/api")] == ["api"]
+
+
+def test_ttl_check_expires_and_critical_service_is_deregistered(agent: RunningAgent) -> None:
+    register(agent, {"Name": "batch", "Port": 1, "Check": {"TTL": "1s", "DeregisterCriticalServiceAfter": "1s"}})
+    assert status(agent, "service:batch") == "critical"  # new checks start critical
+    assert agent.http("PUT", "/v1/agent/check/pass/service:batch?note=alive")[0] == 200
+    assert agent.get("/v1/agent/checks")["service:batch"]["Output"] == "alive"
+    wait_until(
+        lambda: agent.get("/v1/agent/checks").get("service:batch", {}).get("Output") == "TTL expired",
+        "the TTL to expire",
+    )
+    wait_until(lambda: "batch" not in agent.get("/v1/agent/services"), "the critical service to be deregistered")
+    assert agent.http("PUT", "/v1/agent/check/pass/service:batch")[0] == 404
+
+
+def test_node_check_and_session_invalidation(agent: RunningAgent) -> None:
+    code, text, _ = agent.http(
+        "PUT", "/v1/agent/check/register", json.dumps({"Name": "disk", "TTL": "60s", "Status": "passing"})
+    )
+    assert code == 200, text
+    session = agent.http(
+        "PUT", "/v1/session/create", json.dumps({"Checks": ["serfHealth", "disk"], "LockDelay": "0s"})
+    )[1]["ID"]
+    assert agent.http("PUT", f"/v1/kv/held?acquire={session}", b"x")[1] is True
+    assert (
+        agent.http("PUT", "/v1/agent/check/update/disk", json.dumps({"Status": "critical", "Output": "full"}))[0] == 200
+    )
+    assert agent.get(f"/v1/session/info/{session}") == []
+    assert "Session" not in agent.get("/v1/kv/held")[0]
+    code, text, _ = agent.http("PUT", "/v1/session/create", json.dumps({"Checks": ["disk"]}))
+    assert code == 500 and "critical" in text

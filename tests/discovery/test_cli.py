@@ -1,0 +1,64 @@
+"""Consul's CLI verbs through `gitlab-ha consul`: kv, catalog, members, keygen, validate, errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from tests.discovery.conftest import RunningAgent, run_cli
+
+
+def ok(agent: RunningAgent, *args: str, stdin: str | None = None) -> str:
+    done = run_cli("consul", *args, env=agent.env, stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_kv_verbs(agent: RunningAgent, tmp_path: Path) -> None:
+    assert ok(agent, "kv", "put", "redis/maxmemory", "25mb") == "Success! Data written to: redis/maxmemory\n"
+    assert ok(agent, "kv", "get", "redis/maxmemory") == "25mb\n"
+    (tmp_path / "v").write_text("from-file")
+    ok(agent, "kv", "put", "redis/file", f"@{tmp_path / 'v'}")
+    ok(agent, "kv", "put", "redis/stdin", "-", stdin="from-stdin")
+    assert ok(agent, "kv", "get", "-recurse", "redis/").splitlines() == [
+        "redis/file:from-file",
+        "redis/maxmemory:25mb",
+        "redis/stdin:from-stdin",
+    ]
+    assert ok(agent, "kv", "get", "-keys", "").splitlines() == ["redis/"]
+    detailed = ok(agent, "kv", "get", "-detailed", "redis/file")
+    assert "ModifyIndex" in detailed and "from-file" in detailed
+    done = run_cli("consul", "kv", "put", "-cas", "-modify-index", "1", "redis/file", "nope", env=agent.env)
+    assert done.returncode == 1 and "Did not write" in done.stderr
+    assert ok(agent, "kv", "delete", "redis/file") == "Success! Deleted key: redis/file\n"
+    done = run_cli("consul", "kv", "get", "redis/file", env=agent.env)
+    assert done.returncode == 1 and "No key exists at: redis/file" in done.stderr
+    ok(agent, "kv", "delete", "-recurse", "redis/")
+    assert ok(agent, "kv", "get", "-recurse", "redis/") == ""
+
+
+def test_catalog_members_keygen(agent: RunningAgent, tmp_path: Path) -> None:
+    (tmp_path / "web.hcl").write_text('service {\n  name = "web"\n  port = 80\n  tags = ["v1"]\n}\n')
+    assert ok(agent, "services", "register", str(tmp_path / "web.hcl")) == "Registered service: web\n"
+    assert ok(agent, "catalog", "services").split() == ["consul", "web"]
+    assert "web  v1" in ok(agent, "catalog", "services", "-tags")
+    nodes = ok(agent, "catalog", "nodes").splitlines()
+    assert nodes[0].split() == ["Node", "ID", "Address", "DC"] and nodes[1].split()[0] == agent.node
+    members = ok(agent, "members").splitlines()
+    assert members[0].split()[:3] == ["Node", "Address", "Status"]
+    assert members[1].split()[0] == agent.node and "alive" in members[1] and "server" in members[1]
+    key = ok(agent, "keygen").strip()
+    assert len(base64.b64decode(key)) == 32
+
+
+def test_client_errors_are_one_line(tmp_path: Path) -> None:
+    done = run_cli("consul", "members", "-http-addr", "127.0.0.1:1")
+    assert done.returncode == 1 and "Traceback" not in done.stderr and done.stderr.startswith("error:")
+    (tmp_path / "bad.json").write_text(json.dumps({"service": {"name": "web", "port": "x"}}))
+    done = run_cli("consul", "services", "register", str(tmp_path / "bad.json"), "-http-addr", "127.0.0.1:1")
+    assert done.returncode == 2 and f"{tmp_path / 'bad.json'}: service.port: expected an integer" in done.stderr
+    done = run_cli("consul", "agent", "-config-dir", str(tmp_path), "-dev")
+    assert done.returncode == 2 and "service.port" in done.stderr and "Traceback" not in done.stderr
+    done = run_cli("consul", "agent")
+    assert done.returncode == 2 and "data_dir is required" in done.stderr
