@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import consul
@@ -83,12 +86,26 @@ def test_session_lock_delay_blocks_reacquire(client: consul.Consul) -> None:
     assert client.kv.put("delayed", "b", acquire=s2) is False  # within s1's lock delay
 
 
-def test_session_with_ttl_expires_and_releases(agent: RunningAgent, client: consul.Consul) -> None:
-    sid = client.session.create(ttl=10, behavior="release")
+def test_session_with_ttl_expires_and_releases(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    conf = tmp_path / "consul.d"
+    conf.mkdir()
+    (conf / "sessions.json").write_text(
+        json.dumps({"session_ttl_min": "1s"})
+    )  # Consul's own knob, to keep the test short
+    agent = agents("-dev", "-config-dir", str(conf))
+    client = consul.Consul(host=agent.host, port=agent.http_port)
+    code, body, _ = agent.http(
+        "PUT", "/v1/session/create", json.dumps({"TTL": "1s", "Behavior": "release", "LockDelay": 0})
+    )
+    assert code == 200, body
+    sid = body["ID"]
     assert client.kv.put("ttl/key", "v", acquire=sid) is True
+    assert client.session.renew(sid)["TTL"] == "1s"
     # Consul lets a session live up to 2×TTL after the last renewal; wait for that with a deadline
-    wait_until(lambda: client.session.info(sid)[1] is None, "the session to expire", deadline=40, step=0.2)
+    wait_until(lambda: client.session.info(sid)[1] is None, "the session to expire", deadline=30, step=0.1)
     assert "Session" not in client.kv.get("ttl/key")[1]
+    code, body, _ = agent.http("PUT", "/v1/session/create", json.dumps({"TTL": "0.5s"}))
+    assert code == 500 and body.startswith("Invalid Session TTL")
 
 
 def test_agent_service_health_and_catalog(agent: RunningAgent, client: consul.Consul, web_server: WebServer) -> None:
