@@ -142,11 +142,11 @@ def _scan(
         if i >= n:
             if close is None:
                 return "".join(out), i, interpolated
-            raise _ScanError("unterminated string", start - 1)
+            raise _ScanError(f"unterminated string: no closing {close!r}", start - 1)
         c = text[i]
         if c == "\\":
             if i + 1 >= n:
-                raise _ScanError("unterminated string", start - 1)
+                raise _ScanError(f"unterminated string: no closing {close!r}", start - 1)
             nxt = text[i + 1]
             if interp and nxt not in (close, open_):
                 piece, i = _decode_escape(text, i)
@@ -234,6 +234,9 @@ class _Lexer:
             return Loc(self.file, line, start - first + 1, line, end - first + 1, start, end)
         end_line, end_column = self.position(end)
         return Loc(self.file, line, start - first + 1, end_line, end_column, start, end)
+
+    def offset_of(self, err: RubySyntaxError) -> int:
+        return min(self.line_starts[err.line - 1] + err.column - 1, self.n)
 
     def error(self, message: str, offset: int) -> RubySyntaxError:
         line, column = self.position(min(offset, self.n))
@@ -336,9 +339,9 @@ class _Lexer:
         if c == ":":
             return self.colon(i, space)
         if c == "@":
-            return self.simple(_IVAR, Tok.IVAR, i, space, "instance variable name")
+            return self.simple(_IVAR, Tok.IVAR, i, space, "an instance variable name")
         if c == "$":
-            return self.simple(_GVAR, Tok.GVAR, i, space, "global variable name")
+            return self.simple(_GVAR, Tok.GVAR, i, space, "a global variable name")
         if c == "%" and self.value_position(i, space):
             end = self.percent(i, space)
             if end is not None:
@@ -361,7 +364,7 @@ class _Lexer:
     def simple(self, pattern: re.Pattern[str], kind: Tok, i: int, space: bool, what: str) -> int:
         m = pattern.match(self.text, i)
         if m is None:
-            raise self.error(f"expected a {what} after {self.text[i]!r}", i)
+            raise self.error(f"expected {what} after {self.text[i]!r}", i)
         self.add(kind, i, m.end(), m.group(), space)
         return m.end()
 
@@ -542,5 +545,17 @@ def _dedent(lines: list[str]) -> list[str]:
 
 
 def tokenize(text: str, filename: str = "<string>") -> list[Token]:
-    """All tokens of `text`, ending with one EOF token. Raises RubySyntaxError on a lexical error."""
-    return _Lexer(text, filename).run()
+    """All tokens of `text`, ending with one EOF token.
+
+    A lexical error (an unterminated string, a stray character) does not raise: the tokens end with
+    an ERROR token holding the RubySyntaxError, so that the parser reports errors in file order.
+    """
+    lexer = _Lexer(text, filename)
+    try:
+        return lexer.run()
+    except RubySyntaxError as err:
+        offset = lexer.offset_of(err)
+        loc = Loc(filename, err.line, err.column, err.line, err.column, offset, offset)
+        lexer.tokens.append(Token(Tok.ERROR, "", err, loc, True))
+        lexer.tokens.append(Token(Tok.EOF, "", None, loc, True))
+        return lexer.tokens

@@ -229,6 +229,12 @@ class Parser:
         self.tokens = tokenize(self.text, self.file)
         self.pos = 0
         self.tok = self.tokens[0]
+        self.check(self.tok)
+
+    def check(self, token: Token) -> None:
+        """Raise the tokenizer's error when the parser reaches it."""
+        if token.kind is Tok.ERROR:
+            raise token.value
 
     def peek(self, ahead: int = 1) -> Token:
         return self.tokens[min(self.pos + ahead, len(self.tokens) - 1)]
@@ -238,6 +244,8 @@ class Parser:
         if token.kind is not Tok.EOF:
             self.pos += 1
             self.tok = self.tokens[self.pos]
+            if self.tok.kind is Tok.ERROR:
+                raise self.tok.value
         self.prev = token
         return token
 
@@ -245,6 +253,7 @@ class Parser:
         while self.tok.kind is Tok.NEWLINE:
             self.pos += 1
             self.tok = self.tokens[self.pos]
+            self.check(self.tok)
 
     def span(self, start: Loc) -> Loc:
         """From `start` to the end of the last consumed token."""
@@ -282,31 +291,29 @@ class Parser:
     # -- program and statements -----------------------------------------------------------------
 
     def parse_program(self) -> list[Statement]:
+        statements: list[Statement] = []
         try:
             self.start()
-        except RubySyntaxError as err:
-            self.errors.append(err)
-            return []
-        statements: list[Statement] = []
-        while True:
-            self.skip_newlines()
-            if self.tok.kind is Tok.EOF:
-                break
-            try:
-                statement = self.statement()
-                if self.tok.kind not in (Tok.NEWLINE, Tok.EOF):
-                    raise self.expected("end of line after the statement", self.tok)
-                statements.append(statement)
-            except RubySyntaxError as err:
-                self.errors.append(err)
-                if not self.recover or len(self.errors) >= MAX_ERRORS:
+            while True:
+                self.skip_newlines()
+                if self.tok.kind is Tok.EOF:
                     break
-                self.synchronize()
-            except RecursionError:
-                self.errors.append(self.error("expression nested too deeply", self.tok))
-                break
-            finally:
-                self.depth = 0
+                try:
+                    statement = self.statement()
+                    if self.tok.kind not in (Tok.NEWLINE, Tok.EOF):
+                        raise self.expected("end of line after the statement", self.tok)
+                    statements.append(statement)
+                except RubySyntaxError as err:
+                    self.errors.append(err)
+                    if not self.recover or len(self.errors) >= MAX_ERRORS or self.tok.kind is Tok.ERROR:
+                        break
+                    self.synchronize()
+                finally:
+                    self.depth = 0
+        except RubySyntaxError as err:  # the tokenizer's error, reached while skipping
+            self.errors.append(err)
+        except RecursionError:
+            self.errors.append(self.error("expression nested too deeply", self.tok))
         return statements
 
     def parse_target(self) -> Target:

@@ -49,6 +49,7 @@ class Tok(Enum):
     OP = "operator"  # punctuation too: the text says which
     NEWLINE = "end of line"  # also `;`
     EOF = "end of file"
+    ERROR = "lexical error"  # value: the RubySyntaxError; the tokenizer stops after it
 
 
 @dataclass(slots=True)
