@@ -698,6 +698,7 @@ class Parser:
     def array(self) -> Array:
         opener = self.advance()
         items: list[Value] = []
+        pairs: list[Pair] = []  # `[a => 1]` and `[a: 1]` hold one brace-less hash
         while True:
             self.skip_newlines()
             token = self.tok
@@ -705,12 +706,24 @@ class Parser:
                 break
             if self.is_wrong_closer(token, "]"):
                 raise self.close_error("]", opener, token)
-            if token.kind is Tok.OP and token.text == "*":
+            if token.kind is Tok.LABEL:
+                self.advance()
+                self.skip_newlines()
+                value = self.expression()
+                pairs.append(Pair(token.loc.to(value.loc), Symbol(token.loc, token.value), value, "label"))
+            elif token.kind is Tok.OP and token.text == "*":
                 self.advance()
                 operand = self.expression()
                 items.append(self.expr_node("splat", token.loc.to(operand.loc), (operand,), "*"))
             else:
-                items.append(self.expression())
+                item = self.expression()
+                if self.tok.is_op("=>"):
+                    self.advance()
+                    self.skip_newlines()
+                    value = self.expression()
+                    pairs.append(Pair(item.loc.to(value.loc), item, value, "arrow"))
+                else:
+                    items.append(item)
             self.skip_newlines()
             if self.tok.is_op(","):
                 self.advance()
@@ -719,6 +732,8 @@ class Parser:
                 break
             raise self.close_error("]", opener, self.tok)
         self.advance()
+        if pairs:
+            items.append(Hash(pairs[0].loc.to(pairs[-1].loc), tuple(pairs), braces=False))
         return Array(self.span(opener.loc), tuple(items))
 
     def hash(self) -> Hash:
