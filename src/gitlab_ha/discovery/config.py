@@ -537,9 +537,12 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
             elif nk == "watches":
                 if not isinstance(value, list):
                     raise InputError(f"expected a list, got {_type_name(value)}", at)
+                from gitlab_ha.discovery.watches import watch_from_config  # watches imports this module
+
                 for i, item in enumerate(value):
                     if not isinstance(item, dict):
                         raise InputError(f"expected an object, got {_type_name(item)}", f"{at}[{i}]")
+                    watch_from_config(item, f"{at}[{i}]", "http://127.0.0.1:8500")  # refuse a bad watch now
                     cfg.watches.append(WatchConfig(item, f"{at}[{i}]"))
             elif nk in _ACCEPTED_AGENT_KEYS:
                 continue
