@@ -127,3 +127,23 @@ def test_node_check_and_session_invalidation(agent: RunningAgent) -> None:
     assert "Session" not in agent.get("/v1/kv/held")[0]
     code, text, _ = agent.http("PUT", "/v1/session/create", json.dumps({"Checks": ["disk"]}))
     assert code == 500 and "critical" in text
+
+
+def test_output_only_changes_are_throttled_like_check_update_interval() -> None:
+    from gitlab_ha.discovery.checks import CheckManager
+    from gitlab_ha.discovery.state import RegisterCheck, RegisterNode, State
+
+    state = State()
+    state.apply(RegisterNode("n1", "id", "127.0.0.1", "dc1"))
+    state.apply(
+        RegisterCheck(
+            "n1", {"CheckID": "web", "Name": "web", "HTTP": "http://127.0.0.1:1/", "Interval": "1s", "Type": "http"}
+        )
+    )
+    manager = CheckManager("n1", state, state.apply, update_interval=300)
+    manager._report("web", "passing", "body 1")
+    index = state.index
+    manager._report("web", "passing", "body 2")  # same status, new output: not synced yet
+    assert state.index == index and state.checks["n1"]["web"]["Output"] == "body 1"
+    manager._report("web", "critical", "down")  # a status change always goes through
+    assert state.checks["n1"]["web"]["Status"] == "critical" and state.index == index + 1

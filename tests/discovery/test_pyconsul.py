@@ -171,3 +171,19 @@ def test_blocking_queries_wake_on_change(client: consul.Consul) -> None:
     client.agent.service.register("late", port=1)
     thread.join(timeout=60)
     assert "late" in woke["services"] and int(woke["index"]) > int(services_index)
+
+
+def test_health_blocking_query_wakes_on_check_status(client: consul.Consul) -> None:
+    client.agent.service.register("queue", port=5672, check=consul.Check.ttl("60s"))
+    index, entries = client.health.service("queue", passing=True)
+    assert entries == []
+    result: dict[str, Any] = {}
+
+    def block() -> None:
+        result["index"], result["entries"] = client.health.service("queue", passing=True, index=index, wait="30s")
+
+    thread = threading.Thread(target=block)
+    thread.start()
+    client.agent.check.ttl_pass("service:queue")
+    thread.join(timeout=60)
+    assert [e["Service"]["ID"] for e in result["entries"]] == ["queue"] and int(result["index"]) > int(index)

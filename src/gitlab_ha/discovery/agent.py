@@ -51,7 +51,7 @@ class Agent:
         self.store = Store(None if config.dev else config.data_dir)
         self.node = config.node_name
         self.node_id = self._node_id()
-        self.checks = CheckManager(self.node, self.state, self.submit)
+        self.checks = CheckManager(self.node, self.state, self.submit, update_interval=config.check_update_interval)
         self.changed = asyncio.Event()
         self._session_deadline: dict[str, float] = {}
         self._runner: web.AppRunner | None = None

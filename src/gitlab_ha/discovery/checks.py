@@ -130,8 +130,12 @@ async def run_tcp(target: str, timeout: float) -> Result:
 class CheckManager:
     """One asyncio task per check of the local node, kept in step with the state."""
 
-    def __init__(self, node: str, state: State, submit: Callable[[Command], Any]) -> None:
+    def __init__(
+        self, node: str, state: State, submit: Callable[[Command], Any], *, update_interval: float = 300.0
+    ) -> None:
         self.node = node
+        self.update_interval = update_interval
+        self._output_synced: dict[str, float] = {}
         self.state = state
         self.submit = submit
         self._tasks: dict[str, tuple[JSON, asyncio.Task[None]]] = {}
@@ -184,6 +188,12 @@ class CheckManager:
         check = self.state.checks.get(self.node, {}).get(check_id)
         if check is None or (check["Status"] == status and check["Output"] == output):
             return
+        now = time.monotonic()
+        # Like Consul's check_update_interval: a new output alone (Patroni's /primary body changes with
+        # every WAL write) is synced at most that often, so it does not churn indexes and watches.
+        if check["Status"] == status and now - self._output_synced.get(check_id, -1e18) < self.update_interval:
+            return
+        self._output_synced[check_id] = now
         try:
             self.submit(UpdateCheck(self.node, check_id, status, output, time.time()))
         except CommandError as exc:

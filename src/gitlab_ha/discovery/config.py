@@ -422,6 +422,7 @@ class AgentConfig:
     enable_script_checks: bool = False
     encrypt: str = ""
     session_ttl_min: float = 10.0
+    check_update_interval: float = 300.0
     dns: DNSConfig = field(default_factory=DNSConfig)
     services: list[tuple[JSON, list[JSON]]] = field(default_factory=list)
     checks: list[JSON] = field(default_factory=list)
@@ -481,7 +482,6 @@ _ACCEPTED_AGENT_KEYS = frozenset(
         "disable_host_node_id",
         "connect",
         "http_config",
-        "check_update_interval",
         "reconnect_timeout",
         "translate_wan_addrs",
         "pid_file",
@@ -528,6 +528,8 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
                 _check_key(cfg.encrypt, at)
             elif nk == "sessionttlmin":
                 cfg.session_ttl_min = parse_duration(value, at)
+            elif nk == "checkupdateinterval":
+                cfg.check_update_interval = parse_duration(value, at)
             elif nk == "nodemeta":
                 cfg.node_meta.update(_str_map(value, at))
             elif nk == "ports":
