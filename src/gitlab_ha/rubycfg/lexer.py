@@ -30,8 +30,8 @@ _SYMBOL_NAME = re.compile(r"[^\W\d]\w*[?!=]?")
 _NUMBER = re.compile(
     r"0[xX][0-9a-fA-F]+(?:_[0-9a-fA-F]+)*"
     r"|0[bB][01]+(?:_[01]+)*"
-    r"|0[oO]?[0-7]+(?:_[0-7]+)*(?![.\deE])"
-    r"|\d+(?:_\d+)*(?:\.\d+(?:_\d+)*)?(?:[eE][+-]?\d+(?:_\d+)*)?"
+    r"|0[oO]?[0-7]+(?:_[0-7]+)*(?![.0-9eE])"
+    r"|[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?(?:[eE][+-]?[0-9]+(?:_[0-9]+)*)?"
 )
 _OPS = re.compile(
     r"\*\*=|\|\|=|&&=|<=>|===|\.\.\.|<<=|>>=|\*\*|==|!=|>=|<=|&&|\|\||<<|>>|=>|=~|!~|::|\.\.|"
@@ -330,9 +330,9 @@ class _Lexer:
             assert m is not None
             self.add(Tok.OP, i, m.end(), None, space)
             return m.end()
-        if c.isdigit():
+        if "0" <= c <= "9":
             return self.number(i, space)
-        if c == "_" or c.isalpha() or (c > "\x7f" and c.isidentifier()):
+        if c == "_" or c.isalpha():
             return self.identifier(i, space)
         if c in {"'", '"'}:
             return self.string(i, c, space)
@@ -399,7 +399,8 @@ class _Lexer:
     def identifier(self, i: int, space: bool) -> int:
         text = self.text
         m = _IDENT.match(text, i)
-        assert m is not None
+        if m is None:
+            raise self.error(f"unexpected character {text[i]!r}", i)
         end = m.end()
         if end < self.n and text[end] in "?!" and not text.startswith("=", end + 1):
             end += 1
