@@ -128,10 +128,16 @@ def instances(
 ) -> list[JSON]:
     """Health entries `{Node, Service, Checks}` for a service name, filtered."""
     out = []
-    for node_name, svc in sorted(state.all_services(), key=lambda ns: (ns[0], ns[1]["ID"])):
-        if svc["Service"] != name or not has_tags(svc, tags):
-            continue
-        checks = [c for c in state.checks.get(node_name, {}).values() if c["ServiceID"] in ("", svc["ID"])]
+    matched = [(n, s) for n, s in state.all_services() if s["Service"] == name and has_tags(s, tags)]
+    by_service: dict[str, dict[str, list[JSON]]] = {}  # node -> service id ("" for node checks) -> checks
+    for node_name in {n for n, _ in matched}:
+        grouped: dict[str, list[JSON]] = {}
+        for check in state.checks.get(node_name, {}).values():
+            grouped.setdefault(check["ServiceID"], []).append(check)
+        by_service[node_name] = grouped
+    for node_name, svc in sorted(matched, key=lambda ns: (ns[0], ns[1]["ID"])):
+        grouped = by_service[node_name]
+        checks = [*grouped.get("", []), *grouped.get(svc["ID"], [])]
         statuses = {c["Status"] for c in checks}
         if passing and statuses - {"passing"}:
             continue

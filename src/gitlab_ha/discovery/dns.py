@@ -29,7 +29,7 @@ from dnslib import AAAA, CNAME, EDNS0, QTYPE, RCODE, RR, SOA, SRV, A, DNSHeader,
 
 from gitlab_ha.discovery.catalog import instances
 from gitlab_ha.discovery.config import DNSConfig
-from gitlab_ha.discovery.state import State
+from gitlab_ha.discovery.state import JSON, State
 
 log = logging.getLogger("gitlab_ha.discovery.dns")
 
@@ -51,6 +51,8 @@ class Resolver:
         self.domain = domain.strip(".").lower()
         self.datacenter = datacenter.lower()
         self.config = config
+        self._cache: dict[tuple[str, tuple[str, ...], bool], list[JSON]] = {}
+        self._cache_index = -1
 
     # -- wire level ----------------------------------------------------------------------------------------------
 
