@@ -1,0 +1,73 @@
+"""Render presets once per test session, through the real CLI, with a real secrets store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitlab_ha.rubycfg import parse_file
+from gitlab_ha.rubycfg.document import Document
+from gitlab_ha.secrets.store import SecretStore
+from tests.helpers import cli
+
+
+@dataclass
+class Rendered:
+    preset: str
+    version: str
+    topology: Path
+    store: Path
+    out: Path
+    outputs: list[str]  # stdout + stderr of every command that made it
+
+    def docs(self) -> dict[str, Document]:
+        """node name → parsed gitlab.rb."""
+        return {p.parent.name: parse_file(p) for p in sorted(self.out.glob("*/gitlab.rb"))}
+
+    def secret_values(self) -> list[str]:
+        return SecretStore.load(self.store).values()
+
+
+def role_names(doc: Document) -> list[str]:
+    return [ref.name for ref in doc.roles()]
+
+
+def make_topology(tmp: Path, preset: str, version: str) -> Path:
+    path = tmp / "cluster.yml"
+    result = cli("init", "--preset", preset, "-o", path)
+    assert result.returncode == 0, result.stderr
+    data = yaml.safe_load(path.read_text())
+    data["gitlab"]["version"] = version
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def render_preset(tmp: Path, preset: str, version: str) -> Rendered:
+    topo = make_topology(tmp, preset, version)
+    store = tmp / "secrets.json"
+    outputs: list[str] = []
+    result = cli("secrets", "init", "--store", store)
+    assert result.returncode == 0, result.stderr
+    outputs.append(result.stdout + result.stderr)
+    out = tmp / "out"
+    result = cli("render", topo, "--secrets", store, "-o", out)
+    assert result.returncode == 0, result.stderr
+    outputs.append(result.stdout + result.stderr)
+    return Rendered(preset, version, topo, store, out, outputs)
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Rendered]:
+    cache: dict[tuple[str, str], Rendered] = {}
+
+    def get(preset: str, version: str) -> Rendered:
+        key = (preset, version)
+        if key not in cache:
+            cache[key] = render_preset(tmp_path_factory.mktemp(f"{preset}-{version}"), preset, version)
+        return cache[key]
+
+    return get
