@@ -99,7 +99,7 @@ def test_only_passing_leaves_warning_out_of_dns(agents: Callable[..., RunningAge
 
 
 def test_ttl_check_expires_and_critical_service_is_deregistered(agent: RunningAgent) -> None:
-    register(agent, {"Name": "batch", "Port": 1, "Check": {"TTL": "1s", "DeregisterCriticalServiceAfter": "1s"}})
+    register(agent, {"Name": "batch", "Port": 1, "Check": {"TTL": "3s", "DeregisterCriticalServiceAfter": "1s"}})
     assert status(agent, "service:batch") == "critical"  # new checks start critical
     assert agent.http("PUT", "/v1/agent/check/pass/service:batch?note=alive")[0] == 200
     assert agent.get("/v1/agent/checks")["service:batch"]["Output"] == "alive"

@@ -95,12 +95,12 @@ def test_session_with_ttl_expires_and_releases(agents: Callable[..., RunningAgen
     agent = agents("-dev", "-config-dir", str(conf))
     client = consul.Consul(host=agent.host, port=agent.http_port)
     code, body, _ = agent.http(
-        "PUT", "/v1/session/create", json.dumps({"TTL": "1s", "Behavior": "release", "LockDelay": 0})
+        "PUT", "/v1/session/create", json.dumps({"TTL": "2s", "Behavior": "release", "LockDelay": 0})
     )
     assert code == 200, body
     sid = body["ID"]
     assert client.kv.put("ttl/key", "v", acquire=sid) is True
-    assert client.session.renew(sid)["TTL"] == "1s"
+    assert client.session.renew(sid)["TTL"] == "2s"
     # Consul lets a session live up to 2×TTL after the last renewal; wait for that with a deadline
     wait_until(lambda: client.session.info(sid)[1] is None, "the session to expire", deadline=30, step=0.1)
     assert "Session" not in client.kv.get("ttl/key")[1]
