@@ -308,6 +308,8 @@ def parse_service(raw: Any, where: str) -> tuple[JSON, list[JSON]]:
     tagged = svc.pop("TaggedAddresses", None)
     if tagged is not None and not isinstance(tagged, dict):
         raise InputError("expected an object", f"{where}.tagged_addresses")
+    if tagged:
+        svc["TaggedAddresses"] = tagged
     raw_checks: list[Any] = []
     single = svc.pop("_check", None)
     many = svc.pop("_checks", None)
