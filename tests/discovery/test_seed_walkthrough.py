@@ -88,6 +88,8 @@ def test_reload_then_dig_srv_by_service_and_tag(agents: Callable[..., RunningAge
     assert [line.split()[-1] for line in dig(agent, "web.service.consul", "A")] == ["127.0.0.1"]
     assert [line.split()[-1] for line in dig(agent, f"{agent.node}.node.consul", "A")] == ["127.0.0.1"]
     assert dig(agent, "nope.service.consul", "SRV") == []
+    assert dig(agent, "consul", "SOA")[0].split()[3] == "SOA"
+    assert dig(agent, "consul", "NS")[0].split()[-1] == "ns.consul."
 
     # removing a file and reloading deregisters that service only
     (conf / "web2.json").unlink()

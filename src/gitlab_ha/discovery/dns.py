@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass
 from typing import cast
 
-from dnslib import AAAA, CNAME, EDNS0, QTYPE, RCODE, RR, SOA, SRV, A, DNSHeader, DNSRecord
+from dnslib import AAAA, CNAME, EDNS0, NS, QTYPE, RCODE, RR, SOA, SRV, A, DNSHeader, DNSRecord
 
 from gitlab_ha.discovery.catalog import instances
 from gitlab_ha.discovery.config import DNSConfig
@@ -40,7 +40,7 @@ TCP_IDLE = 10.0
 
 @dataclass
 class Lookup:
-    kind: str  # service | node | addr
+    kind: str  # service | node | addr | apex
     name: str
     tags: list[str]
 
@@ -122,6 +122,8 @@ class Resolver:
         if labels[-len(domain) :] != domain:
             return False
         labels = labels[: -len(domain)]
+        if not labels:
+            return Lookup("apex", "", [])
         if len(labels) >= 3 and labels[-1] == "dc":
             if labels[-2] != self.datacenter:
                 return None
@@ -190,6 +192,8 @@ class Resolver:
             return reply
         if lookup is None or lookup is True:
             return self._nxdomain(reply)
+        if lookup.kind == "apex":
+            return self._apex(reply, qname, qtype)
         if lookup.kind == "service":
             return self._service(reply, qname, qtype, lookup)
         if lookup.kind == "node":
@@ -204,6 +208,22 @@ class Resolver:
         except ValueError:
             return self._nxdomain(reply)
         return self._addresses(reply, qname, qtype, [address], int(self.config.node_ttl))
+
+    def _apex(self, reply: DNSRecord, qname: str, qtype: int) -> DNSRecord:
+        """The domain itself: its SOA and NS (`ns.<domain>`, this agent), as resolvers that forward to us ask."""
+        zone = f"{self.domain}."
+        if qtype in (QTYPE.SOA, QTYPE.ANY):
+            reply.add_answer(self._soa())
+        if qtype in (QTYPE.NS, QTYPE.ANY):
+            reply.add_answer(RR(zone, QTYPE.NS, ttl=0, rdata=NS(f"ns.{zone}")))
+            own = next(iter(self.state.nodes.values()), None)
+            if own is not None:
+                rr = self._address_rr(f"ns.{zone}", own["Address"], 0)
+                if rr is not None:
+                    reply.add_ar(rr)
+        if not reply.rr:
+            reply.add_auth(self._soa())
+        return reply
 
     def _nxdomain(self, reply: DNSRecord) -> DNSRecord:
         reply.header.rcode = RCODE.NXDOMAIN
