@@ -59,13 +59,8 @@ def render_postgres(ctx: Context, node: Node, rb: RbBuilder) -> None:
     if not node.has(Role.POSTGRES):
         return
     rb.section("PostgreSQL (single node, no failover)")
-    rb.set("postgresql", "listen_address", value="0.0.0.0")
-    rb.set("postgresql", "port", value=PORTS["postgres"])
     rb.set("postgresql", "sql_user_password", value=ctx.secrets.md5("gitlab_db_password"))
-    rb.set("postgresql", "trust_auth_cidr_addresses", value=Words(["127.0.0.1/32"]))
-    rb.set("postgresql", "md5_auth_cidr_addresses", value=Words(ctx.cidrs(Role.RAILS, Role.SIDEKIQ)))
-    rb.section("Monitoring")
-    rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:9187")
+    _plain_server(ctx, node, rb, (Role.RAILS, Role.SIDEKIQ), "password logins from Rails and Sidekiq only")
 
 
 def render_praefect_postgres(ctx: Context, node: Node, rb: RbBuilder) -> None:
@@ -76,15 +71,15 @@ def render_praefect_postgres(ctx: Context, node: Node, rb: RbBuilder) -> None:
         f"The {PRAEFECT_DB_USER!r} role and the {PRAEFECT_DB!r} database are created by praefect-db.sql\n"
         "(RUNBOOK.md); Omnibus only runs the server here."
     )
+    _plain_server(ctx, node, rb, (Role.PRAEFECT,), "only the Praefect nodes log in here")
+
+
+def _plain_server(ctx: Context, node: Node, rb: RbBuilder, clients: tuple[Role, ...], why: str) -> None:
+    """A PostgreSQL Omnibus runs without Patroni: trust only loopback, passwords only from `clients`."""
     rb.set("postgresql", "listen_address", value="0.0.0.0")
     rb.set("postgresql", "port", value=PORTS["postgres"])
     rb.set("postgresql", "trust_auth_cidr_addresses", value=Words(["127.0.0.1/32"]))
-    rb.set(
-        "postgresql",
-        "md5_auth_cidr_addresses",
-        value=Words(ctx.cidrs(Role.PRAEFECT)),
-        comment="only the Praefect nodes log in here",
-    )
+    rb.set("postgresql", "md5_auth_cidr_addresses", value=Words(ctx.cidrs(*clients)), comment=why)
     rb.section("Monitoring")
     rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:9187")
 
