@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import secrets
+import signal
 import sys
 import urllib.error
 import urllib.parse
@@ -564,10 +566,17 @@ def watch_cmd(
     spec = make_spec(params, "-type")
     address = Client(http_addr).base
     runner = WatchRunner(spec, address, args=list(handler) if handler else None)
-    try:
-        asyncio.run(runner.run())
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)  # stop cleanly, a running handler included
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner.run()
+
+    asyncio.run(main())
 
 
 def register(app: typer.Typer) -> None:

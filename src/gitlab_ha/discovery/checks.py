@@ -80,6 +80,11 @@ async def run_script(args: list[str], timeout: float) -> Result:
             proc.kill()
         await proc.wait()
         return "critical", f"Timed out ({timeout:g}s) running check"
+    except asyncio.CancelledError:
+        # the check was removed or the agent stops: leave no script behind
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        raise
     code = proc.returncode if proc.returncode is not None else -1
     return exit_status(code), out.decode(errors="replace")[:OUTPUT_MAX]
 

@@ -191,6 +191,10 @@ class WatchRunner:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+        except asyncio.CancelledError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise
         if proc.returncode:
             log.warning("watch handler %s exited %s", argv[0], proc.returncode)
 
