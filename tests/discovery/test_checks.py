@@ -147,3 +147,20 @@ def test_output_only_changes_are_throttled_like_check_update_interval() -> None:
     assert state.index == index and state.checks["n1"]["web"]["Output"] == "body 1"
     manager._report("web", "critical", "down")  # a status change always goes through
     assert state.checks["n1"]["web"]["Status"] == "critical" and state.index == index + 1
+
+
+def test_maintenance_mode_takes_instances_out(agent: RunningAgent) -> None:
+    register(agent, {"Name": "rails", "ID": "rails1", "Port": 8080})
+    assert len(dig(agent, "rails.service.consul", "SRV")) == 1
+    assert agent.http("PUT", "/v1/agent/service/maintenance/rails1?enable=true&reason=drill")[0] == 200
+    assert status(agent, "_service_maintenance:rails1") == "critical"
+    assert agent.get("/v1/agent/checks")["_service_maintenance:rails1"]["Notes"] == "drill"
+    assert dig(agent, "rails.service.consul", "SRV") == []
+    assert agent.http("PUT", "/v1/agent/service/maintenance/rails1?enable=false")[0] == 200
+    assert len(dig(agent, "rails.service.consul", "SRV")) == 1
+    assert agent.http("PUT", "/v1/agent/maintenance?enable=true")[0] == 200
+    assert dig(agent, "rails.service.consul", "SRV") == []
+    assert agent.http("PUT", "/v1/agent/maintenance?enable=false")[0] == 200
+    assert len(dig(agent, "rails.service.consul", "SRV")) == 1
+    assert agent.http("PUT", "/v1/agent/maintenance")[0] == 400
+    assert agent.http("PUT", "/v1/agent/service/maintenance/nope?enable=true")[0] == 404

@@ -27,6 +27,7 @@ from gitlab_ha.discovery.state import (
     DeregisterService,
     KVDelete,
     KVSet,
+    RegisterCheck,
     SessionDestroy,
     UpdateCheck,
 )
@@ -175,6 +176,8 @@ class API:
             ("/v1/agent/check/fail/{id:.+}", self.check_fail),
             ("/v1/agent/check/update/{id:.+}", self.check_update),
             ("/v1/agent/reload", self.agent_reload),
+            ("/v1/agent/maintenance", self.node_maintenance),
+            ("/v1/agent/service/maintenance/{id:.+}", self.service_maintenance),
             ("/v1/session/create", self.session_create),
             ("/v1/session/destroy/{id}", self.session_destroy),
             ("/v1/session/renew/{id}", self.session_renew),
@@ -299,6 +302,48 @@ class API:
     async def agent_reload(self, request: web.Request) -> web.Response:
         await self.agent.reload()
         return text("")
+
+    def _maintenance(
+        self, request: web.Request, check_id: str, name: str, service_id: str, default_reason: str
+    ) -> web.Response:
+        raw = request.query.get("enable")
+        if raw is None or raw.lower() not in ("true", "false"):
+            raise BadRequest("Missing value for enable" if raw is None else f"Invalid value for enable: {raw!r}")
+        if raw.lower() == "true":
+            check = {
+                "CheckID": check_id,
+                "Name": name,
+                "Notes": request.query.get("reason") or default_reason,
+                "Status": "critical",
+                "ServiceID": service_id,
+                "Type": "",
+            }
+            self.submit(RegisterCheck(self.agent.node, check))
+        elif check_id in self.state.checks.get(self.agent.node, {}):
+            self.submit(DeregisterCheck(self.agent.node, check_id, time.time()))
+        return text("")
+
+    async def node_maintenance(self, request: web.Request) -> web.Response:
+        """Node maintenance: a critical `_node_maintenance` check takes every service of the node out."""
+        return self._maintenance(
+            request,
+            "_node_maintenance",
+            "Node Maintenance Mode",
+            "",
+            "Maintenance mode is enabled for this node, but no reason was provided. This is a default message.",
+        )
+
+    async def service_maintenance(self, request: web.Request) -> web.Response:
+        sid = request.match_info["id"]
+        if sid not in self.state.services.get(self.agent.node, {}):
+            return text(f"Unknown service ID {sid!r}", 404)
+        return self._maintenance(
+            request,
+            f"_service_maintenance:{sid}",
+            "Service Maintenance Mode",
+            sid,
+            "Maintenance mode is enabled for this service, but no reason was provided. This is a default message.",
+        )
 
     async def service_register(self, request: web.Request) -> web.Response:
         body = await read_json(request)
