@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -14,7 +15,15 @@ from rich.table import Table
 
 from gitlab_ha.errors import EXIT_BAD_INPUT, InputError
 
-console = Console(highlight=False, soft_wrap=True)
+
+def _width() -> int | None:
+    """Rich assumes 80 columns when output is piped, which cuts tables; use COLUMNS or a wide page."""
+    if sys.stdout.isatty() or "COLUMNS" in os.environ:
+        return None
+    return 200
+
+
+console = Console(highlight=False, soft_wrap=True, width=_width())
 err_console = Console(stderr=True, highlight=False)
 
 
@@ -41,7 +50,7 @@ def print_json(data: Any) -> None:
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     table = Table(title=title, title_justify="left")
     for col in columns:
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*(str(cell) for cell in row))
     console.print(table)
