@@ -90,6 +90,7 @@ def test_reload_then_dig_srv_by_service_and_tag(agents: Callable[..., RunningAge
     assert dig(agent, "nope.service.consul", "SRV") == []
     assert dig(agent, "consul", "SOA")[0].split()[3] == "SOA"
     assert dig(agent, "consul", "NS")[0].split()[-1] == "ns.consul."
+    assert dig(agent, "-x", "127.0.0.1")[0].split()[-1] == f"{agent.node}.node.dc1.consul."
 
     # removing a file and reloading deregisters that service only
     (conf / "web2.json").unlink()

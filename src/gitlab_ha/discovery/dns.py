@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass
 from typing import cast
 
-from dnslib import AAAA, CNAME, EDNS0, NS, QTYPE, RCODE, RR, SOA, SRV, A, DNSHeader, DNSRecord
+from dnslib import AAAA, CNAME, EDNS0, NS, PTR, QTYPE, RCODE, RR, SOA, SRV, A, DNSHeader, DNSRecord
 
 from gitlab_ha.discovery.catalog import instances
 from gitlab_ha.discovery.config import DNSConfig
@@ -185,6 +185,9 @@ class Resolver:
         question = request.questions[0]
         qname = str(question.qname)
         qtype = question.qtype
+        lower = qname.lower().rstrip(".")
+        if lower.endswith((".in-addr.arpa", ".ip6.arpa")) and qtype in (QTYPE.PTR, QTYPE.ANY):
+            return self._reverse(reply, qname, lower)
         lookup = self.parse_name(qname)
         if lookup is False:
             reply.header.rcode = RCODE.REFUSED
@@ -208,6 +211,29 @@ class Resolver:
         except ValueError:
             return self._nxdomain(reply)
         return self._addresses(reply, qname, qtype, [address], int(self.config.node_ttl))
+
+    def _reverse(self, reply: DNSRecord, qname: str, lower: str) -> DNSRecord:
+        """PTR for a node's address (its node name) or a service's own address (the service name)."""
+        try:
+            if lower.endswith(".in-addr.arpa"):
+                address = str(ipaddress.ip_address(".".join(reversed(lower[: -len(".in-addr.arpa")].split(".")))))
+            else:
+                nibbles = "".join(reversed(lower[: -len(".ip6.arpa")].split(".")))
+                address = str(ipaddress.ip_address(bytes.fromhex(nibbles)))
+        except ValueError:
+            return self._nxdomain(reply)
+        names = [
+            f"{n['Node']}.node.{self.datacenter}.{self.domain}."
+            for n in self.state.nodes.values()
+            if n["Address"] == address
+        ]
+        names += sorted(
+            {f"{s['Service']}.service.{self.domain}." for _, s in self.state.all_services() if s["Address"] == address}
+        )
+        ttl = int(self.config.node_ttl)
+        for name in names:
+            reply.add_answer(RR(qname, QTYPE.PTR, ttl=ttl, rdata=PTR(name)))
+        return reply if names else self._nxdomain(reply)
 
     def _apex(self, reply: DNSRecord, qname: str, qtype: int) -> DNSRecord:
         """The domain itself: its SOA and NS (`ns.<domain>`, this agent), as resolvers that forward to us ask."""
