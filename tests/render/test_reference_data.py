@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from gitlab_ha.topology.presets import PRESETS
 from tests.render.conftest import Rendered, role_names
 from tests.render.reference import deprecated, is_known, removed, roles
 
 CASES = [(p, v) for p in ("seed-15", "ref-3k") for v in ("16.6.0", "19.3.0")]
 EVERY_VERSION = [("ref-3k", v) for v in ("17.0.0", "18.0.0")]
+OTHER_PRESETS = [(p, v) for p in sorted(set(PRESETS) - {"seed-15", "ref-3k"}) for v in ("16.6.0", "19.3.0")]
 
 
 def _rb_files(r: Rendered) -> list[Path]:
@@ -22,7 +24,7 @@ def _rb_files(r: Rendered) -> list[Path]:
     return files
 
 
-@pytest.mark.parametrize(("preset", "version"), CASES)
+@pytest.mark.parametrize(("preset", "version"), CASES + OTHER_PRESETS)
 def test_ruby_syntax(rendered: Callable[[str, str], Rendered], preset: str, version: str) -> None:
     r = rendered(preset, version)
     for path in _rb_files(r):
@@ -30,7 +32,7 @@ def test_ruby_syntax(rendered: Callable[[str, str], Rendered], preset: str, vers
         assert result.returncode == 0 and "Syntax OK" in result.stdout, f"{path}: {result.stderr}"
 
 
-@pytest.mark.parametrize(("preset", "version"), CASES + EVERY_VERSION)
+@pytest.mark.parametrize(("preset", "version"), CASES + EVERY_VERSION + OTHER_PRESETS)
 def test_every_key_is_known_and_not_removed(
     rendered: Callable[[str, str], Rendered], preset: str, version: str
 ) -> None:
@@ -52,7 +54,7 @@ def test_every_key_is_known_and_not_removed(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize(("preset", "version"), CASES)
+@pytest.mark.parametrize(("preset", "version"), CASES + OTHER_PRESETS)
 def test_every_role_exists(rendered: Callable[[str, str], Rendered], preset: str, version: str) -> None:
     r = rendered(preset, version)
     known = roles(version)
@@ -61,7 +63,8 @@ def test_every_role_exists(rendered: Callable[[str, str], Rendered], preset: str
         for role in role_names(doc):
             seen.add(role)
             assert role in known, f"{node}: role {role} does not exist in {version}"
-    assert "consul_role" in seen and "patroni_role" in seen
+    if preset in {"seed-15", "ref-3k"}:
+        assert "consul_role" in seen and "patroni_role" in seen
 
 
 def test_version_differences(rendered: Callable[[str, str], Rendered]) -> None:
@@ -85,7 +88,7 @@ def test_version_differences(rendered: Callable[[str, str], Rendered]) -> None:
     assert "gitaly_role" in role_names(new["gitaly-1"])
 
 
-@pytest.mark.parametrize(("preset", "version"), CASES)
+@pytest.mark.parametrize(("preset", "version"), CASES + [c for c in OTHER_PRESETS if c[0] != "ref-1k"])
 def test_haproxy_config_is_valid(
     rendered: Callable[[str, str], Rendered], preset: str, version: str, tmp_path: Path
 ) -> None:
