@@ -179,7 +179,7 @@ class Agent:
         self.config.dns = fresh.dns
         self.config.enable_script_checks = fresh.enable_script_checks
         self.config.watches = fresh.watches
-        self.resolver.config = fresh.dns
+        self.resolver.set_config(fresh.dns)
         self._apply_config_definitions()
         await self._restart_watches()
 

@@ -51,8 +51,12 @@ class Resolver:
         self.domain = domain.strip(".").lower()
         self.datacenter = datacenter.lower()
         self.config = config
-        self._cache: dict[tuple[str, tuple[str, ...], bool], list[JSON]] = {}
+        self._cache: dict[tuple[str, int], tuple[list[RR], list[RR]]] = {}
         self._cache_index = -1
+
+    def set_config(self, config: DNSConfig) -> None:
+        self.config = config
+        self._cache_index = -1  # cached records carry the old TTL / filter
 
     # -- wire level ----------------------------------------------------------------------------------------------
 
@@ -267,38 +271,65 @@ class Resolver:
             reply.add_auth(self._soa())
         return reply
 
-    def _service(self, reply: DNSRecord, qname: str, qtype: int, lookup: Lookup) -> DNSRecord:
-        name = lookup.name
-        found = instances(self.state, name, lookup.tags, passing=self.config.only_passing, skip_critical=True)
+    def healthy(self, name: str, tags: list[str]) -> list[JSON]:
+        """Healthy instances of a service (name matched case-insensitively, as in Consul's DNS)."""
+        found = instances(self.state, name, tags, passing=self.config.only_passing, skip_critical=True)
         if not found:
-            # service names are matched case-insensitively, as in Consul's DNS
             for other in {svc["Service"] for _, svc in self.state.all_services()}:
                 if other.lower() == name and other != name:
-                    found = instances(
-                        self.state, other, lookup.tags, passing=self.config.only_passing, skip_critical=True
-                    )
-                    break
+                    return instances(self.state, other, tags, passing=self.config.only_passing, skip_critical=True)
+        return found
+
+    def _service(self, reply: DNSRecord, qname: str, qtype: int, lookup: Lookup) -> DNSRecord:
+        # The records of a name only change with the state: build them once per index, shuffle per query.
+        if self._cache_index != self.state.index:
+            self._cache.clear()
+            self._cache_index = self.state.index
+        key = (qname, qtype)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._service_records(qname, qtype, lookup)
+            self._cache[key] = cached
+        answers, extra = cached
+        if not answers:
+            return self._nxdomain(reply) if not extra else self._empty(reply)
+        shuffled = list(answers)
+        random.shuffle(shuffled)
+        for rr in shuffled:
+            reply.add_answer(rr)
+        for rr in extra:
+            if rr.rtype != QTYPE.SOA:
+                reply.add_ar(rr)
+        return reply
+
+    def _empty(self, reply: DNSRecord) -> DNSRecord:
+        reply.add_auth(self._soa())
+        return reply
+
+    def _service_records(self, qname: str, qtype: int, lookup: Lookup) -> tuple[list[RR], list[RR]]:
+        """(answers, additional records); no answers and a SOA in `extra` means the name exists but has no
+        record of that type; no answers and nothing else means NXDOMAIN."""
+        found = self.healthy(lookup.name, lookup.tags)
         if not found:
-            return self._nxdomain(reply)
-        random.shuffle(found)
+            return [], []
         ttl = int(self.config.service_ttl)
+        answers: list[RR] = []
         if qtype == QTYPE.SRV:
             extra: dict[str, RR] = {}
             for item in found:
                 node, svc = item["Node"], item["Service"]
                 target = self._target(node["Node"], svc["Address"], node["Address"])
-                reply.add_answer(
-                    RR(qname, QTYPE.SRV, ttl=ttl, rdata=SRV(priority=1, weight=1, port=svc["Port"], target=target))
-                )
-                address = svc["Address"] or node["Address"]
-                rr = self._address_rr(target, address, ttl)
+                srv = SRV(priority=1, weight=1, port=svc["Port"], target=target)
+                answers.append(RR(qname, QTYPE.SRV, ttl=ttl, rdata=srv))
+                rr = self._address_rr(target, svc["Address"] or node["Address"], ttl)
                 if rr is not None and target not in extra and rr.rtype != QTYPE.CNAME:
                     extra[target] = rr
-            for rr in extra.values():
-                reply.add_ar(rr)
-            return reply
-        addresses = [item["Service"]["Address"] or item["Node"]["Address"] for item in found]
-        return self._addresses(reply, qname, qtype, addresses, ttl)
+            return answers, list(extra.values())
+        for address in dict.fromkeys(item["Service"]["Address"] or item["Node"]["Address"] for item in found):
+            rr = self._address_rr(qname, address, ttl)
+            if rr is not None and (qtype in (QTYPE.ANY, rr.rtype) or rr.rtype == QTYPE.CNAME):
+                answers.append(rr)
+        return answers, [] if answers else [self._soa()]
 
 
 # --- servers -----------------------------------------------------------------------------------------------------
