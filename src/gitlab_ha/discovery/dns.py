@@ -36,6 +36,7 @@ log = logging.getLogger("gitlab_ha.discovery.dns")
 UDP_DEFAULT = 512
 UDP_MAX = 4096
 TCP_IDLE = 10.0
+CACHE_MAX = 10_000  # names cached per state index; random names cannot grow it without bound
 
 
 @dataclass
@@ -282,7 +283,7 @@ class Resolver:
 
     def _service(self, reply: DNSRecord, qname: str, qtype: int, lookup: Lookup) -> DNSRecord:
         # The records of a name only change with the state: build them once per index, shuffle per query.
-        if self._cache_index != self.state.index:
+        if self._cache_index != self.state.index or len(self._cache) > CACHE_MAX:
             self._cache.clear()
             self._cache_index = self.state.index
         key = (qname, qtype)
