@@ -62,3 +62,44 @@ def test_client_errors_are_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "service.port" in done.stderr and "Traceback" not in done.stderr
     done = run_cli("consul", "agent")
     assert done.returncode == 2 and "data_dir is required" in done.stderr
+
+
+def test_omnibus_style_config_dir_validates(tmp_path: Path) -> None:
+    """The shape of what Omnibus writes to /var/opt/gitlab/consul (config.json, a service, a watcher)."""
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "datacenter": "gitlab_consul",
+                "data_dir": "/var/opt/gitlab/consul/data",
+                "disable_update_check": True,
+                "enable_script_checks": True,
+                "rejoin_after_leave": True,
+                "server": True,
+                "bootstrap_expect": 3,
+                "retry_join": ["10.10.1.11", "10.10.1.12", "10.10.1.13"],
+                "client_addr": "0.0.0.0",
+                "bind_addr": "10.10.1.11",
+                "ui": True,
+                "encrypt": base64.b64encode(bytes(32)).decode(),
+                "encrypt_verify_incoming": True,
+                "encrypt_verify_outgoing": True,
+                "ports": {"dns": 8600, "http": 8500, "https": -1},
+                "log_level": "INFO",
+            }
+        )
+    )
+    check = {"args": ["/opt/gitlab/bin/gitlab-ctl", "patroni", "check-leader"], "interval": "10s"}
+    (tmp_path / "postgresql_service.json").write_text(
+        json.dumps({"service": {"name": "postgresql", "address": "", "port": 5432, "checks": [check]}})
+    )
+    watch = {
+        "type": "service",
+        "service": "postgresql",
+        "handler": "/opt/gitlab/bin/gitlab-ctl consul watchers handle-failover",
+    }
+    (tmp_path / "watcher_postgresql.json").write_text(json.dumps({"watches": [watch]}))
+    done = run_cli("consul", "validate", tmp_path)
+    assert done.returncode == 0 and done.stdout == "Configuration is valid!\n", done.stderr
+    (tmp_path / "typo.json").write_text(json.dumps({"datacentre": "x"}))
+    done = run_cli("consul", "validate", tmp_path)
+    assert done.returncode == 2 and f"{tmp_path / 'typo.json'}: invalid config key datacentre" in done.stderr

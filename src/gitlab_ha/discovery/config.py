@@ -495,6 +495,23 @@ _ACCEPTED_AGENT_KEYS = frozenset(
 )
 
 
+# More of Consul's agent keys, accepted for the same reason (configs written for real Consul must validate).
+_ACCEPTED_AGENT_KEYS |= frozenset(
+    norm(k)
+    for k in (
+        "log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files", "syslog_facility", "segment", "segments",
+        "serf_lan", "serf_wan", "serf_lan_allowed_cidrs", "retry_join_wan", "start_join_wan", "retry_interval_wan",
+        "ca_path", "verify_incoming_rpc", "verify_incoming_https", "tls_min_version", "tls_cipher_suites",
+        "tls_prefer_server_cipher_suites", "auto_config", "enable_central_service_config", "raft_snapshot_threshold",
+        "raft_snapshot_interval", "raft_trailing_logs", "server_rejoin_age_max", "discovery_max_stale", "rpc",
+        "audit", "cloud", "config_entries", "default_query_time", "max_query_time", "disable_keyring_file",
+        "disable_anonymous_signature", "discard_check_output", "advertise_reconnect_timeout", "alt_domain",
+        "non_voting_server", "read_replica", "unix_sockets", "use_streaming_backend",
+        "rpc_max_conns_per_client", "http_max_conns_per_client", "locality",
+    )
+)  # fmt: skip
+
+
 def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> AgentConfig:
     """Merge config documents (in file-name order, later wins) into `base`."""
     cfg = base
