@@ -187,3 +187,23 @@ def test_health_blocking_query_wakes_on_check_status(client: consul.Consul) -> N
     client.agent.check.ttl_pass("service:queue")
     thread.join(timeout=60)
     assert [e["Service"]["ID"] for e in result["entries"]] == ["queue"] and int(result["index"]) > int(index)
+
+
+def test_catalog_register_external_node(agent: RunningAgent, client: consul.Consul) -> None:
+    service = {"Service": "s3", "ID": "s3-1", "Port": 443, "Tags": ["objects"]}
+    check = {"CheckID": "s3-alive", "Name": "external probe", "Status": "passing", "ServiceID": "s3-1"}
+    assert client.catalog.register("storage", "127.0.3.1", service=service, check=check)
+    # py-consul sends node_meta as a query parameter, which Consul ignores: give NodeMeta in the body
+    body = {"Node": "storage", "Address": "127.0.3.1", "NodeMeta": {"external": "true"}}
+    assert agent.http("PUT", "/v1/catalog/register", json.dumps(body))[1] is True
+    _, node = client.catalog.node("storage")
+    assert node["Node"]["Address"] == "127.0.3.1" and node["Node"]["Meta"]["external"] == "true"
+    assert [e["Service"]["ID"] for e in client.health.service("s3", passing=True)[1]] == ["s3-1"]
+    _, checks = client.health.node("storage")
+    assert [c["CheckID"] for c in checks] == ["s3-alive"]  # no serfHealth: no agent runs there
+    assert client.catalog.deregister("storage", service_id="s3-1")
+    assert client.health.service("s3")[1] == []
+    assert client.catalog.deregister("storage")
+    assert client.catalog.node("storage")[1] is None
+    code, text, _ = agent.http("PUT", "/v1/catalog/register", json.dumps({"Node": "x"}))
+    assert code == 400 and "address" in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -19,15 +20,18 @@ from aiohttp import web
 
 from gitlab_ha.discovery import catalog, kv, sessions
 from gitlab_ha.discovery.catalog import View
-from gitlab_ha.discovery.config import STATUSES, parse_check, parse_duration, parse_service
+from gitlab_ha.discovery.config import STATUSES, norm, parse_check, parse_duration, parse_service
 from gitlab_ha.discovery.state import (
     JSON,
     CommandError,
     DeregisterCheck,
+    DeregisterNode,
     DeregisterService,
     KVDelete,
     KVSet,
     RegisterCheck,
+    RegisterNode,
+    RegisterService,
     SessionDestroy,
     UpdateCheck,
 )
@@ -176,6 +180,8 @@ class API:
             ("/v1/agent/check/fail/{id:.+}", self.check_fail),
             ("/v1/agent/check/update/{id:.+}", self.check_update),
             ("/v1/agent/reload", self.agent_reload),
+            ("/v1/catalog/register", self.catalog_register),
+            ("/v1/catalog/deregister", self.catalog_deregister),
             ("/v1/agent/maintenance", self.node_maintenance),
             ("/v1/agent/service/maintenance/{id:.+}", self.service_maintenance),
             ("/v1/session/create", self.session_create),
@@ -437,6 +443,46 @@ class API:
         idx, body = await self.blocking(request, lambda: catalog.catalog_node(self.state, node))
         return jresp(body, index=idx)
 
+    async def catalog_register(self, request: web.Request) -> web.Response:
+        """An external node with its services and checks (nobody runs those checks: their status is given)."""
+        self.check_dc(request)
+        body = await read_json(request)
+        node_cmd, service, checks = parse_catalog_register(body)
+        if node_cmd.node == self.agent.node:
+            raise BadRequest("Register services of this agent's node through /v1/agent/service/register")
+        if not node_cmd.datacenter:
+            node_cmd = dataclasses.replace(node_cmd, datacenter=self.agent.config.datacenter)
+        if node_cmd.node not in self.state.nodes or not body_flag(body, "skipnodeupdate"):
+            self.submit(node_cmd)
+        if service is not None:
+            self.submit(RegisterService(node_cmd.node, service))
+        for check in checks:
+            self.submit(RegisterCheck(node_cmd.node, check))
+        return jresp(True)
+
+    async def catalog_deregister(self, request: web.Request) -> web.Response:
+        self.check_dc(request)
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise BadRequest("Request decode failed: expected a JSON object")
+        fields = {norm(k): v for k, v in body.items()}
+        node = fields.get("node")
+        if not isinstance(node, str) or not node:
+            raise BadRequest("Must supply node")
+        if node == self.agent.node:
+            raise BadRequest("Deregister this agent's services through /v1/agent/service/deregister")
+        if node not in self.state.nodes:
+            return jresp(True)
+        service_id, check_id = fields.get("serviceid"), fields.get("checkid")
+        with contextlib.suppress(CommandError):  # already gone is fine, as in Consul
+            if isinstance(service_id, str) and service_id:
+                self.submit(DeregisterService(node, service_id, time.time()))
+            elif isinstance(check_id, str) and check_id:
+                self.submit(DeregisterCheck(node, check_id, time.time()))
+            else:
+                self.submit(DeregisterNode(node, time.time()))
+        return jresp(True)
+
     async def catalog_datacenters(self, request: web.Request) -> web.Response:
         return jresp([self.agent.config.datacenter])
 
@@ -564,3 +610,104 @@ class API:
 
     async def status_peers(self, request: web.Request) -> web.Response:
         return jresp([f"{self.agent.config.address}:{self.agent.config.server_port}"])
+
+
+def body_flag(body: Any, key: str) -> bool:
+    return isinstance(body, dict) and any(norm(k) == key and v is True for k, v in body.items())
+
+
+_CATALOG_NODE_KEYS = {
+    "id",
+    "node",
+    "address",
+    "datacenter",
+    "taggedaddresses",
+    "nodemeta",
+    "service",
+    "check",
+    "checks",
+    "skipnodeupdate",
+    "token",
+    "writerequest",
+}
+_CATALOG_CHECK_KEYS = {
+    "node",
+    "checkid",
+    "name",
+    "notes",
+    "status",
+    "serviceid",
+    "output",
+    "definition",
+    "type",
+    "namespace",
+    "partition",
+}
+
+
+def parse_catalog_register(body: Any) -> tuple[RegisterNode, JSON | None, list[JSON]]:
+    """The body of PUT /v1/catalog/register, refused field by field like the rest of the API."""
+    if not isinstance(body, dict):
+        raise BadRequest("Request decode failed: expected a JSON object")
+    fields = {norm(k): v for k, v in body.items()}
+    unknown = sorted(k for k in body if norm(k) not in _CATALOG_NODE_KEYS)
+    if unknown:
+        raise BadRequest(f"Request decode failed: invalid key {unknown[0]!r}")
+    node, address = fields.get("node"), fields.get("address")
+    if not isinstance(node, str) or not node:
+        raise BadRequest("Must supply node")
+    if not isinstance(address, str) or not address:
+        raise BadRequest("Must supply address")
+    meta = fields.get("nodemeta") or {}
+    tagged = fields.get("taggedaddresses") or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise BadRequest("Request decode failed: NodeMeta must be an object of strings")
+    if not isinstance(tagged, dict) or not all(isinstance(v, str) for v in tagged.values()):
+        raise BadRequest("Request decode failed: TaggedAddresses must be an object of strings")
+    node_id = fields.get("id") or ""
+    if not isinstance(node_id, str):
+        raise BadRequest("Request decode failed: ID must be a string")
+    datacenter = fields.get("datacenter") or ""
+    if not isinstance(datacenter, str):
+        raise BadRequest("Request decode failed: Datacenter must be a string")
+    cmd = RegisterNode(node, node_id, address, datacenter, dict(meta), agent=False, tagged_addresses=dict(tagged))
+    service = None
+    if fields.get("service") is not None:
+        service, service_checks = parse_service(fields["service"], "Service")
+        if service_checks:
+            raise BadRequest("Request decode failed: Service.Checks: give catalog checks in Check or Checks")
+    raw_checks = [fields["check"]] if fields.get("check") is not None else []
+    extra = fields.get("checks")
+    if extra is not None:
+        if not isinstance(extra, list):
+            raise BadRequest("Request decode failed: Checks must be a list")
+        raw_checks.extend(extra)
+    checks = [_catalog_check(c, i) for i, c in enumerate(raw_checks)]
+    return cmd, service, checks
+
+
+def _catalog_check(raw: Any, i: int) -> JSON:
+    if not isinstance(raw, dict):
+        raise BadRequest(f"Request decode failed: Checks[{i}] must be an object")
+    fields = {norm(k): v for k, v in raw.items()}
+    unknown = sorted(k for k in raw if norm(k) not in _CATALOG_CHECK_KEYS)
+    if unknown:
+        raise BadRequest(f"Request decode failed: Checks[{i}]: invalid key {unknown[0]!r}")
+    for key in ("checkid", "name", "notes", "status", "serviceid", "output"):
+        if key in fields and not isinstance(fields[key], str):
+            raise BadRequest(f"Request decode failed: Checks[{i}].{key} must be a string")
+    check_id = fields.get("checkid") or fields.get("name")
+    if not check_id:
+        raise BadRequest(f"Request decode failed: Checks[{i}]: missing CheckID")
+    status = fields.get("status") or "critical"
+    if status not in STATUSES:
+        raise BadRequest(f"Request decode failed: Checks[{i}]: invalid status {status!r}")
+    return {
+        "CheckID": check_id,
+        "Name": fields.get("name") or check_id,
+        "Notes": fields.get("notes", ""),
+        "Status": status,
+        "Output": fields.get("output", ""),
+        "ServiceID": fields.get("serviceid", ""),
+        "Type": "",
+    }

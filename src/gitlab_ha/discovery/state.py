@@ -51,7 +51,9 @@ class Command:
         cls = COMMANDS[data["kind"]]
         kwargs: JSON = {}
         for f in fields(cls):
-            value = data.get(f.name)
+            if f.name not in data:
+                continue  # a field added later keeps its default when an older log is replayed
+            value = data[f.name]
             if isinstance(value, dict) and "$b64" in value and len(value) == 1:
                 value = base64.b64decode(value["$b64"])
             elif isinstance(value, list) and f.name in _TUPLE_FIELDS:
@@ -71,6 +73,15 @@ class RegisterNode(Command):
     address: str
     datacenter: str
     meta: JSON = field(default_factory=dict)
+    agent: bool = True  # a node running an agent has serfHealth; one registered via the catalog has not
+    tagged_addresses: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeregisterNode(Command):
+    kind: ClassVar[str] = "deregister_node"
+    node: str
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,7 @@ COMMANDS: dict[str, type[Command]] = {
     c.kind: c
     for c in (
         RegisterNode,
+        DeregisterNode,
         RegisterService,
         DeregisterService,
         RegisterCheck,
@@ -221,12 +233,8 @@ class State:
             "Node": cmd.node,
             "Address": cmd.address,
             "Datacenter": cmd.datacenter,
-            "TaggedAddresses": {
-                "lan": cmd.address,
-                "lan_ipv4": cmd.address,
-                "wan": cmd.address,
-                "wan_ipv4": cmd.address,
-            },
+            "TaggedAddresses": cmd.tagged_addresses
+            or {"lan": cmd.address, "lan_ipv4": cmd.address, "wan": cmd.address, "wan_ipv4": cmd.address},
             "Meta": {"consul-network-segment": "", **cmd.meta},
         }
         old = self.nodes.get(cmd.node)
@@ -238,7 +246,7 @@ class State:
             self._touch_node_services(cmd.node, idx)
         self.services.setdefault(cmd.node, {})
         self.checks.setdefault(cmd.node, {})
-        if SERF_CHECK not in self.checks[cmd.node]:
+        if cmd.agent and SERF_CHECK not in self.checks[cmd.node]:
             self._put_check(
                 cmd.node,
                 {
@@ -250,6 +258,17 @@ class State:
                 },
                 idx,
             )
+
+    def _apply_deregister_node(self, cmd: DeregisterNode, idx: int) -> None:
+        self._require_node(cmd.node)
+        self._touch_node_services(cmd.node, idx)
+        for session_id, session in list(self.sessions.items()):
+            if session["Node"] == cmd.node:
+                self._invalidate_session(session_id, idx, cmd.at)
+        del self.nodes[cmd.node]
+        self.services.pop(cmd.node, None)
+        self.checks.pop(cmd.node, None)
+        self._touch(idx, "nodes", "services", "checks")
 
     def _require_node(self, node: str) -> None:
         if node not in self.nodes:
