@@ -138,6 +138,8 @@ def test_fuzz_service_register_never_500(agent: RunningAgent, body: dict[str, An
             "/v1/agent/check/register",
             "/v1/session/create",
             "/v1/agent/check/update/serfHealth",
+            "/v1/catalog/register",
+            "/v1/catalog/deregister",
             "/v1/agent/service/register",
         ]
     ),
