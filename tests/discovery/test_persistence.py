@@ -25,7 +25,7 @@ from gitlab_ha.discovery.state import (
     State,
     UpdateCheck,
 )
-from tests.discovery.conftest import RunningAgent
+from tests.discovery.conftest import RunningAgent, run_cli
 
 SVC = {
     "ID": "web1",
@@ -111,3 +111,10 @@ def test_acknowledged_writes_survive_kill_9(agents: Callable[..., RunningAgent],
     # the index keeps growing from where it was: blocking clients never see it go backwards
     client.kv.put("k/new", "x")
     assert int(client.kv.get("k/new")[0]) > index_before
+
+
+def test_a_data_dir_serves_one_agent(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    agents("-data-dir", str(data))
+    done = run_cli("consul", "agent", "-data-dir", str(data), "-http-port", "0", "-dns-port", "0")
+    assert done.returncode == 1 and "in use by another agent" in done.stderr and "Traceback" not in done.stderr

@@ -10,6 +10,7 @@ dropped. When the log grows past `compact_every` lines, the state is written as 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,11 @@ from gitlab_ha.fsutil import fsync_dir, write_atomic
 
 SNAPSHOT = "state-snapshot.json"
 LOG = "state-log.jsonl"
+LOCK = "agent.lock"
+
+
+class DataDirBusy(OSError):
+    """Two agents must never write the same data dir."""
 
 
 class Store:
@@ -32,8 +38,15 @@ class Store:
         self.seq = 0
         self._log_lines = 0
         self._log: Any = None
+        self._lock: Any = None
         if data_dir is not None:
             data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock = open(data_dir / LOCK, "a")  # noqa: SIM115 - held for the agent's lifetime
+            try:
+                fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._lock.close()
+                raise DataDirBusy(f"{data_dir} is in use by another agent") from None
             self._load()
             self._log = open(data_dir / LOG, "ab")  # noqa: SIM115 - kept open for the agent's lifetime
             fsync_dir(data_dir)
@@ -99,3 +112,6 @@ class Store:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None
