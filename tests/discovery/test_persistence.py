@@ -25,7 +25,7 @@ from gitlab_ha.discovery.state import (
     State,
     UpdateCheck,
 )
-from tests.discovery.conftest import RunningAgent, run_cli
+from tests.discovery.conftest import RunningAgent, WebServer, run_cli, wait_until
 
 SVC = {
     "ID": "web1",
@@ -118,3 +118,27 @@ def test_a_data_dir_serves_one_agent(agents: Callable[..., RunningAgent], tmp_pa
     agents("-data-dir", str(data))
     done = run_cli("consul", "agent", "-data-dir", str(data), "-http-port", "0", "-dns-port", "0")
     assert done.returncode == 1 and "in use by another agent" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_restart_keeps_passing_http_check_passing(
+    agents: Callable[..., RunningAgent], web_server: WebServer, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    agent = agents("-data-dir", str(data))
+    check = {"HTTP": f"http://127.0.0.1:{web_server.port}/", "Interval": "1s"}
+    assert (
+        agent.http(
+            "PUT", "/v1/agent/service/register", json.dumps({"Name": "web", "Port": web_server.port, "Check": check})
+        )[0]
+        == 200
+    )
+    wait_until(lambda: agent.get("/v1/health/checks/web")[0]["Status"] == "passing", "the check to pass")
+    before = agent.get("/v1/health/checks/web")[0]
+    agent.stop()
+
+    agent = agents("-data-dir", str(data))
+    # a blocking read from the check's index: the restored check keeps passing through several probes,
+    # so the read returns only when its wait is over, with the same index and status
+    _, checks, headers = agent.http("GET", f"/v1/health/checks/web?index={before['ModifyIndex']}&wait=3s")
+    assert int(headers["X-Consul-Index"]) == before["ModifyIndex"]
+    assert checks[0]["Status"] == "passing" and checks[0]["ModifyIndex"] == before["ModifyIndex"]

@@ -148,13 +148,16 @@ class CheckManager:
         self._critical_since: dict[str, float] = {}
         self._http: aiohttp.ClientSession | None = None
         self._reaper: asyncio.Task[None] | None = None
+        self._started = False
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=0))
         self._reaper = asyncio.create_task(self._reap())
+        self._started = True
         self.sync()
 
     async def close(self) -> None:
+        self._started = False
         tasks = [t for _, t in self._tasks.values()]
         if self._reaper is not None:
             tasks.append(self._reaper)
@@ -169,6 +172,8 @@ class CheckManager:
 
     def sync(self) -> None:
         """Start, restart or stop tasks so that they match the checks registered now."""
+        if not self._started:
+            return  # start() syncs once the HTTP client exists (checks restored from the data dir wait for it)
         checks = self.state.checks.get(self.node, {})
         for check_id in list(self._tasks):
             current = checks.get(check_id)
