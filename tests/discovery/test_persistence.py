@@ -142,3 +142,17 @@ def test_restart_keeps_passing_http_check_passing(
     _, checks, headers = agent.http("GET", f"/v1/health/checks/web?index={before['ModifyIndex']}&wait=3s")
     assert int(headers["X-Consul-Index"]) == before["ModifyIndex"]
     assert checks[0]["Status"] == "passing" and checks[0]["ModifyIndex"] == before["ModifyIndex"]
+
+
+def test_tombstones_are_reaped_without_moving_prefix_indexes_back() -> None:
+    from gitlab_ha.discovery import kv
+    from gitlab_ha.discovery.state import TOMBSTONES_MAX
+
+    state = State()
+    for i in range(TOMBSTONES_MAX + 5):
+        state.apply(KVSet(f"gone/{i}", b"x"))
+        state.apply(KVDelete(f"gone/{i}"))
+    assert len(state.kv_tombstones) <= TOMBSTONES_MAX
+    seen = kv.list_prefix(state, "gone/")[0]
+    assert seen == state.index  # the newest deletion
+    assert kv.list_prefix(state, "gone/1")[0] >= state.kv_tombstone_floor > 0

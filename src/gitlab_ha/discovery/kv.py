@@ -34,7 +34,7 @@ def get(state: State, key: str) -> tuple[int, JSON | None]:
 
 def prefix_index(state: State, prefix: str, entries: list[JSON]) -> int:
     idx = max((e["ModifyIndex"] for e in entries), default=0)
-    idx = max([idx, *(i for k, i in state.kv_tombstones.items() if k.startswith(prefix))])
+    idx = max([idx, state.kv_tombstone_floor, *(i for k, i in state.kv_tombstones.items() if k.startswith(prefix))])
     return max(1, idx or state.tables["kvs"])
 
 

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 JSON = dict[str, Any]
 
 SERF_CHECK = "serfHealth"
+TOMBSTONES_MAX = 10_000
 
 
 class CommandError(Exception):
@@ -199,6 +200,7 @@ class State:
     service_index: dict[str, int] = field(default_factory=dict)  # service name -> last change
     kv: dict[str, JSON] = field(default_factory=dict)  # key -> entry (Value kept as bytes)
     kv_tombstones: dict[str, int] = field(default_factory=dict)  # deleted key -> index of deletion
+    kv_tombstone_floor: int = 0  # highest index of a reaped tombstone
     lock_delay: dict[str, float] = field(default_factory=dict)  # key -> wall time until which acquire waits
     sessions: dict[str, JSON] = field(default_factory=dict)
     listeners: list[Callable[[Command, int], None]] = field(default_factory=list, repr=False)
@@ -450,6 +452,12 @@ class State:
         del self.kv[key]
         self.kv_tombstones[key] = idx
         self._touch(idx, "kvs")
+        if len(self.kv_tombstones) > TOMBSTONES_MAX:
+            # reap the oldest; their indexes live on as a floor so a prefix's index never goes backwards
+            oldest = sorted(self.kv_tombstones.items(), key=lambda item: item[1])[: TOMBSTONES_MAX // 10]
+            for reaped, _ in oldest:
+                del self.kv_tombstones[reaped]
+            self.kv_tombstone_floor = max(self.kv_tombstone_floor, oldest[-1][1])
 
     # -- sessions ------------------------------------------------------------------------------------------------
 
@@ -526,6 +534,7 @@ class State:
             "service_index": self.service_index,
             "kv": kv,
             "kv_tombstones": self.kv_tombstones,
+            "kv_tombstone_floor": self.kv_tombstone_floor,
             "lock_delay": self.lock_delay,
             "sessions": self.sessions,
         }
@@ -545,6 +554,7 @@ class State:
             "sessions",
         ):
             setattr(state, key, copy.deepcopy(data[key]))
+        state.kv_tombstone_floor = int(data.get("kv_tombstone_floor", 0))
         state.kv = {
             k: {**v, "Value": base64.b64decode(v["Value"]) if v["Value"] is not None else None}
             for k, v in data["kv"].items()
