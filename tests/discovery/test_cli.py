@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 from pathlib import Path
 
 from tests.discovery.conftest import RunningAgent, run_cli
@@ -103,3 +104,20 @@ def test_omnibus_style_config_dir_validates(tmp_path: Path) -> None:
     (tmp_path / "typo.json").write_text(json.dumps({"datacentre": "x"}))
     done = run_cli("consul", "validate", tmp_path)
     assert done.returncode == 2 and f"{tmp_path / 'typo.json'}: invalid config key datacentre" in done.stderr
+
+
+def test_maint_verb_and_pretty_json(agent: RunningAgent) -> None:
+    assert (
+        agent.http("PUT", "/v1/agent/service/register", json.dumps({"Name": "rails", "ID": "rails1", "Port": 80}))[0]
+        == 200
+    )
+    assert "enabled for service 'rails1'" in ok(agent, "maint", "-enable", "-service", "rails1", "-reason", "drill")
+    assert agent.get("/v1/health/service/rails?passing") == []
+    ok(agent, "maint", "-disable", "-service", "rails1")
+    assert len(agent.get("/v1/health/service/rails?passing")) == 1
+    done = run_cli("consul", "maint", env=agent.env)
+    assert done.returncode == 2 and "-enable or -disable" in done.stderr
+    pretty = subprocess.run(
+        ["curl", "-sf", f"{agent.url}/v1/catalog/services?pretty"], capture_output=True, text=True, check=True
+    ).stdout
+    assert pretty.startswith("{\n    ") and "rails" in json.loads(pretty)

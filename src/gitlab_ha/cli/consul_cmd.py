@@ -529,6 +529,32 @@ def validate_cmd(
         typer.echo("Configuration is valid!")
 
 
+@consul_app.command("maint")
+def maint_cmd(
+    enable: bool = typer.Option(False, "-enable", "--enable", help="Put the node (or -service) into maintenance."),
+    disable: bool = typer.Option(False, "-disable", "--disable", help="Take it out of maintenance."),
+    service: str = typer.Option("", "-service", "--service", help="A service ID instead of the whole node."),
+    reason: str = typer.Option("", "-reason", "--reason", help="Shown in the maintenance check's notes."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Put a node or a service into maintenance: a critical check takes it out of DNS and ?passing.
+
+    Example: gitlab-ha consul maint -enable -service rails1 -reason "drill 4"
+    """
+    if enable == disable:
+        raise InputError("give -enable or -disable", "maint")
+    client = Client(http_addr)
+    params = {"enable": "true" if enable else "false"}
+    if reason:
+        params["reason"] = reason
+    path = (
+        f"/v1/agent/service/maintenance/{urllib.parse.quote(service, safe='')}" if service else "/v1/agent/maintenance"
+    )
+    client.ok("PUT", path, "Error toggling maintenance mode", params=params)
+    what = f"service {service!r}" if service else "node"
+    typer.echo(f"{'Maintenance mode enabled' if enable else 'Maintenance mode disabled'} for {what}")
+
+
 @consul_app.command("reload")
 def reload_cmd(http_addr: str = _http_addr_option()) -> None:
     """Make the agent read its config dirs again.

@@ -84,7 +84,16 @@ def one_line(message: str) -> str:
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response = await handler(request)
+        if (
+            "pretty" in request.query
+            and isinstance(response, web.Response)
+            and response.content_type == "application/json"
+        ):
+            raw = response.body
+            if isinstance(raw, bytes):
+                response.body = json.dumps(json.loads(raw), indent=4).encode() + b"\n"
+        return response
     except BadRequest as exc:
         return text(one_line(exc.message), exc.status)
     except CommandError as exc:
