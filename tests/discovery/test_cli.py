@@ -121,3 +121,8 @@ def test_maint_verb_and_pretty_json(agent: RunningAgent) -> None:
         ["curl", "-sf", f"{agent.url}/v1/catalog/services?pretty"], capture_output=True, text=True, check=True
     ).stdout
     assert pretty.startswith("{\n    ") and "rails" in json.loads(pretty)
+
+
+def test_leave_stops_the_agent(agent: RunningAgent) -> None:
+    assert ok(agent, "leave") == "Graceful leave complete\n"
+    assert agent.proc.wait(timeout=30) == 0

@@ -555,6 +555,16 @@ def maint_cmd(
     typer.echo(f"{'Maintenance mode enabled' if enable else 'Maintenance mode disabled'} for {what}")
 
 
+@consul_app.command("leave")
+def leave_cmd(http_addr: str = _http_addr_option()) -> None:
+    """Make the agent leave gracefully and stop.
+
+    Example: gitlab-ha consul leave
+    """
+    Client(http_addr).ok("PUT", "/v1/agent/leave", "Error leaving")
+    typer.echo("Graceful leave complete")
+
+
 @consul_app.command("reload")
 def reload_cmd(http_addr: str = _http_addr_option()) -> None:
     """Make the agent read its config dirs again.

@@ -323,6 +323,9 @@ class Agent:
         finally:
             await self.stop()
 
+    def request_stop(self) -> None:
+        self._stopped.set()
+
     async def _reload_logged(self) -> None:
         try:
             await self.reload()

@@ -192,6 +192,7 @@ class API:
             ("/v1/catalog/register", self.catalog_register),
             ("/v1/catalog/deregister", self.catalog_deregister),
             ("/v1/agent/maintenance", self.node_maintenance),
+            ("/v1/agent/leave", self.agent_leave),
             ("/v1/agent/service/maintenance/{id:.+}", self.service_maintenance),
             ("/v1/session/create", self.session_create),
             ("/v1/session/destroy/{id}", self.session_destroy),
@@ -313,6 +314,11 @@ class API:
         if request.query.get("format") != "text":
             resp.body = json.dumps(json.loads(resp.body)[0], separators=(",", ":")).encode()  # type: ignore[arg-type]
         return resp
+
+    async def agent_leave(self, request: web.Request) -> web.Response:
+        """Graceful leave: answer, then stop the agent (its state stays in the data dir)."""
+        asyncio.get_running_loop().call_later(0.1, self.agent.request_stop)
+        return text("")
 
     async def agent_reload(self, request: web.Request) -> web.Response:
         await self.agent.reload()
