@@ -145,7 +145,7 @@ def test_health_node_and_checks_have_consul_shapes(agent: RunningAgent, tmp_path
         }
     }
     curl("--request", "PUT", "--data", json.dumps(definition), f"{agent.url}/v1/agent/service/register")
-    node_checks = json.loads(curl(f"{agent.url}/v1/health/node/{agent.node}"))
+    node_checks = json.loads(curl("-H", "X-Consul-Namespace: *", f"{agent.url}/v1/health/node/{agent.node}"))
     by_id = {c["CheckID"]: c for c in node_checks}
     assert set(by_id) == {"serfHealth", "service:redis"}
     serf = by_id["serfHealth"]
@@ -165,7 +165,7 @@ def test_health_node_and_checks_have_consul_shapes(agent: RunningAgent, tmp_path
         "redis",
         ["primary"],
     )
-    checks = json.loads(curl(f"{agent.url}/v1/health/checks/redis"))
+    checks = json.loads(curl(f"{agent.url}/v1/health/checks/redis?ns=default"))
     assert [c["CheckID"] for c in checks] == ["service:redis"]
     assert set(checks[0]) >= SEED_CHECK_KEYS and checks[0]["Node"] == agent.node
     assert {"CreateIndex", "ModifyIndex"} <= set(checks[0])
