@@ -30,8 +30,8 @@ SERVICES = 100
 HOST = "127.0.0.1"
 
 
-def start_agent(workdir: Path) -> tuple[subprocess.Popen[bytes], int, int]:
-    argv = [sys.executable, "-m", "gitlab_ha", "consul", "agent", "-dev", "-node", "bench", "-client", HOST,
+def start_agent(workdir: Path, *mode: str) -> tuple[subprocess.Popen[bytes], int, int]:
+    argv = [sys.executable, "-m", "gitlab_ha", "consul", "agent", *(mode or ("-dev",)), "-node", "bench", "-client", HOST,
             "-http-port", "0", "-dns-port", "0", "-log-level", "warn"]  # fmt: skip
     with open(workdir / "agent.log", "wb") as log:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log)
@@ -213,6 +213,31 @@ def http_probe_to_dns(http_port: int, dns_port: int) -> tuple[float, float]:
     return t1 - t0, gone
 
 
+def durable_writes(workdir: Path, count: int) -> list[float]:
+    """KV PUT round trips against an agent with a data dir: each answer waits for its fsync."""
+    proc, http_port, _ = start_agent(workdir, "-data-dir", str(workdir / "data"))
+    try:
+        out = []
+        for i in range(count):
+            t0 = time.perf_counter()
+            http(http_port, "PUT", f"/v1/kv/bench/durable/{i % 10}", b"x" * 100)
+            out.append(time.perf_counter() - t0)
+        return out
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gitlab-ha-bench-") as tmp:
         proc, http_port, dns_port = start_agent(Path(tmp))
@@ -254,19 +279,19 @@ def main() -> None:
             detect, gone_http = http_probe_to_dns(http_port, dns_port)
             report.append(("HTTP check (interval 1s): server stopped -> critical", f"{detect * 1e3:.0f} ms"))
             report.append(("HTTP check: critical -> gone from DNS", f"{gone_http * 1e3:.2f} ms (target <= 1000 ms)"))
+            writes = durable_writes(Path(tmp), 300)
+            report.append(
+                (
+                    "KV PUT with fsync (data dir), p50 / p99",
+                    f"{pct(writes, 0.5) * 1e3:.2f} ms / {pct(writes, 0.99) * 1e3:.2f} ms",
+                )
+            )
             width = max(len(k) for k, _ in report)
             print("gitlab-ha consul agent (bench/discovery.py)")
             for key, value in report:
                 print(f"  {key.ljust(width)}  {value}")
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            stop(proc)
 
 
 if __name__ == "__main__":
