@@ -268,3 +268,27 @@ def test_real_server_survives_garbage_over_udp_and_tcp(agent: RunningAgent) -> N
             tcp.recv(4096)
     assert [line.split()[-1] for line in dig(agent, f"{agent.node}.node.consul", "A")] == ["127.0.0.1"]
     assert dig(agent, f"{agent.node}.node.consul", "A", "+tcp")
+
+
+def test_hcl_repeated_blocks_stay_apart(tmp_path: Path) -> None:
+    """pyhcl alone merges a second `service { … }` into the first; the agent reads them as Consul does."""
+    from gitlab_ha.discovery.config import AgentConfig, load_config_dir
+
+    (tmp_path / "agent.hcl").write_text(
+        "# agent\n"
+        'datacenter = "dc1"  // inline comment\n'
+        "ports {\n  http = 8501\n}\n"
+        "ports {\n  dns = 8601\n}\n"
+        "/* block\n   comment */\n"
+        'service {\n  name = "web"\n  port = 80\n  checks = [\n    { http = "http://127.0.0.1/", interval = "10s" }\n  ]\n}\n'
+        'service {\n  name = "api"\n  port = 81\n  check {\n    tcp = "127.0.0.1:81"\n    interval = "5s"\n  }\n}\n'
+        'check {\n  name = "a"\n  ttl = "10s"\n}\n'
+        'check {\n  name = "b"\n  ttl = "10s"\n}\n'
+    )
+    cfg = load_config_dir([tmp_path], AgentConfig())
+    assert [(s["ID"], s["Port"], [c["Type"] for c in checks]) for s, checks in cfg.services] == [
+        ("web", 80, ["http"]),
+        ("api", 81, ["tcp"]),
+    ]
+    assert [c["CheckID"] for c in cfg.checks] == ["a", "b"]
+    assert (cfg.http_port, cfg.dns_port) == (8501, 8601)

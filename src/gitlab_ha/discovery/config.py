@@ -362,13 +362,98 @@ def parse_document(text: str, where: str, *, hcl_hint: bool = False) -> JSON:
 
 
 def _parse_hcl(text: str, where: str) -> Any:
+    """HCL v1 via pyhcl, one top-level statement at a time.
+
+    pyhcl mangles repeated blocks (a second `service { … }` loses all but its first key to the first
+    block), and Consul files repeat `service` and `check` blocks. So the text is cut into its top-level
+    statements, each is parsed alone, and repeated keys are merged: blocks Consul lists become a list,
+    other repeated blocks (`ports { … }` twice) merge key by key.
+    """
     import hcl
 
-    try:
-        return hcl.loads(text)
-    except Exception as exc:  # pyhcl raises ValueError and its own lexer/parser errors
+    def fail(exc: Exception) -> InputError:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        raise InputError(f"invalid HCL: {message}", where) from None
+        return InputError(f"invalid HCL: {message}", where)
+
+    statements = _top_level_statements(text)
+    if statements is None:
+        try:
+            return hcl.loads(text)
+        except Exception as exc:  # pyhcl raises ValueError and its own lexer/parser errors
+            raise fail(exc) from None
+    merged: JSON = {}
+    for statement in statements:
+        try:
+            part = hcl.loads(statement)
+        except Exception:
+            try:  # the scanner cut a statement pyhcl reads whole, or a real error: ask pyhcl about the file
+                return hcl.loads(text)
+            except Exception as exc:
+                raise fail(exc) from None
+        if not isinstance(part, dict):
+            raise InputError("invalid HCL: expected key = value or a block at the top level", where)
+        for key, value in part.items():
+            if key not in merged:
+                merged[key] = value
+            elif norm(key) in _LISTED_BLOCKS:
+                have = merged[key] if isinstance(merged[key], list) else [merged[key]]
+                merged[key] = have + (value if isinstance(value, list) else [value])
+            elif isinstance(merged[key], dict) and isinstance(value, dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
+
+
+_LISTED_BLOCKS = frozenset({"service", "services", "check", "checks", "watches"})
+
+
+def _top_level_statements(text: str) -> list[str] | None:
+    """The top-level statements of an HCL text, or None when the text is beyond this simple scanner."""
+    if "<<" in text:
+        return None  # heredocs: leave them to pyhcl
+    statements: list[str] = []
+    depth = 0
+    start = 0
+    has_code = False  # the current statement has more than comments and blanks
+    i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if not c.isspace() and c != "#" and not text.startswith(("//", "/*"), i):
+            has_code = True
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c == "#" or text.startswith("//", i):
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                return None
+            i = end + 2
+            continue
+        elif c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif c == "\n" and depth == 0:
+            if has_code:
+                statements.append(text[start:i])
+            start = i + 1
+            has_code = False
+        i += 1
+    if depth != 0:
+        return None
+    if has_code:
+        statements.append(text[start:])
+    # a statement is `key = value` or `key { … }`; a bare continuation line means the scanner got lost
+    return statements
 
 
 def services_in_document(doc: JSON, where: str) -> list[tuple[JSON, list[JSON]]]:
