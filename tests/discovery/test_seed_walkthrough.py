@@ -169,3 +169,36 @@ def test_health_node_and_checks_have_consul_shapes(agent: RunningAgent, tmp_path
     assert [c["CheckID"] for c in checks] == ["service:redis"]
     assert set(checks[0]) >= SEED_CHECK_KEYS and checks[0]["Node"] == agent.node
     assert {"CreateIndex", "ModifyIndex"} <= set(checks[0])
+
+
+def test_seed_monitoring_example_with_consul_hcl_and_curl_script_check(
+    agents: Callable[..., RunningAgent], web_server: WebServer, tmp_path: Path
+) -> None:
+    """The seed's consul.hcl (addresses moved to loopback) and its `curl` script check, then nginx stops."""
+    conf = tmp_path / "consul.d"
+    conf.mkdir()
+    (conf / "consul.hcl").write_text(
+        f'data_dir = "{tmp_path / "consul-dir"}"\n'
+        'start_join = ["127.0.0.9"]\n'
+        'bind_addr = "127.0.0.1"\n'
+        'advertise_addr = "127.0.0.5"\n'
+        'node_name = "consul-client-1"\n'
+        "enable_script_checks = true\n"
+    )
+    web = {
+        "service": {
+            "name": "web",
+            "port": 80,
+            "check": {"args": ["curl", "-sf", f"http://127.0.0.1:{web_server.port}/"], "interval": "1s"},
+        }
+    }
+    (conf / "web.json").write_text(json.dumps(web))
+    assert run_cli("consul", "validate", conf).stdout == "Configuration is valid!\n"
+    agent = agents("-config-dir", str(conf), node="consul-client-1")
+    wait_until(lambda: agent.get("/v1/health/checks/web")[0]["Status"] == "passing", "curl to pass")
+    assert srv(agent, "web.service.consul") == [("web.service.consul.", 80, "consul-client-1.node.dc1.consul.")]
+    assert [line.split()[-1] for line in dig(agent, "consul-client-1.node.consul", "A")] == ["127.0.0.5"]
+    web_server.stop()
+    wait_until(lambda: agent.get("/v1/health/checks/web")[0]["Status"] == "critical", "curl to fail")
+    assert dig(agent, "web.service.consul", "SRV") == []
+    assert (tmp_path / "consul-dir" / "state-log.jsonl").exists()
