@@ -22,6 +22,15 @@ import pytest
 STARTUP_DEADLINE = 30.0
 
 
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything here talks to loopback: a proxy from the environment must not get in between."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setenv("no_proxy", "*")
+
+
 def wait_until(predicate: Callable[[], Any], what: str, deadline: float = 30.0, step: float = 0.05) -> Any:
     """Poll `predicate` until it returns something truthy; fail naming `what` after `deadline` seconds."""
     end = time.monotonic() + deadline
