@@ -207,3 +207,28 @@ def test_catalog_register_external_node(agent: RunningAgent, client: consul.Cons
     assert client.catalog.node("storage")[1] is None
     code, text, _ = agent.http("PUT", "/v1/catalog/register", json.dumps({"Node": "x"}))
     assert code == 400 and "address" in text
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # py-consul's own use of aiohttp
+def test_py_consul_asyncio_client(agent: RunningAgent) -> None:
+    import asyncio
+
+    import consul.aio
+
+    async def scenario() -> tuple[bytes, bytes]:
+        client = consul.aio.Consul(host=agent.host, port=agent.http_port)
+        try:
+            await client.kv.put("aio/key", "1")
+            index, _ = await client.kv.get("aio/key")
+            waiter = asyncio.ensure_future(client.kv.get("aio/key", index=index, wait="30s"))
+            await client.kv.put("aio/key", "2")
+            _, entry = await asyncio.wait_for(waiter, 60)
+            sid = await client.session.create(ttl=10)
+            assert await client.kv.put("aio/lock", "me", acquire=sid)
+            _, lock = await client.kv.get("aio/lock")
+            return entry["Value"], lock["Session"].encode()
+        finally:
+            await client.close()
+
+    value, holder = asyncio.run(scenario())
+    assert value == b"2" and holder
