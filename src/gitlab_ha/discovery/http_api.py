@@ -266,7 +266,10 @@ class API:
         return out
 
     async def agent_service(self, request: web.Request) -> web.Response:
-        svc = self.state.services.get(self.agent.node, {}).get(request.match_info["id"])
+        sid = request.match_info["id"]
+        if sid == "register" or sid.startswith(("deregister", "maintenance/")):
+            return text(f"method {request.method} not allowed", 405)  # PUT-only paths, as Consul's router says
+        svc = self.state.services.get(self.agent.node, {}).get(sid)
         if svc is None:
             return text(f"unknown service ID: {request.match_info['id']}", 404)
         out = self._agent_service(svc)
