@@ -292,3 +292,23 @@ def test_hcl_repeated_blocks_stay_apart(tmp_path: Path) -> None:
     ]
     assert [c["CheckID"] for c in cfg.checks] == ["a", "b"]
     assert (cfg.http_port, cfg.dns_port) == (8501, 8601)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=st.binary(max_size=300), framed=st.booleans())
+def test_fuzz_dns_over_tcp_against_the_real_server(agent: RunningAgent, payload: bytes, framed: bool) -> None:
+    data = struct.pack("!H", len(payload)) + payload if framed else payload
+    with socket.create_connection((agent.host, agent.dns_port), timeout=5) as tcp:
+        tcp.sendall(data)
+        tcp.shutdown(socket.SHUT_WR)
+        while tcp.recv(4096):
+            pass
+    # still serving: a well-formed query over TCP gets its answer
+    query = DNSRecord.question(f"{agent.node}.node.consul", "A").pack()
+    with socket.create_connection((agent.host, agent.dns_port), timeout=5) as tcp:
+        tcp.sendall(struct.pack("!H", len(query)) + query)
+        length = struct.unpack("!H", tcp.recv(2))[0]
+        reply = b""
+        while len(reply) < length:
+            reply += tcp.recv(length - len(reply))
+    assert str(DNSRecord.parse(reply).rr[0].rdata) == "127.0.0.1"
