@@ -555,6 +555,38 @@ def maint_cmd(
     typer.echo(f"{'Maintenance mode enabled' if enable else 'Maintenance mode disabled'} for {what}")
 
 
+@consul_app.command("lock", context_settings={"allow_interspersed_args": False})
+def lock_cmd(
+    prefix: str = typer.Argument(..., help="KV prefix; the lock is PREFIX/.lock."),
+    child: list[str] = typer.Argument(..., help="Command to run while holding the lock."),
+    timeout: str = typer.Option(
+        "", "-timeout", "--timeout", help="Give up if the lock is not held within this (e.g. 30s)."
+    ),
+    name: str = typer.Option("", "-name", "--name", help="Session name."),
+    shell: bool = typer.Option(True, "-shell/-no-shell", "--shell/--no-shell", help="Run CHILD through sh -c."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Hold a lock (a KV key acquired with a session) while CHILD runs, like `consul lock`; exit with its code.
+
+    Example: gitlab-ha consul lock service/rails/migrate gitlab-rake db:migrate
+    """
+    from gitlab_ha.discovery.config import parse_duration
+    from gitlab_ha.discovery.lock import Lock
+
+    limit = parse_duration(timeout, "-timeout") if timeout else None
+    argv = ["/bin/sh", "-c", " ".join(child)] if shell else list(child)
+    lock = Lock(
+        Client(http_addr).base, prefix.rstrip("/") + "/.lock", name or f"Consul lock for {' '.join(child)} at {prefix}"
+    )
+    try:
+        code = lock.run(argv, limit)
+    except TimeoutError:
+        _die(f"Lock acquisition failed: not held within {timeout}")
+    except OSError as exc:
+        _die(f"Lock failed: {exc}")
+    raise typer.Exit(code)
+
+
 @consul_app.command("leave")
 def leave_cmd(http_addr: str = _http_addr_option()) -> None:
     """Make the agent leave gracefully and stop.
