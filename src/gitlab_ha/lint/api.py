@@ -1,0 +1,33 @@
+"""One call for the CLI, tests and benchmarks: lint a folder of node configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitlab_ha.errors import InputError
+from gitlab_ha.lint.engine import Lint, run
+from gitlab_ha.lint.findings import Finding
+from gitlab_ha.lint.inventory import build
+from gitlab_ha.lint.template import load_template
+from gitlab_ha.topology.load import load_topology
+from gitlab_ha.topology.versions import check_supported
+
+
+def lint_folder(
+    folder: Path,
+    *,
+    topology: Path | None = None,
+    version: str | None = None,
+    template: Path | None = None,
+) -> list[Finding]:
+    """Every finding for the node folders under `folder`. Raises InputError on bad input."""
+    loaded = load_topology(topology).topology if topology is not None else None
+    if version is not None:
+        try:
+            version = check_supported(version)
+        except ValueError as err:
+            raise InputError(str(err), "--version") from None
+    elif loaded is not None:
+        version = loaded.gitlab.version
+    cluster = build(folder, loaded)
+    return run(Lint(cluster, version, load_template(template) if template is not None else None))

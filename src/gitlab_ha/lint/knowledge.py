@@ -1,0 +1,119 @@
+"""What lint knows about Omnibus without a `--template`: role names per release and the key
+changes stated in PRODUCT.md §4 and ../shared/reference/omnibus/README.md.
+
+Unknown-key warnings need a `gitlab.rb.template` (`--template`); this module never guesses them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gitlab_ha.topology.roles import Role
+from gitlab_ha.topology.versions import Version, parse_version
+
+# Omnibus role name → the topology roles it stands for (consul_role is a Consul *server* only with
+# `consul['configuration']['server'] = true`; postgres_role is told apart by the inventory).
+OMNIBUS_ROLES: dict[str, tuple[Role, ...]] = {
+    "application_role": (Role.RAILS,),
+    "sidekiq_role": (Role.SIDEKIQ,),
+    "consul_role": (),
+    "redis_master_role": (Role.REDIS,),
+    "redis_replica_role": (Role.REDIS,),
+    "redis_sentinel_role": (Role.SENTINEL,),
+    "patroni_role": (Role.PATRONI,),
+    "pgbouncer_role": (Role.PGBOUNCER,),
+    "postgres_role": (Role.POSTGRES,),
+    "gitaly_role": (Role.GITALY,),
+    "monitoring_role": (Role.MONITORING,),
+    "geo_primary_role": (),
+    "geo_secondary_role": (),
+    "pages_role": (),
+    "spamcheck_role": (),
+    "backup_role": (),
+}
+
+# Roles every supported release (16.0 and later) accepts.
+_BASE_ROLES = frozenset(
+    {
+        "application_role",
+        "consul_role",
+        "geo_primary_role",
+        "geo_secondary_role",
+        "monitoring_role",
+        "pages_role",
+        "patroni_role",
+        "pgbouncer_role",
+        "postgres_role",
+        "redis_master_role",
+        "redis_replica_role",
+        "redis_sentinel_role",
+        "sidekiq_role",
+        "spamcheck_role",
+    }
+)
+# Roles added later: name → first release. gitaly_role is documented from 17.0; backup_role is
+# absent from 16.6 and present in 19.3 (its exact first release is not in our reference data,
+# so it is accepted from 17.0 on rather than reported wrongly).
+_ADDED_ROLES: dict[str, Version] = {"gitaly_role": Version(17, 0, 0), "backup_role": Version(17, 0, 0)}
+
+
+def known_roles(version: str | None) -> frozenset[str]:
+    """Role names `roles [...]` accepts at `version` (every role we know of when no version)."""
+    if version is None:
+        return _BASE_ROLES | frozenset(_ADDED_ROLES)
+    current = parse_version(version)
+    return _BASE_ROLES | frozenset(name for name, since in _ADDED_ROLES.items() if current >= since)
+
+
+def role_since(name: str) -> str | None:
+    since = _ADDED_ROLES.get(name)
+    return str(since) if since else None
+
+
+@dataclass(frozen=True)
+class Change:
+    """A key (or a top-level method such as `git_data_dirs`) that Omnibus deprecates, then removes."""
+
+    key: str
+    deprecated_in: Version
+    removed_in: Version
+    replacement: str
+
+    def covers(self, key: str) -> bool:
+        return key == self.key or key.startswith(self.key + "[")
+
+
+CHANGES: tuple[Change, ...] = (
+    Change("sidekiq['max_concurrency']", Version(17, 0, 0), Version(17, 0, 0), "sidekiq['concurrency']"),
+    Change(
+        "git_data_dirs",
+        Version(17, 8, 0),
+        Version(18, 0, 0),
+        "gitlab_rails['repositories_storages'] plus gitaly['configuration'] storages",
+    ),
+    Change("omnibus_gitconfig", Version(16, 10, 0), Version(17, 0, 0), "gitaly['configuration'] git config"),
+    Change("postgres_exporter['per_table_stats']", Version(16, 4, 0), Version(17, 0, 0), "nothing (always on)"),
+    Change("gitlab_shell['migration']", Version(17, 4, 0), Version(18, 0, 0), "nothing (the setting is gone)"),
+    Change("mattermost_external_url", Version(19, 0, 0), Version(20, 0, 0), "a separately installed Mattermost"),
+)
+
+
+def change_for(key: str) -> Change | None:
+    for change in CHANGES:
+        if change.covers(key):
+            return change
+    return None
+
+
+# Keys that Omnibus accepts (they are attribute defaults of its cookbooks) but that its
+# gitlab.rb.template has no example line for; the renderer writes them, so a template alone would
+# call them unknown. Each one is in the reference key lists of 16.6.0 and 19.3.0.
+ATTRIBUTE_KEYS: frozenset[str] = frozenset(
+    {
+        "gitlab_rails['enable']",
+        "gitlab_rails['internal_api_url']",
+        "nginx['listen_https']",
+        "nginx['listen_port']",
+        "nginx['real_ip_trusted_addresses']",
+    }
+)

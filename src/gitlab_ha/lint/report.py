@@ -1,0 +1,88 @@
+"""Reporters: text grouped by node (colour on a terminal), JSON, and SARIF 2.1.0."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from gitlab_ha.lint.engine import all_rules
+from gitlab_ha.lint.findings import Finding, Severity
+
+_COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.NOTE: "cyan"}
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+INFO_URI = "https://example.invalid/gitlab-ha/docs/lint.md"
+
+
+def summary(findings: Sequence[Finding]) -> dict[str, int]:
+    counts = Counter(f.severity.value for f in findings)
+    return {s.value: counts.get(s.value, 0) for s in Severity}
+
+
+def print_text(findings: Sequence[Finding], console: Console) -> None:
+    for node, group in groupby(findings, key=lambda f: f.node):
+        console.print(f"[bold]{escape(node or 'cluster')}[/bold]")
+        for f in group:
+            colour = _COLOURS[f.severity]
+            console.print(
+                f"  {escape(f.where())}: [{colour}]{f.severity.value}[/{colour}] [dim]{f.rule}[/dim] {escape(f.message)}"
+            )
+            console.print(f"    [dim]fix:[/dim] {escape(f.hint)}")
+    counts = summary(findings)
+    console.print(f"{counts['error']} errors, {counts['warning']} warnings, {counts['note']} notes")
+
+
+def to_json(findings: Sequence[Finding]) -> str:
+    return json.dumps({"findings": [f.to_dict() for f in findings], "summary": summary(findings)}, indent=2)
+
+
+def to_sarif(findings: Sequence[Finding], version: str) -> dict[str, Any]:
+    rules = list(all_rules())
+    index = {r.id: i for i, r in enumerate(rules)}
+    results: list[dict[str, Any]] = []
+    for f in findings:
+        result: dict[str, Any] = {
+            "ruleId": f.rule,
+            "ruleIndex": index[f.rule],
+            "level": f.severity.value,
+            "message": {"text": f"{f.message}. Fix: {f.hint}" if f.node or f.file else f.message},
+        }
+        if f.file:
+            physical: dict[str, Any] = {"artifactLocation": {"uri": f.file, "uriBaseId": "LINTROOT"}}
+            if f.line:
+                physical["region"] = {"startLine": f.line, "startColumn": max(f.column, 1)}
+            result["locations"] = [{"physicalLocation": physical}]
+        if f.node:
+            result["properties"] = {"node": f.node}
+        results.append(result)
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "gitlab-ha lint",
+                        "version": version,
+                        "informationUri": INFO_URI,
+                        "rules": [
+                            {
+                                "id": r.id,
+                                "name": r.check.__name__,
+                                "shortDescription": {"text": r.title},
+                                "help": {"text": r.hint},
+                                "defaultConfiguration": {"level": r.severity.value},
+                            }
+                            for r in rules
+                        ],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }

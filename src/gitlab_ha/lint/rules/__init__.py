@@ -1,0 +1,12 @@
+"""Lint rules, one module per family; importing this package registers them all."""
+
+from gitlab_ha.lint.rules import (  # noqa: F401
+    consul_redis,
+    database,
+    files,
+    gitaly,
+    haproxy_rules,
+    replication,
+    secrets,
+    spof,
+)

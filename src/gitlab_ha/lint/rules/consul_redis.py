@@ -1,0 +1,232 @@
+"""Consul `retry_join` everywhere; Redis master name, master address, Sentinel lists and quorum."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.findings import Finding, Severity
+from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.rules.util import child, items, py
+from gitlab_ha.topology.roles import Role
+
+_S = Severity
+SENTINEL_PORT = 26379
+
+
+def _runs_consul(node: Node) -> bool:
+    if node.doc is None:
+        return False
+    return (
+        node.value("consul['enable']") is True
+        or any(ref.name == "consul_role" for ref in node.omnibus_roles)
+        or node.get("consul['configuration']['retry_join']") is not None
+    )
+
+
+def _join(node: Node) -> tuple[str, ...] | None:
+    value = node.value("consul['configuration']['retry_join']")
+    if isinstance(value, list):
+        return tuple(sorted(str(v) for v in value))
+    return None
+
+
+@rule(
+    "GHA040",
+    _S.ERROR,
+    "Consul retry_join differs between nodes",
+    "Give every node the same consul['configuration'] retry_join: the Consul servers' addresses.",
+)
+def retry_join_same(lint: Lint) -> Iterator[Finding]:
+    nodes = [n for n in lint.cluster.nodes if _runs_consul(n)]
+    joins = Counter(j for n in nodes if (j := _join(n)) is not None)
+    if not joins:
+        return
+    common = joins.most_common(1)[0][0]
+    for node in nodes:
+        join = _join(node)
+        if join is None:
+            yield lint.finding("GHA040", node, None, "this node runs Consul but has no retry_join")
+        elif join != common:
+            yield lint.finding(
+                "GHA040",
+                node,
+                node.get("consul['configuration']['retry_join']"),
+                f"retry_join {' '.join(join)} differs from the other nodes' {' '.join(common)}",
+            )
+
+
+@rule(
+    "GHA041",
+    _S.ERROR,
+    "Consul retry_join is not the Consul servers",
+    "retry_join must list exactly the Consul servers (nodes with consul['configuration'] server: true).",
+)
+def retry_join_servers(lint: Lint) -> Iterator[Finding]:
+    servers = tuple(sorted(lint.cluster.addresses(Role.CONSUL)))
+    nodes = [n for n in lint.cluster.nodes if _runs_consul(n)]
+    joins = Counter(j for n in nodes if (j := _join(n)) is not None)
+    if not joins or not servers:
+        return
+    common = joins.most_common(1)[0][0]
+    if common == servers:
+        return
+    for node in nodes:
+        if _join(node) == common:
+            yield lint.finding(
+                "GHA041",
+                node,
+                node.get("consul['configuration']['retry_join']"),
+                f"retry_join {' '.join(common)} is not the Consul servers {' '.join(servers)}",
+            )
+
+
+def _groups(lint: Lint) -> list[tuple[Role, Role, str]]:
+    return [
+        (Role.REDIS, Role.SENTINEL, "redis_sentinels"),
+        (Role.REDIS_CACHE, Role.SENTINEL_CACHE, "redis_cache_sentinels"),
+    ]
+
+
+@rule(
+    "GHA042",
+    _S.ERROR,
+    "Rails' Sentinel list is not the Sentinel nodes",
+    "List every Sentinel node (host and sentinel['port'], default 26379) in gitlab_rails['redis_sentinels'].",
+)
+def sentinel_list(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    for _, sentinel_role, key_name in _groups(lint):
+        sentinels = cluster.with_role(sentinel_role)
+        expected = {
+            (n.address, n.value("sentinel['port']") if isinstance(n.value("sentinel['port']"), int) else SENTINEL_PORT)
+            for n in sentinels
+        }
+        key = f"gitlab_rails['{key_name}']"
+        for rails in [n for n in cluster.nodes if n.has(Role.RAILS) or n.has(Role.SIDEKIQ)]:
+            value = rails.get(key)
+            if value is None:
+                if sentinels and sentinel_role is Role.SENTINEL:
+                    yield lint.finding(
+                        "GHA042", rails, None, f"{key} is not set; Rails would not find the Redis master"
+                    )
+                continue
+            listed = {(py(child(i, "host")), py(child(i, "port")) or SENTINEL_PORT) for i in items(value)}
+            missing = sorted(f"{h}:{p}" for h, p in expected - listed)
+            extra = sorted(f"{h}:{p}" for h, p in listed - expected)
+            if missing or extra:
+                parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                    [f"not Sentinels: {', '.join(extra)}"] if extra else []
+                )
+                yield lint.finding("GHA042", rails, value, f"{key}: {'; '.join(parts)}")
+
+
+def _redis_groups(lint: Lint) -> dict[str, list[Node]]:
+    """Redis and Sentinel nodes by redis['master_name'] (the main and the cache cluster)."""
+    groups: dict[str, list[Node]] = {}
+    for node in lint.cluster.nodes:
+        if not any(node.has(r) for r in (Role.REDIS, Role.SENTINEL, Role.REDIS_CACHE, Role.SENTINEL_CACHE)):
+            continue
+        name = node.value("redis['master_name']")
+        groups.setdefault(str(name) if name is not None else "", []).append(node)
+    return groups
+
+
+def _master(lint: Lint, nodes: list[Node]) -> Node | None:
+    topology = lint.cluster.topology
+    if topology is not None:
+        for cache in (False, True):
+            declared = topology.redis_master(cache=cache)
+            if declared is not None:
+                for node in nodes:
+                    if node.address == declared.ip:
+                        return node
+    for node in nodes:
+        if any(ref.name == "redis_master_role" for ref in node.omnibus_roles):
+            return node
+    return None
+
+
+@rule(
+    "GHA043",
+    _S.ERROR,
+    "redis['master_ip'] is not the master",
+    "Set redis['master_ip'] on every Redis and Sentinel node to the address of the redis_master_role node.",
+)
+def master_ip(lint: Lint) -> Iterator[Finding]:
+    for nodes in _redis_groups(lint).values():
+        master = _master(lint, nodes)
+        if master is None or master.address is None:
+            continue
+        for node in nodes:
+            value = node.get("redis['master_ip']")
+            if value is None:
+                if node.has(Role.SENTINEL) or node.has(Role.SENTINEL_CACHE):
+                    yield lint.finding(
+                        "GHA043", node, None, f"redis['master_ip'] is not set (the master is {master.label})"
+                    )
+            elif py(value) != master.address:
+                yield lint.finding("GHA043", node, value, f"master_ip {py(value)!r} is not the master {master.label}")
+
+
+@rule(
+    "GHA044",
+    _S.ERROR,
+    "redis['master_name'] differs",
+    "Use one redis['master_name'] on every Redis, Sentinel and Rails node (the cache cluster has its own).",
+)
+def master_name(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    members = [
+        n
+        for n in cluster.nodes
+        if (n.has(Role.REDIS) or n.has(Role.SENTINEL) or n.has(Role.RAILS) or n.has(Role.SIDEKIQ))
+        and not (n.has(Role.REDIS_CACHE) or n.has(Role.SENTINEL_CACHE))
+        and cluster.with_role(Role.SENTINEL)
+    ]
+    names = Counter(str(v) for n in members if (v := n.value("redis['master_name']")) is not None)
+    if not names:
+        return
+    common = names.most_common(1)[0][0]
+    for node in members:
+        value = node.get("redis['master_name']")
+        if value is None:
+            if node.has(Role.SENTINEL) or node.has(Role.RAILS) or node.has(Role.SIDEKIQ):
+                yield lint.finding("GHA044", node, None, f"redis['master_name'] is not set (others use {common!r})")
+        elif str(py(value)) != common:
+            yield lint.finding("GHA044", node, value, f"master_name {py(value)!r} differs from the others' {common!r}")
+
+
+@rule(
+    "GHA045",
+    _S.WARNING,
+    "Sentinel quorum is not a majority",
+    "Set sentinel['quorum'] to a majority of the Sentinels (2 of 3); Omnibus' default is 1.",
+)
+def quorum(lint: Lint) -> Iterator[Finding]:
+    for role in (Role.SENTINEL, Role.SENTINEL_CACHE):
+        sentinels = lint.cluster.with_role(role)
+        count = len(sentinels)
+        majority = count // 2 + 1
+        for node in sentinels:
+            value = node.get("sentinel['quorum']")
+            number = py(value) if value is not None else 1
+            if not isinstance(number, int):
+                continue
+            if number > count:
+                yield lint.finding(
+                    "GHA045",
+                    node,
+                    value,
+                    f"quorum {number} > {count} Sentinels: no failover can ever happen",
+                    severity=_S.ERROR,
+                )
+            elif number < majority and count > 1:
+                yield lint.finding(
+                    "GHA045",
+                    node,
+                    value,
+                    f"quorum {number}{' (Omnibus default)' if value is None else ''} is below a majority of {count} "
+                    "Sentinels: a minority may start a failover",
+                )

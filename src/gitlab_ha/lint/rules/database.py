@@ -1,0 +1,158 @@
+"""The database path: Rails → internal LB:6432 → PgBouncer → Patroni, load balancing hosts, PgBouncer's
+databases and users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.findings import Finding, Severity
+from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.rules.util import child, items, py
+from gitlab_ha.rubycfg.nodes import Hash
+from gitlab_ha.topology.roles import Role
+
+_S = Severity
+PGBOUNCER_PORT = 6432
+POSTGRES_PORT = 5432
+DEFAULT_DB = "gitlabhq_production"
+
+
+def rails_nodes(lint: Lint) -> list[Node]:
+    return [n for n in lint.cluster.nodes if (n.has(Role.RAILS) or n.has(Role.SIDEKIQ)) and n.doc is not None]
+
+
+def database_addresses(lint: Lint) -> set[str]:
+    return lint.cluster.addresses(Role.PATRONI) | lint.cluster.addresses(Role.POSTGRES)
+
+
+def _pgbouncer_port(node: Node) -> int:
+    port = node.value("pgbouncer['listen_port']")
+    return port if isinstance(port, int) else PGBOUNCER_PORT
+
+
+@rule(
+    "GHA030",
+    _S.ERROR,
+    "Rails does not reach the database through PgBouncer",
+    "Set gitlab_rails['db_host'] to the internal load balancer and db_port to 6432 (its PgBouncer frontend).",
+)
+def database_path(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    pgbouncers = cluster.with_role(Role.PGBOUNCER)
+    databases = database_addresses(lint)
+    for rails in rails_nodes(lint):
+        host_node = rails.get("gitlab_rails['db_host']")
+        port_node = rails.get("gitlab_rails['db_port']")
+        host, port = py(host_node), py(port_node)
+        if not pgbouncers:
+            if databases and host not in databases:
+                yield lint.finding(
+                    "GHA030", rails, host_node, f"db_host {host!r} is not a database node", severity=_S.ERROR
+                )
+            continue
+        if host is None:
+            yield lint.finding("GHA030", rails, None, "gitlab_rails['db_host'] is not set")
+            continue
+        target = cluster.by_address(str(host))
+        if target is None:
+            yield lint.finding("GHA030", rails, host_node, f"db_host {host!r} is no node of this cluster")
+            continue
+        if target.has(Role.PGBOUNCER):
+            expected = _pgbouncer_port(target)
+        elif target.haproxy is not None:
+            _, servers = target.haproxy.servers_for_port(port if isinstance(port, int) else POSTGRES_PORT)
+            addresses = cluster.addresses(Role.PGBOUNCER)
+            if not servers or not all(s.host in addresses for s in servers):
+                yield lint.finding(
+                    "GHA030",
+                    rails,
+                    port_node or host_node,
+                    f"load balancer {target.label} sends port {port or POSTGRES_PORT} to no PgBouncer node "
+                    f"(its PgBouncer frontend is {PGBOUNCER_PORT})",
+                )
+            continue
+        else:
+            yield lint.finding(
+                "GHA030",
+                rails,
+                host_node,
+                f"db_host {target.label} is not the internal load balancer nor a PgBouncer node"
+                + ("; going straight to PostgreSQL breaks on failover" if target.address in databases else ""),
+            )
+            continue
+        if port != expected:
+            yield lint.finding(
+                "GHA030",
+                rails,
+                port_node or host_node,
+                f"PgBouncer on {target.label} listens on {expected}, not {port}",
+            )
+
+
+@rule(
+    "GHA031",
+    _S.ERROR,
+    "db_load_balancing host is not a database node",
+    "List the addresses of the Patroni (PostgreSQL) nodes in gitlab_rails['db_load_balancing']['hosts'].",
+)
+def load_balancing(lint: Lint) -> Iterator[Finding]:
+    databases = database_addresses(lint)
+    for rails in rails_nodes(lint):
+        hosts = rails.get("gitlab_rails['db_load_balancing']['hosts']")
+        for item in items(hosts):
+            if py(item) not in databases:
+                yield lint.finding(
+                    "GHA031",
+                    rails,
+                    item,
+                    f"load balancing host {py(item)!r} is not a database node ({', '.join(sorted(databases)) or 'none'})",
+                )
+
+
+@rule(
+    "GHA032",
+    _S.ERROR,
+    "PgBouncer databases and users do not fit",
+    "pgbouncer['databases'] needs Rails' db_database; its user must be in pgbouncer['users'] with the same "
+    "password hash as postgresql['pgbouncer_user_password'].",
+)
+def pgbouncer_config(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    wanted = {str(n.value("gitlab_rails['db_database']") or DEFAULT_DB) for n in rails_nodes(lint)}
+    patroni_hashes = {
+        n.value("postgresql['pgbouncer_user_password']")
+        for n in cluster.with_role(Role.PATRONI)
+        if n.value("postgresql['pgbouncer_user_password']") is not None
+    }
+    for node in cluster.with_role(Role.PGBOUNCER):
+        databases = node.get("pgbouncer['databases']")
+        if not isinstance(databases, Hash):
+            yield lint.finding("GHA032", node, databases, "pgbouncer['databases'] is not set")
+            continue
+        for name in sorted(wanted - set(databases.keys())):
+            yield lint.finding("GHA032", node, databases, f"pgbouncer['databases'] lacks {name!r}, Rails' database")
+        users = node.get("pgbouncer['users']")
+        user_names = set(users.keys()) if isinstance(users, Hash) else set()
+        for admin in node.value("pgbouncer['admin_users']") or []:
+            if admin not in user_names:
+                yield lint.finding(
+                    "GHA032",
+                    node,
+                    node.get("pgbouncer['admin_users']"),
+                    f"admin user {admin!r} is not in pgbouncer['users']",
+                )
+        for pair in databases.pairs:
+            user = py(child(pair.value, "user"))
+            password = child(pair.value, "password")
+            if user is not None and user_names and user not in user_names:
+                yield lint.finding(
+                    "GHA032", node, child(pair.value, "user"), f"database user {user!r} is not in pgbouncer['users']"
+                )
+            if user == "pgbouncer" and password is not None and patroni_hashes and py(password) not in patroni_hashes:
+                yield lint.finding(
+                    "GHA032",
+                    node,
+                    password,
+                    "the pgbouncer password hash differs from the Patroni nodes' postgresql['pgbouncer_user_password']",
+                )

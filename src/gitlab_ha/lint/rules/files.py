@@ -1,0 +1,156 @@
+"""Per-file rules: syntax, the folder against the topology, keys and roles of the target release."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.findings import Finding, Severity
+from gitlab_ha.lint.knowledge import ATTRIBUTE_KEYS, change_for, known_roles, role_since
+from gitlab_ha.topology.versions import parse_version
+
+_S = Severity
+
+
+@rule(
+    "GHA001",
+    _S.ERROR,
+    "gitlab.rb syntax error",
+    "Fix the Ruby at this place; `gitlab-ctl reconfigure` stops at the first syntax error.",
+)
+def syntax(lint: Lint) -> Iterator[Finding]:
+    for node in lint.cluster.nodes:
+        if node.doc is None:
+            continue
+        for error in node.doc.errors:
+            yield lint.finding("GHA001", node, (error.file, error.line, error.column), error.message)
+
+
+@rule(
+    "GHA002",
+    _S.WARNING,
+    "folder and topology disagree",
+    "Name each folder after a node of the topology (its name or address), one folder per Omnibus node.",
+)
+def folders(lint: Lint) -> Iterator[Finding]:
+    topology = lint.cluster.topology
+    if topology is None:
+        return
+    names = {n.name for n in topology.nodes} | {n.ip for n in topology.nodes}
+    for node in lint.cluster.nodes:
+        if node.name not in names:
+            yield lint.finding("GHA002", node, None, f"folder {node.name!r} matches no node of the topology")
+    for name in lint.cluster.unmatched:
+        declared = topology.node(name)
+        yield lint.finding("GHA002", None, None, f"node {name} ({declared.ip}) of the topology has no folder")
+
+
+@rule(
+    "GHA010",
+    _S.WARNING,
+    "key unknown at the target release",
+    "Check the spelling against the release's gitlab.rb.template; Omnibus ignores or rejects unknown keys.",
+)
+def unknown_keys(lint: Lint) -> Iterator[Finding]:
+    template = lint.template
+    if template is None:
+        return
+    for node in lint.cluster.nodes:
+        if node.doc is None:
+            continue
+        seen: set[str] = set()
+        for assignment in node.doc.assignments:
+            key = assignment.target.text
+            if key in seen or key in ATTRIBUTE_KEYS or change_for(key) is not None:
+                continue
+            seen.add(key)
+            if not template.knows(key):
+                yield lint.finding("GHA010", node, assignment.target.loc, f"{key} is not a key of {template.path}")
+
+
+@rule(
+    "GHA011",
+    _S.ERROR,
+    "key removed at the target release",
+    "Use the replacement named in the message; the removed key breaks `gitlab-ctl reconfigure`.",
+)
+def removed_keys(lint: Lint) -> Iterator[Finding]:
+    yield from _changes(lint, removed=True)
+
+
+@rule(
+    "GHA012",
+    _S.WARNING,
+    "key deprecated at the target release",
+    "Move to the replacement named in the message before upgrading past the release that removes it.",
+)
+def deprecated_keys(lint: Lint) -> Iterator[Finding]:
+    yield from _changes(lint, removed=False)
+
+
+def _changes(lint: Lint, *, removed: bool) -> Iterator[Finding]:
+    if lint.version is None:
+        return
+    current = parse_version(lint.version)
+    for node in lint.cluster.nodes:
+        if node.doc is None:
+            continue
+        places = [(a.target.text, a.target.loc) for a in node.doc.assignments]
+        places += [(c.name, c.loc) for c in node.doc.calls]
+        for key, loc in places:
+            change = change_for(key)
+            if change is None:
+                continue
+            if removed and current >= change.removed_in:
+                yield lint.finding(
+                    "GHA011",
+                    node,
+                    loc,
+                    f"{key} was removed in {change.removed_in} (target {lint.version})",
+                    f"Use {change.replacement}.",
+                )
+            elif not removed and change.deprecated_in <= current < change.removed_in:
+                yield lint.finding(
+                    "GHA012",
+                    node,
+                    loc,
+                    f"{key} is deprecated since {change.deprecated_in} and removed in {change.removed_in}",
+                    f"Use {change.replacement}.",
+                )
+
+
+@rule(
+    "GHA013",
+    _S.ERROR,
+    "unknown role",
+    "Use a role name of the target release (see `roles` in its gitlab.rb.template).",
+)
+def unknown_roles(lint: Lint) -> Iterator[Finding]:
+    known = known_roles(lint.version)
+    if lint.template is not None:
+        known = known | lint.template.roles
+    for node in lint.cluster.nodes:
+        for ref in node.omnibus_roles if node.doc is not None else []:
+            if ref.name in known:
+                continue
+            since = role_since(ref.name)
+            if since:
+                message = f"role {ref.name} exists only from {since} on (target {lint.version})"
+            else:
+                message = f"unknown role {ref.name!r}"
+            yield lint.finding("GHA013", node, ref.loc, message)
+
+
+@rule(
+    "GHA014",
+    _S.NOTE,
+    "what was not checked",
+    "Pass --template /opt/gitlab/etc/gitlab.rb.template (from a node of the target release) and --version.",
+)
+def not_checked(lint: Lint) -> Iterator[Finding]:
+    if lint.template is None:
+        yield lint.finding("GHA014", None, None, "no --template: unknown keys were not checked")
+    if lint.version is None:
+        yield lint.finding(
+            "GHA014", None, None, "no --version (nor topology): removed and deprecated keys were not checked"
+        )

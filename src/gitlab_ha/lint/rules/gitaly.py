@@ -1,0 +1,246 @@
+"""Praefect ↔ Gitaly and Rails ↔ Praefect (or Gitaly): tokens, storage names, addresses and ports."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.findings import Finding, Severity
+from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.rules.util import (
+    address_port,
+    child,
+    gitaly_storages,
+    listen_port,
+    praefect_nodes,
+    py,
+    rails_storages,
+    virtual_storage_names,
+)
+from gitlab_ha.rubycfg.nodes import Value
+from gitlab_ha.topology.roles import Role
+
+_S = Severity
+GITALY_PORT = 8075
+PRAEFECT_PORT = 2305
+
+
+def _gitaly_token(node: Node) -> object:
+    return node.value("gitaly['configuration']['auth']['token']")
+
+
+@rule(
+    "GHA020",
+    _S.ERROR,
+    "Gitaly token differs from Praefect's internal token",
+    "Set gitaly['configuration'][:auth][:token] on every Gitaly to the token of Praefect's virtual storage nodes.",
+)
+def internal_token(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    used: dict[str, list[tuple[Node, Value, object]]] = {}
+    for praefect in cluster.with_role(Role.PRAEFECT):
+        for entry in praefect_nodes(praefect):
+            host, _ = address_port(py(entry.address))
+            if host is not None and entry.token is not None:
+                used.setdefault(host, []).append((praefect, entry.token, py(entry.token)))
+    for gitaly in cluster.with_role(Role.GITALY):
+        uses = used.get(gitaly.address or "")
+        if not uses:
+            continue
+        token_node = gitaly.get("gitaly['configuration']['auth']['token']")
+        token = py(token_node)
+        if any(value == token for _, _, value in uses):
+            for praefect, node_loc, value in uses:
+                if value != token:
+                    yield lint.finding(
+                        "GHA020",
+                        praefect,
+                        node_loc,
+                        f"the token for Gitaly {gitaly.label} differs from the auth token that Gitaly has",
+                    )
+        else:
+            yield lint.finding(
+                "GHA020",
+                gitaly,
+                token_node,
+                "Gitaly's auth token is not the internal token Praefect uses for it"
+                if token is not None
+                else "Gitaly has no auth token; Praefect sends its internal token",
+            )
+
+
+@rule(
+    "GHA021",
+    _S.ERROR,
+    "storage names do not match",
+    "A Praefect node entry's storage must be a storage of that Gitaly; Rails' storages must be Praefect's "
+    "virtual storages (or, without Praefect, the Gitaly's own storages).",
+)
+def storage_names(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    for praefect in cluster.with_role(Role.PRAEFECT):
+        for entry in praefect_nodes(praefect):
+            host, _ = address_port(py(entry.address))
+            gitaly = cluster.by_address(host or "")
+            if gitaly is None or not gitaly.has(Role.GITALY) or entry.storage is None:
+                continue
+            names = [name for name, _ in gitaly_storages(gitaly)]
+            if names and py(entry.storage) not in names:
+                yield lint.finding(
+                    "GHA021",
+                    praefect,
+                    entry.storage,
+                    f"storage {py(entry.storage)!r} is not a storage of Gitaly {gitaly.label} ({', '.join(names)})",
+                )
+    virtual = {name for p in cluster.with_role(Role.PRAEFECT) for name in virtual_storage_names(p)}
+    praefects = cluster.with_role(Role.PRAEFECT)
+    for rails in _rails_nodes(lint):
+        for storage in rails_storages(rails):
+            if praefects:
+                if virtual and storage.name not in virtual:
+                    yield lint.finding(
+                        "GHA021",
+                        rails,
+                        storage.name_loc,
+                        f"storage {storage.name!r} is not a virtual storage of Praefect ({', '.join(sorted(virtual))})",
+                    )
+                continue
+            host, _ = address_port(py(storage.address))
+            gitaly = cluster.by_address(host or "")
+            if gitaly is None:
+                continue
+            names = [name for name, _ in gitaly_storages(gitaly)]
+            if names and storage.name not in names:
+                yield lint.finding(
+                    "GHA021",
+                    rails,
+                    storage.name_loc,
+                    f"storage {storage.name!r} is not a storage of Gitaly {gitaly.label} ({', '.join(names)})",
+                )
+
+
+@rule(
+    "GHA022",
+    _S.ERROR,
+    "Praefect points at no Gitaly",
+    "Each Praefect node entry's address must be tcp://<a Gitaly node>:<its listen port>.",
+)
+def praefect_addresses(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    for praefect in cluster.with_role(Role.PRAEFECT):
+        for entry in praefect_nodes(praefect):
+            host, port = address_port(py(entry.address))
+            gitaly = cluster.by_address(host or "")
+            if gitaly is None or not gitaly.has(Role.GITALY):
+                yield lint.finding(
+                    "GHA022",
+                    praefect,
+                    entry.address or entry.entry,
+                    f"{py(entry.address)!r} is not the address of a Gitaly node",
+                )
+                continue
+            expected = listen_port(gitaly, "gitaly['configuration']['listen_addr']", GITALY_PORT)
+            if port != expected:
+                yield lint.finding(
+                    "GHA022",
+                    praefect,
+                    entry.address,
+                    f"Gitaly {gitaly.label} listens on port {expected}, not {port}",
+                )
+
+
+def _rails_nodes(lint: Lint) -> list[Node]:
+    return [n for n in lint.cluster.nodes if (n.has(Role.RAILS) or n.has(Role.SIDEKIQ)) and n.doc is not None]
+
+
+def _external_tokens(lint: Lint) -> Counter[object]:
+    tokens: Counter[object] = Counter()
+    for praefect in lint.cluster.with_role(Role.PRAEFECT):
+        token = py(child(praefect.get("praefect['configuration']"), "auth", "token"))
+        if token is not None:
+            tokens[token] += 1
+    return tokens
+
+
+@rule(
+    "GHA023",
+    _S.ERROR,
+    "Rails' Gitaly token is wrong",
+    "gitaly_token must be Praefect's external token (praefect['configuration'][:auth][:token]); "
+    "without Praefect, the Gitaly's auth token.",
+)
+def rails_token(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    external = _external_tokens(lint)
+    for rails in _rails_nodes(lint):
+        for storage in rails_storages(rails):
+            token = py(storage.token)
+            if cluster.with_role(Role.PRAEFECT):
+                if external and token not in external:
+                    yield lint.finding(
+                        "GHA023",
+                        rails,
+                        storage.token or storage.name_loc,
+                        f"storage {storage.name!r}: gitaly_token is not Praefect's external token",
+                    )
+                continue
+            host, _ = address_port(py(storage.address))
+            gitaly = cluster.by_address(host or "")
+            if gitaly is not None and _gitaly_token(gitaly) is not None and token != _gitaly_token(gitaly):
+                yield lint.finding(
+                    "GHA023",
+                    rails,
+                    storage.token or storage.name_loc,
+                    f"storage {storage.name!r}: gitaly_token is not the auth token of Gitaly {gitaly.label}",
+                )
+
+
+@rule(
+    "GHA024",
+    _S.ERROR,
+    "Rails' Gitaly address is wrong",
+    "gitaly_address must be tcp://<internal LB>:2305 (Praefect behind it) or a Praefect node; "
+    "without Praefect, tcp://<Gitaly node>:8075.",
+)
+def rails_address(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    praefects = cluster.with_role(Role.PRAEFECT)
+    for rails in _rails_nodes(lint):
+        for storage in rails_storages(rails):
+            where = storage.address or storage.name_loc
+            host, port = address_port(py(storage.address))
+            target = cluster.by_address(host or "")
+            if praefects:
+                if target is not None and target.has(Role.PRAEFECT):
+                    expected = listen_port(target, "praefect['configuration']['listen_addr']", PRAEFECT_PORT)
+                    if port != expected:
+                        yield lint.finding(
+                            "GHA024", rails, where, f"Praefect {target.label} listens on {expected}, not {port}"
+                        )
+                    continue
+                if target is not None and target.haproxy is not None:
+                    _, servers = target.haproxy.servers_for_port(port or 0)
+                    praefect_addresses = cluster.addresses(Role.PRAEFECT)
+                    if servers and all(s.host in praefect_addresses for s in servers):
+                        continue
+                    yield lint.finding(
+                        "GHA024",
+                        rails,
+                        where,
+                        f"load balancer {target.label} sends port {port} to no Praefect node",
+                    )
+                    continue
+                yield lint.finding(
+                    "GHA024",
+                    rails,
+                    where,
+                    f"{py(storage.address)!r} is neither the internal load balancer nor a Praefect node",
+                )
+                continue
+            if target is None or not target.has(Role.GITALY):
+                yield lint.finding("GHA024", rails, where, f"{py(storage.address)!r} is not a Gitaly node")
+                continue
+            expected = listen_port(target, "gitaly['configuration']['listen_addr']", GITALY_PORT)
+            if port != expected:
+                yield lint.finding("GHA024", rails, where, f"Gitaly {target.label} listens on {expected}, not {port}")

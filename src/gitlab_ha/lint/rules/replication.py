@@ -1,0 +1,83 @@
+"""Patroni replication settings against the node count; one migrating Rails and Praefect node."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.findings import Finding, Severity
+from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.rules.database import rails_nodes
+from gitlab_ha.topology.roles import Role
+
+_S = Severity
+
+
+@rule(
+    "GHA050",
+    _S.ERROR,
+    "Patroni replication slots or WAL senders too few",
+    "Set patroni['postgresql']['max_replication_slots'] = 2 × database nodes and max_wal_senders = slots + 1.",
+)
+def slots(lint: Lint) -> Iterator[Finding]:
+    patroni = lint.cluster.with_role(Role.PATRONI)
+    needed = 2 * len(patroni)
+    for node in patroni:
+        slots_node = node.get("patroni['postgresql']['max_replication_slots']")
+        senders_node = node.get("patroni['postgresql']['max_wal_senders']")
+        slots_value = slots_node.to_python() if slots_node is not None else None
+        senders = senders_node.to_python() if senders_node is not None else None
+        if isinstance(slots_value, int) and slots_value < needed:
+            yield lint.finding(
+                "GHA050",
+                node,
+                slots_node,
+                f"max_replication_slots {slots_value} < {needed} (2 × {len(patroni)} database nodes)",
+            )
+        if isinstance(senders, int):
+            floor = (slots_value if isinstance(slots_value, int) else needed) + 1
+            if senders < floor:
+                yield lint.finding(
+                    "GHA050", node, senders_node, f"max_wal_senders {senders} < {floor} (replication slots + 1)"
+                )
+
+
+def _migrators(lint: Lint, rule_id: str, nodes: list[Node], key: str, what: str) -> Iterator[Finding]:
+    if not nodes:
+        return
+    on = [n for n in nodes if n.value(key) is not False]
+    if not on:
+        first = nodes[0]
+        yield lint.finding(
+            rule_id, first, first.get(key), f"no {what} node runs migrations ({key} is false on all {len(nodes)})"
+        )
+    for extra in on[1:]:
+        yield lint.finding(
+            rule_id,
+            extra,
+            extra.get(key),
+            f"{key} is {'not set (Omnibus default: true)' if extra.get(key) is None else 'true'} here and on "
+            f"{on[0].label}: two {what} nodes would migrate at once",
+        )
+
+
+@rule(
+    "GHA051",
+    _S.ERROR,
+    "auto_migrate not on exactly one Rails node",
+    "Set gitlab_rails['auto_migrate'] = true on one Rails node and false on every other one.",
+)
+def rails_migrate(lint: Lint) -> Iterator[Finding]:
+    nodes = [n for n in rails_nodes(lint) if n.has(Role.RAILS) or n.has(Role.SIDEKIQ)]
+    yield from _migrators(lint, "GHA051", nodes, "gitlab_rails['auto_migrate']", "Rails")
+
+
+@rule(
+    "GHA052",
+    _S.ERROR,
+    "auto_migrate not on exactly one Praefect node",
+    "Set praefect['auto_migrate'] = true on one Praefect node and false on the others.",
+)
+def praefect_migrate(lint: Lint) -> Iterator[Finding]:
+    nodes = [n for n in lint.cluster.with_role(Role.PRAEFECT) if n.doc is not None]
+    yield from _migrators(lint, "GHA052", nodes, "praefect['auto_migrate']", "Praefect")

@@ -1,0 +1,224 @@
+"""Secrets: MD5 hashes against plaintext set elsewhere, weak secrets, open allowlists and trust."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+
+from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.findings import Finding, Severity
+from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.rules.database import rails_nodes
+from gitlab_ha.lint.rules.util import child, py
+from gitlab_ha.rubycfg.document import format_key
+from gitlab_ha.rubycfg.nodes import Array, Hash, Str, Value, key_text
+from gitlab_ha.secrets.hashing import pg_md5
+from gitlab_ha.topology.roles import Role
+
+_S = Severity
+_MD5 = re.compile(r"^(md5)?[0-9a-f]{32}$")
+
+
+def _plain(node: Node, key: str) -> tuple[str, Value] | None:
+    value = node.get(key)
+    if isinstance(value, Str) and not value.interpolated:
+        return value.value, value
+    return None
+
+
+@rule(
+    "GHA060",
+    _S.ERROR,
+    "MD5 hash does not match the password",
+    "Recompute the hash with `gitlab-ctl pg-password-md5 <user>` from the password the clients use.",
+)
+def md5_mismatch(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    # user gitlab: Rails' db_password against the database nodes' sql_user_password
+    plain: dict[str, tuple[str, str]] = {}
+    for rails in rails_nodes(lint):
+        found = _plain(rails, "gitlab_rails['db_password']")
+        if found:
+            user = rails.value("gitlab_rails['db_username']") or "gitlab"
+            plain.setdefault(str(user), (found[0], rails.label))
+    for db in cluster.with_role(Role.PATRONI) + cluster.with_role(Role.POSTGRES):
+        user = str(db.value("postgresql['sql_user']") or "gitlab")
+        yield from _check(lint, db, "postgresql['sql_user_password']", user, plain.get(user))
+    # user praefect: Praefect's database password against the Praefect PostgreSQL's hash
+    praefect_plain: tuple[str, str] | None = None
+    for praefect in cluster.with_role(Role.PRAEFECT):
+        password = py(child(praefect.get("praefect['configuration']"), "database", "password"))
+        user = py(child(praefect.get("praefect['configuration']"), "database", "user")) or "praefect"
+        if isinstance(password, str):
+            praefect_plain = (password, praefect.label)
+            break
+    for db in cluster.with_role(Role.PRAEFECT_POSTGRES):
+        user = str(db.value("postgresql['sql_user']") or "praefect")
+        yield from _check(lint, db, "postgresql['sql_user_password']", user, praefect_plain)
+
+
+def _check(lint: Lint, node: Node, key: str, user: str, plain: tuple[str, str] | None) -> Iterator[Finding]:
+    value = node.get(key)
+    if plain is None or not isinstance(value, Str):
+        return
+    digest = value.value.removeprefix("md5")
+    if _MD5.match(value.value) and digest != pg_md5(plain[0], user):
+        yield lint.finding(
+            "GHA060",
+            node,
+            value,
+            f"{key} is not md5(password + {user!r}) of the password {plain[1]} uses",
+            f"Set it to the output of `gitlab-ctl pg-password-md5 {user}` for that password.",
+        )
+
+
+_WORDS = frozenset(
+    [
+        "test",
+        "testing",
+        "password",
+        "passwd",
+        "secret",
+        "changeme",
+        "admin",
+        "root",
+        "gitlab",
+        "redis",
+        "postgres",
+        "postgresql",
+        "praefect",
+        "gitaly",
+        "consul",
+        "patroni",
+        "pgbouncer",
+        "token",
+        "default",
+        "example",
+        "qwerty",
+        "letmein",
+        "welcome",
+        "abc",
+    ]
+)
+_SECRET_KEY = re.compile(r"(password|token|secret|encryption_key)", re.IGNORECASE)
+# Keys that hold an MD5 hash, not a password (judged by GHA060 instead).
+_HASH_KEYS = re.compile(
+    r"^postgresql\['(sql_user_password|sql_replication_password|pgbouncer_user_password)'\]|^pgbouncer\["
+)
+
+
+def _weakness(secret: str, user: str | None) -> str | None:
+    lowered = secret.lower()
+    if user and lowered == user.lower():
+        return "equal to its user name"
+    if lowered in _WORDS or re.sub(r"[\d\W_]+", "", lowered) in _WORDS:
+        return "a dictionary word"
+    if len(secret) < 16:
+        return f"only {len(secret)} characters"
+    if len(set(secret)) < 8:
+        return "too few distinct characters"
+    if len(secret) < 24 and any(word in lowered for word in _WORDS if len(word) >= 4):
+        return "built from a dictionary word"
+    return None
+
+
+def _leaves(path: tuple[str, ...], value: Value) -> Iterator[tuple[tuple[str, ...], Value]]:
+    if isinstance(value, Hash):
+        for pair in value.pairs:
+            yield from _leaves((*path, key_text(pair.key)), pair.value)
+    elif isinstance(value, Array):
+        for item in value.items:
+            yield from _leaves(path, item)
+    else:
+        yield path, value
+
+
+def _secret_values(node: Node) -> Iterator[tuple[str, str, Value, str | None]]:
+    """(key, secret, node, user) for every plaintext secret the file sets."""
+    if node.doc is None:
+        return
+    pairs: list[tuple[tuple[str, ...], Value]] = []
+    for assignment in node.doc.assignments:
+        pairs.extend(_leaves(assignment.target.path, assignment.value))
+    for call in node.doc.calls:
+        for arg in call.args:
+            pairs.extend(_leaves((call.name,), arg))
+    for path, value in pairs:
+        key = format_key(path)
+        if not _SECRET_KEY.search(path[-1]) or _HASH_KEYS.match(key) or "_id" in path[-1]:
+            continue
+        if not isinstance(value, Str) or value.interpolated or not value.value:
+            continue
+        user: str | None = None
+        if path[-1] == "password":
+            sibling = node.get(format_key((*path[:-1], "username")))
+            user_value = py(sibling)
+            user = user_value if isinstance(user_value, str) else None
+        yield key, value.value, value, user
+
+
+@rule(
+    "GHA061",
+    _S.WARNING,
+    "weak secret",
+    "Use a long random secret (`gitlab-ha secrets init` makes them); never a word, a short string or the user name.",
+)
+def weak_secrets(lint: Lint) -> Iterator[Finding]:
+    for node in lint.cluster.nodes:
+        for key, secret, value, user in _secret_values(node):
+            if _MD5.match(secret):
+                continue
+            why = _weakness(secret, user)
+            if why:
+                yield lint.finding("GHA061", node, value, f"{key} is weak: {why}")
+
+
+_CIDR_KEY = re.compile(r"(allowlist|whitelist|cidr|trusted|trust)", re.IGNORECASE)
+
+
+def _networks(node: Node) -> Iterator[tuple[str, Value, ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    if node.doc is None:
+        return
+    for key, value in node.doc.flat().items():
+        if not _CIDR_KEY.search(key):
+            continue
+        entries = value.items if isinstance(value, Array) else (value,)
+        for entry in entries:
+            text = py(entry)
+            if not isinstance(text, str):
+                continue
+            for part in text.split():
+                try:
+                    yield key, entry, ipaddress.ip_network(part, strict=False)
+                except ValueError:
+                    continue
+
+
+@rule(
+    "GHA062",
+    _S.ERROR,
+    "allowlist or trust open to every address",
+    "List only the nodes that need access (their /32 addresses), never 0.0.0.0/0.",
+)
+def open_to_all(lint: Lint) -> Iterator[Finding]:
+    for node in lint.cluster.nodes:
+        for key, entry, network in _networks(node):
+            if network.prefixlen == 0:
+                yield lint.finding("GHA062", node, entry, f"{key} allows every address ({network})")
+
+
+@rule(
+    "GHA063",
+    _S.WARNING,
+    "PostgreSQL trusts a whole network",
+    "Keep postgresql['trust_auth_cidr_addresses'] at 127.0.0.1/32; give other nodes md5 logins "
+    "(md5_auth_cidr_addresses).",
+)
+def trust_network(lint: Lint) -> Iterator[Finding]:
+    for node in lint.cluster.nodes:
+        for key, entry, network in _networks(node):
+            if "trust_auth" in key and 0 < network.prefixlen < network.max_prefixlen and not network.is_loopback:
+                yield lint.finding(
+                    "GHA063", node, entry, f"{key}: anyone on {network} logs in as any user without a password"
+                )

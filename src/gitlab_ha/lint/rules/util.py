@@ -1,0 +1,128 @@
+"""Small helpers shared by the rules: walking hash literals, addresses and storages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from gitlab_ha.lint.haproxy import split_hostport
+from gitlab_ha.lint.inventory import Node
+from gitlab_ha.rubycfg.nodes import MISSING, Array, Hash, Value, static_value
+
+
+def child(value: Value | None, *keys: str) -> Value | None:
+    """`value[k1][k2]...` through hash literals, or None."""
+    for key in keys:
+        if not isinstance(value, Hash):
+            return None
+        value = value.get(key)
+    return value
+
+
+def py(value: Value | None) -> Any:
+    """A node's Python value, or None when absent or not computable from literals."""
+    if value is None:
+        return None
+    result = static_value(value)
+    return None if result is MISSING else result
+
+
+def items(value: Value | None) -> list[Value]:
+    return list(value.items) if isinstance(value, Array) else []
+
+
+def address_port(text: Any) -> tuple[str | None, int | None]:
+    """`tcp://10.0.0.1:8075`, `10.0.0.1:8075`, `0.0.0.0:2305` → (host, port)."""
+    if not isinstance(text, str):
+        return None, None
+    if "://" in text:
+        try:
+            parts = urlsplit(text)
+            return parts.hostname, parts.port
+        except ValueError:
+            return None, None
+    host, port = split_hostport(text)
+    return host, port
+
+
+@dataclass
+class PraefectNode:
+    """One `node` entry of a Praefect virtual storage."""
+
+    virtual_storage: str
+    entry: Value
+    storage: Value | None
+    address: Value | None
+    token: Value | None
+
+
+def praefect_nodes(node: Node) -> list[PraefectNode]:
+    out: list[PraefectNode] = []
+    for storage in items(node.get("praefect['configuration']['virtual_storage']")):
+        name = py(child(storage, "name"))
+        for entry in items(child(storage, "node")):
+            out.append(
+                PraefectNode(str(name), entry, child(entry, "storage"), child(entry, "address"), child(entry, "token"))
+            )
+    return out
+
+
+def virtual_storage_names(node: Node) -> list[str]:
+    names = []
+    for storage in items(node.get("praefect['configuration']['virtual_storage']")):
+        name = py(child(storage, "name"))
+        if isinstance(name, str):
+            names.append(name)
+    return names
+
+
+def gitaly_storages(node: Node) -> list[tuple[str, Value]]:
+    out = []
+    for storage in items(node.get("gitaly['configuration']['storage']")):
+        name_node = child(storage, "name")
+        if isinstance(py(name_node), str) and name_node is not None:
+            out.append((str(py(name_node)), name_node))
+    return out
+
+
+def listen_port(node: Node, key: str, default: int) -> int:
+    _, port = address_port(node.value(key))
+    return port if port is not None else default
+
+
+@dataclass
+class RailsStorage:
+    """One repository storage as Rails sees it (`git_data_dirs` or `repositories_storages`)."""
+
+    name: str
+    name_loc: Value
+    address: Value | None
+    token: Value | None
+
+
+def rails_storages(node: Node) -> list[RailsStorage]:
+    out: list[RailsStorage] = []
+    hashes: list[Value] = []
+    if node.doc is not None:
+        for call in node.doc.calls:
+            if call.name == "git_data_dirs" and call.args:
+                hashes.append(call.args[0])
+    storages = node.get("gitlab_rails['repositories_storages']")
+    if storages is not None:
+        hashes.append(storages)
+    for value in hashes:
+        if not isinstance(value, Hash):
+            continue
+        for pair in value.pairs:
+            name = py(pair.key)
+            out.append(
+                RailsStorage(
+                    str(name), pair.key, child(pair.value, "gitaly_address"), child(pair.value, "gitaly_token")
+                )
+            )
+    return out
+
+
+def omnibus_nodes(nodes: list[Node]) -> list[Node]:
+    return [node for node in nodes if node.doc is not None]
