@@ -62,8 +62,8 @@ def database_path(lint: Lint) -> Iterator[Finding]:
             expected = _pgbouncer_port(target)
         elif target.haproxy is not None:
             _, servers = target.haproxy.servers_for_port(port if isinstance(port, int) else POSTGRES_PORT)
-            addresses = cluster.addresses(Role.PGBOUNCER)
-            if not servers or not all(s.host in addresses for s in servers):
+            bouncers = {(n.address, _pgbouncer_port(n)) for n in pgbouncers}
+            if not any((s.host, s.port) in bouncers for s in servers):  # the backend's members: GHA080
                 yield lint.finding(
                     "GHA030",
                     rails,

@@ -1,0 +1,218 @@
+"""Mutation tests: take a clean render, make one realistic mistake, and check that exactly the rule
+for it fires (no other error, and no other warning), at the mistaken file and line."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gitlab_ha.lint.api import lint_folder
+from gitlab_ha.lint.engine import all_rules
+from gitlab_ha.lint.findings import Severity
+from gitlab_ha.secrets.hashing import pg_md5
+from tests.conftest import REFERENCE
+from tests.render.conftest import Rendered
+
+Edit = Callable[[str], str]
+
+
+def sub(pattern: str, replacement: str) -> Edit:
+    """Replace the one match of `pattern` (a regex); fail the test if it is not exactly once."""
+
+    def edit(text: str) -> str:
+        new, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+        assert count == 1, f"{pattern!r} matched {count} times"
+        return new
+
+    return edit
+
+
+def append(line: str) -> Edit:
+    return lambda text: text + line + "\n"
+
+
+@dataclass(frozen=True)
+class Mistake:
+    rule: str
+    node: str  # the folder edited, and where the finding must be
+    file: str
+    edit: Edit
+    marker: str  # text on the line the finding must point at (after the edit)
+    version: str = "16.6.0"
+    also: tuple[str, ...] = ()  # other folders given the same edit (every node, for GHA041)
+
+
+ALL_CONSUL = [
+    "consul-redis-1",
+    "consul-redis-2",
+    "consul-redis-3",
+    "postgres-1",
+    "postgres-2",
+    "praefect-postgres",
+    "praefect-1",
+    "praefect-2",
+    "praefect-3",
+    "gitaly-1",
+    "gitaly-2",
+    "gitaly-3",
+    "rails-1",
+    "rails-2",
+]
+JOIN = r"retry_join: %w\(10\.10\.1\.139 10\.10\.1\.137 10\.10\.1\.244\)"
+
+MISTAKES = [
+    Mistake("GHA001", "consul-redis-1", "gitlab.rb", sub(r"^redis\['port'\] = 6379", "redis['port'] = = 6379"), "= ="),
+    Mistake("GHA010", "rails-1", "gitlab.rb", sub(r"^puma\['listen'\]", "puma['listen_adress']"), "listen_adress"),
+    Mistake(
+        "GHA011",
+        "rails-1",
+        "gitlab.rb",
+        sub(r"^sidekiq\['concurrency'\]", "sidekiq['max_concurrency']"),
+        "max_concurrency",
+        version="19.3.0",
+    ),
+    Mistake(
+        "GHA012",
+        "rails-1",
+        "gitlab.rb",
+        append("mattermost_external_url 'https://chat.example.com'"),
+        "mattermost_external_url",
+        version="19.3.0",
+    ),
+    Mistake(
+        "GHA013",
+        "praefect-postgres",
+        "gitlab.rb",
+        sub(r"roles\(\['postgres_role'\]\)", "roles(['postgres_role', 'gitaly_role'])"),
+        "gitaly_role",
+    ),
+    Mistake("GHA020", "gitaly-2", "gitlab.rb", sub(r"    token: '", "    token: 'x"), "token:"),
+    Mistake("GHA021", "praefect-1", "gitlab.rb", sub(r"storage: 'gitaly-2'", "storage: 'gitaly-9'"), "gitaly-9"),
+    Mistake("GHA022", "praefect-1", "gitlab.rb", sub(r"10\.10\.1\.21:8075", "10.10.1.21:8076"), "8076"),
+    Mistake("GHA023", "rails-1", "gitlab.rb", sub(r"'gitaly_token' => '", "'gitaly_token' => 'x"), "gitaly_token"),
+    Mistake("GHA024", "rails-2", "gitlab.rb", sub(r"10\.10\.1\.233:2305", "10.10.1.233:2306"), "2306"),
+    Mistake("GHA030", "rails-2", "gitlab.rb", sub(r"db_port'\] = 6432", "db_port'] = 5432"), "db_port"),
+    Mistake("GHA031", "rails-1", "gitlab.rb", sub(r"'10\.10\.1\.167'\]", "'10.10.1.168']"), "10.10.1.168"),
+    Mistake(
+        "GHA032",
+        "postgres-2",
+        "gitlab.rb",
+        sub(r"'gitlabhq_production' => \{", "'gitlabhq_prod' => {"),
+        "pgbouncer['databases']",
+    ),
+    Mistake("GHA040", "gitaly-3", "gitlab.rb", sub(JOIN, "retry_join: %w(10.10.1.139 10.10.1.137)"), "retry_join"),
+    Mistake(
+        "GHA041",
+        "rails-1",
+        "gitlab.rb",
+        sub(JOIN, "retry_join: %w(10.10.1.139 10.10.1.137 10.10.1.245)"),
+        "retry_join",
+        also=tuple(n for n in ALL_CONSUL if n != "rails-1"),
+    ),
+    Mistake(
+        "GHA042",
+        "rails-1",
+        "gitlab.rb",
+        sub(r"'host' => '10\.10\.1\.244'", "'host' => '10.10.1.245'"),
+        "redis_sentinels",
+    ),
+    Mistake(
+        "GHA043",
+        "consul-redis-3",
+        "gitlab.rb",
+        sub(r"master_ip'\] = '10\.10\.1\.139'", "master_ip'] = '10.10.1.137'"),
+        "master_ip",
+    ),
+    Mistake(
+        "GHA044",
+        "consul-redis-2",
+        "gitlab.rb",
+        sub(r"master_name'\] = 'gitlab-redis'", "master_name'] = 'gitlab_redis'"),
+        "master_name",
+    ),
+    Mistake("GHA045", "consul-redis-1", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 1"), "quorum"),
+    Mistake(
+        "GHA050",
+        "postgres-1",
+        "gitlab.rb",
+        sub(r"max_replication_slots'\] = 4", "max_replication_slots'] = 2"),
+        "max_replication_slots",
+    ),
+    Mistake("GHA051", "rails-2", "gitlab.rb", sub(r"auto_migrate'\] = false", "auto_migrate'] = true"), "auto_migrate"),
+    Mistake(
+        "GHA052",
+        "praefect-2",
+        "gitlab.rb",
+        sub(r"praefect\['auto_migrate'\] = false", "praefect['auto_migrate'] = true"),
+        "praefect['auto_migrate']",
+    ),
+    Mistake(
+        "GHA060",
+        "postgres-1",
+        "gitlab.rb",
+        sub(r"sql_user_password'\] = '[0-9a-f]{32}'", f"sql_user_password'] = '{pg_md5('old-password', 'gitlab')}'"),
+        "sql_user_password",
+    ),
+    Mistake(
+        "GHA061",
+        "consul-redis-1",
+        "gitlab.rb",
+        sub(r"^redis\['password'\] = '\w+'", "redis['password'] = 'redis-password'"),
+        "redis['password']",
+    ),
+    Mistake(
+        "GHA062", "postgres-1", "gitlab.rb", sub(r"allowlist'\] = %w\(", "allowlist'] = %w(0.0.0.0/0 "), "allowlist"
+    ),
+    Mistake(
+        "GHA063",
+        "postgres-1",
+        "gitlab.rb",
+        sub(
+            r"trust_auth_cidr_addresses'\] = %w\(127\.0\.0\.1/32\)",
+            "trust_auth_cidr_addresses'] = %w(127.0.0.1/32 10.10.1.0/24)",
+        ),
+        "trust_auth",
+    ),
+    Mistake(
+        "GHA080",
+        "internal-lb",
+        "haproxy.cfg",
+        sub(r"postgres-2 10\.10\.1\.167:6432", "postgres-2 10.10.1.168:6432"),
+        "10.10.1.168",
+    ),
+]
+
+
+def mutate(rendered: Rendered, mistake: Mistake, tmp: Path) -> Path:
+    out = tmp / "out"
+    shutil.copytree(rendered.out, out)
+    for node in (mistake.node, *mistake.also):
+        path = out / node / mistake.file
+        path.write_text(mistake.edit(path.read_text()))
+    return out
+
+
+@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.rule)
+def test_one_mistake_one_rule(rendered: Callable[[str, str], Rendered], mistake: Mistake, tmp_path: Path) -> None:
+    clean = rendered("seed-15", mistake.version)
+    out = mutate(clean, mistake, tmp_path)
+    found = lint_folder(out, topology=clean.topology, template=REFERENCE / f"gitlab.rb.template-{mistake.version}")
+    loud = [f for f in found if f.severity is not Severity.NOTE]
+    assert {f.rule for f in loud} == {mistake.rule}, [f"{f.rule} {f.where()} {f.message}" for f in loud]
+    lines = (out / mistake.node / mistake.file).read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, start=1) if mistake.marker in text)
+    assert any(f.file == f"{mistake.node}/{mistake.file}" and f.line == line for f in loud), [
+        f"{f.where()} {f.message}" for f in loud
+    ]
+    for node in mistake.also:
+        assert any(f.node == node for f in loud)
+
+
+def test_every_rule_with_a_place_has_a_mutation() -> None:
+    layout_only = {"GHA002", "GHA014", "GHA070", "GHA071"}  # no single-file mistake; tested elsewhere
+    assert {r.id for r in all_rules()} - layout_only == {m.rule for m in MISTAKES}
