@@ -170,7 +170,7 @@ def test_fuzz_kv_query_params_never_500(agent: RunningAgent, params: dict[str, s
         assert_refused_well(status, text)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     text=st.text(max_size=80)
     | st.sampled_from(['service { name = "x"', "service = [", '{"service": ', 'service "a" "b" { port = }'])
