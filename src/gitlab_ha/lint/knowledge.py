@@ -57,12 +57,19 @@ _BASE_ROLES = frozenset(
 _ADDED_ROLES: dict[str, Version] = {"gitaly_role": Version(17, 0, 0), "backup_role": Version(17, 0, 0)}
 
 
+# Roles dropped later: name → first release without it. Spamcheck's keys are in the 18.0 key list
+# and gone from 19.3's; 19.0 is the first release it could have left.
+_REMOVED_ROLES: dict[str, Version] = {"spamcheck_role": Version(19, 0, 0)}
+
+
 def known_roles(version: str | None) -> frozenset[str]:
     """Role names `roles [...]` accepts at `version` (every role we know of when no version)."""
     if version is None:
         return _BASE_ROLES | frozenset(_ADDED_ROLES)
     current = parse_version(version)
-    return _BASE_ROLES | frozenset(name for name, since in _ADDED_ROLES.items() if current >= since)
+    added = frozenset(name for name, since in _ADDED_ROLES.items() if current >= since)
+    removed = frozenset(name for name, gone in _REMOVED_ROLES.items() if current >= gone)
+    return (_BASE_ROLES | added) - removed
 
 
 def role_since(name: str) -> str | None:
