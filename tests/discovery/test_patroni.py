@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.discovery.conftest import RunningAgent, free_port, wait_until
+from tests.discovery.conftest import RunningAgent, dig, free_port, wait_until
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 VENV_BIN = Path(sys.executable).parent
@@ -127,6 +127,9 @@ def test_patroni_becomes_leader_through_the_agent(agent: RunningAgent, pg_workdi
         # register_service: the `lab` service with a passing HTTP check and the primary tag
         passing: Callable[[], list[dict[str, object]]] = lambda: agent.get("/v1/health/service/lab?passing&tag=primary")  # noqa: E731
         wait_until(passing, "Patroni's service check to pass", deadline=60)
+        # and clients find the primary by DNS, as Patroni's docs suggest: primary.<scope>.service.consul
+        answers = dig(agent, "primary.lab.service.consul", "SRV")
+        assert [int(line.split()[6]) for line in answers] == [pg_port]
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
