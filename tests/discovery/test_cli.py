@@ -6,6 +6,7 @@ import base64
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.discovery.conftest import RunningAgent, run_cli, wait_until
@@ -171,3 +172,22 @@ def test_lock_lost_terminates_the_child(agent: RunningAgent, tmp_path: Path) -> 
             holder.wait()
     child_pid = int(held.read_text())
     wait_until(lambda: not Path(f"/proc/{child_pid}").exists(), "the child to be gone")  # reaped by the lock
+
+
+def test_kv_export_import_round_trip(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    source = agents("-dev", node="source")
+    ok(source, "kv", "put", "-flags", "7", "service/lab/config", '{"ttl": 20}')
+    ok(source, "kv", "put", "service/lab/initialize", "7001")
+    ok(source, "kv", "put", "other/key", "x")
+    exported = ok(source, "kv", "export", "service/")
+    rows = json.loads(exported)
+    assert [(r["key"], r["flags"]) for r in rows] == [("service/lab/config", 7), ("service/lab/initialize", 0)]
+    (tmp_path / "backup.json").write_text(exported)
+
+    target = agents("-dev", node="target")
+    out = ok(target, "kv", "import", f"@{tmp_path / 'backup.json'}")
+    assert out.splitlines() == ["Imported: service/lab/config", "Imported: service/lab/initialize"]
+    assert ok(target, "kv", "get", "service/lab/config") == '{"ttl": 20}\n'
+    assert target.get("/v1/kv/service/lab/config")[0]["Flags"] == 7
+    done = run_cli("consul", "kv", "import", '[{"key": 1}]', env=target.env)
+    assert done.returncode == 2 and "string key" in done.stderr

@@ -490,6 +490,71 @@ def kv_delete(
     typer.echo(f"Success! Deleted keys with prefix: {key}" if recurse else f"Success! Deleted key: {key}")
 
 
+@kv_app.command("export")
+def kv_export(
+    prefix: str = typer.Argument("", help="Export the keys under this prefix (all when empty)."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Print the keys under PREFIX as JSON ([{"key", "flags", "value" (base64)}]), like `consul kv export`.
+
+    Example: gitlab-ha consul kv export service/ > backup.json
+    """
+    status, data, _ = Client(http_addr).call("GET", f"/v1/kv/{urllib.parse.quote(prefix)}", params={"recurse": ""})
+    if status not in (200, 404):
+        _die(f"Error querying Consul agent: Unexpected response code: {status}")
+    rows = [{"key": e["Key"], "flags": e["Flags"], "value": e["Value"] or ""} for e in (data if status == 200 else [])]
+    typer.echo(json.dumps(rows, indent=2))
+
+
+@kv_app.command("import")
+def kv_import(
+    data: str = typer.Argument("-", help="@FILE, - for stdin, or the JSON itself (as `kv export` prints it)."),
+    prefix: str = typer.Option("", "-prefix", "--prefix", help="Only import keys under this prefix."),
+    http_addr: str = _http_addr_option(),
+) -> None:
+    """Write the keys of a `kv export` document.
+
+    Example: gitlab-ha consul kv import @backup.json
+    """
+    if data == "-":
+        text = sys.stdin.read()
+    elif data.startswith("@"):
+        try:
+            text = Path(data[1:]).read_text()
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), data[1:]) from None
+    else:
+        text = data
+    try:
+        rows = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"invalid JSON: {exc}", data) from None
+    if not isinstance(rows, list):
+        raise InputError("expected a list of {key, flags, value}", data)
+    client = Client(http_addr)
+    for i, row in enumerate(rows):
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("key"), str)
+            or not isinstance(row.get("value", ""), str)
+        ):
+            raise InputError("each entry needs a string key and a base64 value", f"{data}[{i}]")
+        if not row["key"].startswith(prefix):
+            continue
+        try:
+            value = base64.b64decode(row.get("value", ""), validate=True)
+        except ValueError:
+            raise InputError("value is not valid base64", f"{data}[{i}]") from None
+        flags = row.get("flags", 0)
+        if not isinstance(flags, int) or isinstance(flags, bool) or flags < 0:
+            raise InputError("flags must be a non-negative integer", f"{data}[{i}]")
+        path = f"/v1/kv/{urllib.parse.quote(row['key'])}"
+        client.ok(
+            "PUT", path, f"Error! Failed writing data for key {row['key']}", params={"flags": str(flags)}, body=value
+        )
+        typer.echo(f"Imported: {row['key']}")
+
+
 @consul_app.command("keygen")
 def keygen_cmd() -> None:
     """Print a new gossip encryption key: 32 random bytes, base64.
