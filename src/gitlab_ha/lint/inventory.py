@@ -206,7 +206,9 @@ def _split_postgres(cluster: Cluster) -> None:
     """A `postgres_role` node is Praefect's database when Praefect points at it, or when Patroni
     holds GitLab's database elsewhere."""
     praefect_hosts = {
-        node.value("praefect['configuration']['database']['host']") for node in cluster.with_role(Role.PRAEFECT)
+        host
+        for node in cluster.with_role(Role.PRAEFECT)
+        if isinstance(host := node.value("praefect['configuration']['database']['host']"), str)
     }
     has_patroni = bool(cluster.with_role(Role.PATRONI))
     for node in cluster.with_role(Role.POSTGRES):

@@ -121,9 +121,9 @@ def pgbouncer_config(lint: Lint) -> Iterator[Finding]:
     cluster = lint.cluster
     wanted = {str(n.value("gitlab_rails['db_database']") or DEFAULT_DB) for n in rails_nodes(lint)}
     patroni_hashes = {
-        n.value("postgresql['pgbouncer_user_password']")
+        value
         for n in cluster.with_role(Role.PATRONI)
-        if n.value("postgresql['pgbouncer_user_password']") is not None
+        if (value := py(n.get("postgresql['pgbouncer_user_password']"))) is not None
     }
     for node in cluster.with_role(Role.PGBOUNCER):
         databases = node.get("pgbouncer['databases']")
@@ -134,7 +134,8 @@ def pgbouncer_config(lint: Lint) -> Iterator[Finding]:
             yield lint.finding("GHA032", node, databases, f"pgbouncer['databases'] lacks {name!r}, Rails' database")
         users = node.get("pgbouncer['users']")
         user_names = set(users.keys()) if isinstance(users, Hash) else set()
-        for admin in node.value("pgbouncer['admin_users']") or []:
+        admins = node.value("pgbouncer['admin_users']")
+        for admin in admins if isinstance(admins, list) else []:
             if admin not in user_names:
                 yield lint.finding(
                     "GHA032",

@@ -20,12 +20,18 @@ def child(value: Value | None, *keys: str) -> Value | None:
     return value
 
 
-def py(value: Value | None) -> Any:
-    """A node's Python value, or None when absent or not computable from literals."""
+Scalar = str | int | float | bool
+
+
+def py(value: Value | None) -> Scalar | None:
+    """A node's value when it is a literal string, number or boolean; None otherwise (absent, a list,
+    a hash, or an expression that cannot be computed), so rules can compare and hash it safely."""
     if value is None:
         return None
     result = static_value(value)
-    return None if result is MISSING else result
+    if result is MISSING or not isinstance(result, Scalar):
+        return None
+    return result
 
 
 def items(value: Value | None) -> list[Value]:
