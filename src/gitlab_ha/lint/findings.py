@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
+
+
+def natural(text: str) -> tuple[tuple[int, str], ...]:
+    """A sort key that orders the digit runs of `text` as numbers."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"(\d+)", text) if part)
 
 
 class Severity(StrEnum):
@@ -31,8 +37,9 @@ class Finding:
     line: int = 0
     column: int = 0
 
-    def sort_key(self) -> tuple[str, str, int, int, str]:
-        return (self.node, self.file, self.line, self.column, self.rule)
+    def sort_key(self) -> tuple[tuple[tuple[int, str], ...], str, int, int, str]:
+        """Cluster-wide findings first, then by node in natural order (10.10.1.21 before 10.10.1.120)."""
+        return (natural(self.node), self.file, self.line, self.column, self.rule)
 
     def where(self) -> str:
         if not self.file:

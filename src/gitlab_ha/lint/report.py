@@ -27,12 +27,15 @@ def summary(findings: Sequence[Finding]) -> dict[str, int]:
 def print_text(findings: Sequence[Finding], console: Console) -> None:
     for node, group in groupby(findings, key=lambda f: f.node):
         console.print(f"[bold]{escape(node or 'cluster')}[/bold]")
+        last_hint = ""
         for f in group:
             colour = _COLOURS[f.severity]
             console.print(
                 f"  {escape(f.where())}: [{colour}]{f.severity.value}[/{colour}] [dim]{f.rule}[/dim] {escape(f.message)}"
             )
-            console.print(f"    [dim]fix:[/dim] {escape(f.hint)}")
+            if f.hint != last_hint:  # the same advice once per run of findings
+                console.print(f"    [dim]fix:[/dim] {escape(f.hint)}")
+            last_hint = f.hint
     counts = summary(findings)
     console.print(f"{counts['error']} errors, {counts['warning']} warnings, {counts['note']} notes")
 
