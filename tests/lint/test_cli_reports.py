@@ -109,3 +109,10 @@ def test_knowledge_agrees_with_reference_data() -> None:
             assert reference.is_known(change.key, "16.6.0") and not reference.is_known(change.key, "17.0.0")
             continue
         assert rows[change.key] == (change.deprecated_in, change.removed_in), change.key
+
+
+def test_docs_list_every_rule_with_its_severity() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "lint.md").read_text()
+    for spec in all_rules():
+        row = next((line for line in docs.splitlines() if line.startswith(f"| {spec.id} |")), "")
+        assert row.split("|")[2].strip().startswith(spec.severity.value), spec.id
