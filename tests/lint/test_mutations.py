@@ -45,6 +45,7 @@ class Mistake:
     marker: str  # text on the line the finding must point at (after the edit)
     version: str = "16.6.0"
     also: tuple[str, ...] = ()  # other folders given the same edit (every node, for GHA041)
+    preset: str = "seed-15"
 
 
 ALL_CONSUL = [
@@ -137,6 +138,20 @@ MISTAKES = [
     ),
     Mistake("GHA045", "consul-redis-1", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 1"), "quorum"),
     Mistake(
+        "GHA046",
+        "rails-2",
+        "gitlab.rb",
+        sub(r"^redis\['master_password'\] = '\w+'", "redis['master_password'] = 'Zx9Qw7Er5Ty3Ui1OpAsDfGhJkLzXcVbN'"),
+        "master_password",
+    ),
+    Mistake(
+        "GHA047",
+        "gitaly-1",
+        "gitlab.rb",
+        sub(r"encryption_key'\] = '[^']+'", "encryption_key'] = 'a2V5IGZyb20gYW5vdGhlciBjbHVzdGVyIDEyMzQ1Njc4OTA='"),
+        "encryption_key",
+    ),
+    Mistake(
         "GHA050",
         "postgres-1",
         "gitlab.rb",
@@ -160,10 +175,10 @@ MISTAKES = [
     ),
     Mistake(
         "GHA061",
-        "consul-redis-1",
+        "postgres-1",
         "gitlab.rb",
-        sub(r"^redis\['password'\] = '\w+'", "redis['password'] = 'redis-password'"),
-        "redis['password']",
+        sub(r"^patroni\['password'\] = '\w+'", "patroni['password'] = 'password123'"),
+        "patroni['password']",
     ),
     Mistake(
         "GHA062", "postgres-1", "gitlab.rb", sub(r"allowlist'\] = %w\(", "allowlist'] = %w(0.0.0.0/0 "), "allowlist"
@@ -188,6 +203,20 @@ MISTAKES = [
 ]
 
 
+# ref-2k: no Praefect (Rails talks to the one Gitaly with its token), no PgBouncer (Rails talks to
+# the one PostgreSQL): the other branch of the Gitaly and database rules.
+WITHOUT_PRAEFECT = [
+    Mistake(rule, "rails-1", "gitlab.rb", edit, marker, version="19.3.0", preset="ref-2k")
+    for rule, edit, marker in (
+        ("GHA021", sub(r"^  'default' => \{", "  'storage1' => {"), "storage1"),
+        ("GHA023", sub(r"'gitaly_token' => '", "'gitaly_token' => 'x"), "gitaly_token"),
+        ("GHA024", sub(r"(tcp://[\d.]+):8075", r"\1:9999"), "9999"),
+        ("GHA030", sub(r"db_host'\] = '[\d.]+'", "db_host'] = '192.0.2.1'"), "db_host"),
+    )
+]
+MISTAKES += WITHOUT_PRAEFECT
+
+
 def mutate(rendered: Rendered, mistake: Mistake, tmp: Path) -> Path:
     out = tmp / "out"
     shutil.copytree(rendered.out, out)
@@ -197,9 +226,9 @@ def mutate(rendered: Rendered, mistake: Mistake, tmp: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.rule)
+@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: f"{m.rule}-{m.preset}")
 def test_one_mistake_one_rule(rendered: Callable[[str, str], Rendered], mistake: Mistake, tmp_path: Path) -> None:
-    clean = rendered("seed-15", mistake.version)
+    clean = rendered(mistake.preset, mistake.version)
     out = mutate(clean, mistake, tmp_path)
     found = lint_folder(out, topology=clean.topology, template=REFERENCE / f"gitlab.rb.template-{mistake.version}")
     loud = [f for f in found if f.severity is not Severity.NOTE]

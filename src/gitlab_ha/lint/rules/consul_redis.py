@@ -230,3 +230,50 @@ def quorum(lint: Lint) -> Iterator[Finding]:
                     f"quorum {number}{' (Omnibus default)' if value is None else ''} is below a majority of {count} "
                     "Sentinels: a minority may start a failover",
                 )
+
+
+def _odd_ones(lint: Lint, rule_id: str, places: list[tuple[Node, str]], what: str) -> Iterator[Finding]:
+    """Report every (node, key) whose value differs from the value most of them share."""
+    values = [(node, key, node.get(key)) for node, key in places]
+    counts = Counter(py(value) for _, _, value in values if py(value) is not None)
+    if len(counts) < 2:
+        return
+    common = counts.most_common(1)[0][0]
+    for node, key, value in values:
+        if value is not None and py(value) != common:
+            yield lint.finding(rule_id, node, value, f"{key} differs from the {what} the other nodes use")
+
+
+@rule(
+    "GHA046",
+    _S.ERROR,
+    "Redis passwords differ",
+    "Use one password for redis['password'] and redis['master_password'] on every Redis and Sentinel "
+    "node, and for Rails' redis['master_password'] (or gitlab_rails['redis_password']).",
+)
+def redis_passwords(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    for data_role, sentinel_role, with_rails in (
+        (Role.REDIS, Role.SENTINEL, True),
+        (Role.REDIS_CACHE, Role.SENTINEL_CACHE, False),
+    ):
+        places: list[tuple[Node, str]] = []
+        for node in cluster.nodes:
+            if node.has(data_role):
+                places += [(node, "redis['password']"), (node, "redis['master_password']")]
+            elif node.has(sentinel_role):
+                places.append((node, "redis['master_password']"))
+            elif with_rails and (node.has(Role.RAILS) or node.has(Role.SIDEKIQ)):
+                places += [(node, "redis['master_password']"), (node, "gitlab_rails['redis_password']")]
+        yield from _odd_ones(lint, "GHA046", places, "Redis password")
+
+
+@rule(
+    "GHA047",
+    _S.ERROR,
+    "Consul gossip keys differ",
+    "Give every node the same consul['encryption_key'] (`consul keygen`); agents with another key cannot join.",
+)
+def gossip_keys(lint: Lint) -> Iterator[Finding]:
+    places = [(node, "consul['encryption_key']") for node in lint.cluster.nodes if _runs_consul(node)]
+    yield from _odd_ones(lint, "GHA047", places, "gossip key")
