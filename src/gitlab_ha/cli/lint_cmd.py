@@ -40,8 +40,11 @@ def lint(
 ) -> None:
     """Lint every node's gitlab.rb (and the load balancers' haproxy.cfg) alone and across nodes.
 
-    Without --topology, roles come from each file (roles [...], praefect['enable'], ...). Unknown
-    keys are only reported with --template. Exit 1 when any error is found, 0 otherwise.
+    Without --topology, roles come from each file (roles [...], praefect['enable'], ...).
+
+    Unknown keys are only reported with --template (without it, a note says so).
+
+    Exit 1 when any error is found, 0 otherwise; 2 on bad input. Rules: docs/lint.md.
 
     Example: gitlab-ha lint nodes/ --version 16.6.0 --template gitlab.rb.template
     """
