@@ -84,6 +84,28 @@ def test_praefect_and_gitaly_tokens(cluster: Cluster) -> None:
         assert storages == {"default": {"gitaly_address": f"tcp://{lb}:2305", "gitaly_token": external}}
 
 
+def test_praefect_nodes_run_no_gitaly(cluster: Cluster) -> None:
+    for node in cluster.names("praefect"):
+        assert cluster.value(node, "gitaly['enable']") is False
+        assert cluster.value(node, "praefect['enable']") is True
+
+
+def test_load_balancing_hosts_each_run_a_pgbouncer_on_db_port(cluster: Cluster) -> None:
+    """Database load balancing connects to every host on db_port: a PgBouncer must listen there."""
+    by_ip = {n["address"]: n["name"] for n in cluster.nodes}
+    for app in cluster.names("rails") + cluster.names("sidekiq"):
+        port = cluster.value(app, "gitlab_rails['db_port']")
+        for host in cluster.value(app, "gitlab_rails['db_load_balancing']")["hosts"]:
+            node = by_ip[host]
+            assert "pgbouncer_role" in role_names(cluster.docs[node]), node
+            assert cluster.value(node, "pgbouncer['listen_port']") == port
+            database = cluster.value(node, "pgbouncer['databases']")["gitlabhq_production"]
+            assert database["host"] == "127.0.0.1"
+            # a local PgBouncer stays on its own PostgreSQL; only the ones behind the LB follow the leader
+            watches = cluster.value(node, "consul['watchers']")
+            assert (watches == ["postgresql"]) is (node in cluster.names("pgbouncer"))
+
+
 def test_database_path(cluster: Cluster) -> None:
     lb = cluster.ips("internal_lb")[0]
     patroni = cluster.ips("patroni")

@@ -93,6 +93,11 @@ def test_runbook_has_no_secret_and_every_step(rendered: Callable[[str, str], Ren
     assert positions == sorted(positions)
     assert "10.10.1.233" in runbook and "praefect-postgres" in runbook
     assert "skip-auto-reconfigure" in runbook and "sql-ping" in runbook and "patroni members" in runbook
+    # commands that must work as written on an Omnibus node
+    assert "praefect -config /var/opt/gitlab/praefect/config.toml sql-ping" in runbook
+    assert "sudo gitlab-psql -d template1 < praefect-postgres/praefect-db.sql" in runbook
+    assert "curl -s http://127.0.0.1/-/readiness" in runbook
+    assert "/etc/ssh/sshd_config.d/60-gitlab.conf" in runbook
     assert runbook.count("Healthy:") >= len(order)
 
 

@@ -81,11 +81,13 @@ def test_version_differences(rendered: Callable[[str, str], Rendered]) -> None:
     assert old["rails-1"].get("gitlab_rails['repositories_storages']") is None
     assert not any(c.name == "git_data_dirs" for c in new["rails-1"].calls)
     assert new["rails-1"].get("gitlab_rails['repositories_storages']") is not None
-    # gitaly_role from 17.0
-    assert "gitaly_role" not in role_names(old["gitaly-1"])
-    assert old["gitaly-1"].get("gitaly['enable']") is not None
-    assert "gitaly_role" in role_names(v17["gitaly-1"])
+    # gitaly_role ships from 17.6.0; before, Gitaly nodes switch the bundled services off by hand
+    for before in (old, v17):
+        assert "gitaly_role" not in role_names(before["gitaly-1"])
+        assert before["gitaly-1"].get("gitaly['enable']").to_python() is True  # type: ignore[union-attr]
+        assert before["gitaly-1"].get("puma['enable']").to_python() is False  # type: ignore[union-attr]
     assert "gitaly_role" in role_names(new["gitaly-1"])
+    assert new["gitaly-1"].get("gitaly['enable']") is None
 
 
 @pytest.mark.parametrize(("preset", "version"), CASES + [c for c in OTHER_PRESETS if c[0] != "ref-1k"])

@@ -87,7 +87,8 @@ def test_duplicate_address(tmp_path: Path) -> None:
 def test_invalid_address(tmp_path: Path, address: str) -> None:
     data = seed_data()
     nodes(data)[0]["address"] = address
-    expect_error(write(tmp_path, data), "nodes[0] (consul-redis-1).address", "not a valid IP address")
+    stderr = expect_error(write(tmp_path, data), "nodes[0] (consul-redis-1).address", "not a valid IP address")
+    assert len(stderr.strip().splitlines()) == 1, stderr
 
 
 def test_even_consul_count_is_an_error(tmp_path: Path) -> None:
@@ -195,3 +196,9 @@ def test_missing_file() -> None:
     result = cli("validate", "/nonexistent/cluster.yml")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: /nonexistent/cluster.yml: no such file"
+
+
+def test_ce_edition_cannot_run_the_ha_roles(tmp_path: Path) -> None:
+    data = seed_data()
+    data["gitlab"] = {**data["gitlab"], "edition": "ce"}  # type: ignore[dict-item]
+    expect_error(write(tmp_path, data), "gitlab.edition", "need gitlab-ee")

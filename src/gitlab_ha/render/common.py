@@ -11,6 +11,7 @@ from gitlab_ha.topology.roles import Role
 # Services a bare Omnibus install starts; a node that runs only Praefect (or Gitaly before the
 # gitaly_role existed) switches them off one by one, as GitLab's docs do.
 BUNDLED_SERVICES = (
+    "gitaly",
     "postgresql",
     "redis",
     "nginx",

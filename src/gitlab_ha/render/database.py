@@ -94,6 +94,33 @@ def praefect_db_sql(ctx: Context) -> str:
     )
 
 
+def local_pgbouncer(ctx: Context, node: Node) -> bool:
+    """Whether this Patroni node gets its own PgBouncer for Rails' read load balancing.
+
+    GitLab's database load balancing connects to every database node on `db_port` (6432), so each
+    needs a PgBouncer in front of its local PostgreSQL (no watcher: it never follows the leader).
+    A node that already runs the leader-following PgBouncer (the seed's layout) cannot hold two.
+    """
+    return node.has(Role.PATRONI) and not node.has(Role.PGBOUNCER) and len(ctx.nodes(Role.PATRONI)) > 1
+
+
+def render_local_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
+    if not local_pgbouncer(ctx, node):
+        return
+    pgbouncer_md5 = ctx.secrets.md5("pgbouncer_password")
+    rb.section("PgBouncer for read load balancing: this node's PostgreSQL only, no Consul watch")
+    rb.set("pgbouncer", "listen_addr", value="0.0.0.0")
+    rb.set("pgbouncer", "listen_port", value=PORTS["pgbouncer"])
+    rb.set("pgbouncer", "admin_users", value=Words(["pgbouncer"]))
+    rb.set("pgbouncer", "users", value={"pgbouncer": {"password": pgbouncer_md5}})
+    rb.set(
+        "pgbouncer",
+        "databases",
+        value={ctx.topo.database.name: {"host": "127.0.0.1", "user": "pgbouncer", "password": pgbouncer_md5}},
+    )
+    rb.set("pgbouncer_exporter", "listen_address", value=f"{node.ip}:9188")
+
+
 def render_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
     if not node.has(Role.PGBOUNCER):
         return

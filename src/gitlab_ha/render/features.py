@@ -28,5 +28,5 @@ class Features:
 
     @property
     def gitaly_role(self) -> bool:
-        """`gitaly_role` exists from 17.0 on."""
-        return self.version >= (17, 0, 0)
+        """`gitaly_role` ships from 17.6.0 on ("Add Gitaly role"); 17.0-17.5 reject it as an invalid role."""
+        return self.version >= (17, 6, 0)

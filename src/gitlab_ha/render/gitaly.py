@@ -73,7 +73,7 @@ def render_gitaly(ctx: Context, node: Node, rb: RbBuilder) -> None:
     if not node.has(Role.GITALY):
         return
     if not ctx.features.gitaly_role:
-        disable_bundled(rb)
+        disable_bundled(rb, keep=("gitaly",))
         rb.section("Gitaly")
         rb.set("gitaly", "enable", value=True)
     else:

@@ -9,14 +9,14 @@ from gitlab_ha.topology.roles import Role
 CERT_DIR = "/etc/haproxy/certs"
 
 
-def _global(ctx: Context, node: Node, what: str) -> list[str]:
+def _global(ctx: Context, node: Node, what: str, *, tls: bool = False) -> list[str]:
     return [
         f"# HAProxy for {node.name} ({node.ip}): {what}.",
         f"# Cluster {ctx.topo.name}; rendered by gitlab-ha. Check with: haproxy -c -f haproxy.cfg",
         "global",
         "    log stdout format raw local0",
         "    maxconn 20000",
-        f"    crt-base {CERT_DIR}",
+        *([f"    crt-base {CERT_DIR}"] if tls else []),
         "",
         "defaults",
         "    log global",
@@ -102,7 +102,7 @@ def _rails_backend(name: str, rails: list[Node], mode: str) -> list[str]:
 def external(ctx: Context, node: Node) -> str:
     ip = node.ip
     rails = ctx.nodes(Role.RAILS)
-    lines = _global(ctx, node, "external load balancer, TLS ends here")
+    lines = _global(ctx, node, "external load balancer, TLS ends here", tls=True)
     lines += [
         "frontend gitlab-http-in",
         "    mode http",
@@ -119,6 +119,7 @@ def external(ctx: Context, node: Node) -> str:
         "",
     ]
     lines += _rails_backend("gitlab-rails", rails, "http")
+    lines.append("# git over SSH: this host's own sshd listens on 2222 instead (RUNBOOK.md)")
     lines += _tcp_frontend("gitlab-ssh-in", f"{ip}:{PORTS['ssh']}", "gitlab-ssh")
     lines += ["backend gitlab-ssh", "    option tcp-check", *_servers(rails, PORTS["ssh"]), ""]
     return "\n".join(lines)

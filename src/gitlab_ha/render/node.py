@@ -17,7 +17,7 @@ def omnibus_roles(ctx: Context, node: Node) -> list[str]:
     roles += redis.omnibus_roles(ctx, node)
     if node.has(Role.PATRONI):
         roles.append("patroni_role")
-    if node.has(Role.PGBOUNCER):
+    if node.has(Role.PGBOUNCER) or database.local_pgbouncer(ctx, node):
         roles.append("pgbouncer_role")
     if node.has(Role.POSTGRES) or node.has(Role.PRAEFECT_POSTGRES):
         roles.append("postgres_role")
@@ -55,6 +55,7 @@ def render_gitlab_rb(ctx: Context, node: Node, source: str) -> RbBuilder:
     redis.render(ctx, node, rb)
     database.render_patroni(ctx, node, rb)
     database.render_pgbouncer(ctx, node, rb)
+    database.render_local_pgbouncer(ctx, node, rb)
     database.render_postgres(ctx, node, rb)
     database.render_praefect_postgres(ctx, node, rb)
     gitaly.render_praefect(ctx, node, rb)

@@ -56,11 +56,17 @@ def _database(ctx: Context, rb: RbBuilder) -> None:
     rb.set("gitlab_rails", "db_password", value=ctx.secrets.get("gitlab_db_password"))
     patroni = ctx.nodes(Role.PATRONI)
     if len(patroni) > 1:
+        follows_leader = all(n.has(Role.PGBOUNCER) for n in patroni)
         rb.set(
             "gitlab_rails",
             "db_load_balancing",
             value={"hosts": [n.ip for n in patroni]},
-            comment="read queries spread over the database nodes",
+            comment=(
+                "the database nodes; their PgBouncer follows the leader, so reads reach the primary "
+                "until they get PgBouncers of their own (separate pgbouncer nodes)"
+                if follows_leader
+                else "read queries spread over the database nodes' local PgBouncers"
+            ),
         )
 
 

@@ -13,7 +13,7 @@ from gitlab_ha.render.redis import master_name
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 
-PRAEFECT_CONFIG = "/var/opt/gitlab/praefect/cluster_config.toml"
+PRAEFECT_CONFIG = "/var/opt/gitlab/praefect/config.toml"
 
 
 @dataclass
@@ -117,7 +117,10 @@ def steps(ctx: Context) -> list[Step]:
                 "Patroni elects a leader through Consul; replicas stream from it.",
                 ["sudo gitlab-ctl reconfigure"],
                 ["sudo gitlab-ctl patroni members"],
-                [f"{len(patroni)} members, exactly one `Leader`, the others `Replica` and `streaming`, lag 0"],
+                [
+                    f"{len(patroni)} members, exactly one `Leader`, the others `Replica` in state `running` "
+                    "(Patroni 2, GitLab 16) or `streaming` (Patroni 3+), lag 0"
+                ],
             )
         )
         if topo.database.synchronous_mode:
@@ -164,8 +167,8 @@ def steps(ctx: Context) -> list[Step]:
                 "Praefect keeps its metadata here. praefect-db.sql holds only the md5 hash of the password.",
                 [
                     "sudo gitlab-ctl reconfigure",
-                    f"sudo install -m 0600 {praefect_db.name}/praefect-db.sql /tmp/praefect-db.sql",
-                    "sudo gitlab-psql -d template1 -f /tmp/praefect-db.sql && sudo rm /tmp/praefect-db.sql",
+                    "# gitlab-psql runs as user gitlab-psql: feed it the file on stdin, read by your shell",
+                    f"sudo gitlab-psql -d template1 < {praefect_db.name}/praefect-db.sql",
                 ],
                 ["sudo gitlab-psql -d template1 -c '\\l'"],
                 [f"`{PRAEFECT_DB}` owned by `{PRAEFECT_DB_USER}`"],
@@ -238,21 +241,19 @@ def steps(ctx: Context) -> list[Step]:
             Step(
                 "First Rails node: database migrations against the leader",
                 [rails],
-                f"Migrations must not go through PgBouncer's transaction pooling: gitlab.rb.first-run points at {target}. "
-                "Afterwards the normal gitlab.rb goes back through PgBouncer.",
+                f"Migrations must not go through PgBouncer's transaction pooling: gitlab.rb.first-run points at {target}, "
+                "and its reconfigure creates and migrates the database (auto_migrate). Afterwards the normal "
+                "gitlab.rb goes back through PgBouncer. For every later upgrade, do the same on this node: "
+                "install gitlab.rb.first-run, reconfigure, then gitlab.rb again.",
                 [
                     f"sudo install -m 0600 -o root -g root {rails.name}/gitlab.rb.first-run /etc/gitlab/gitlab.rb",
                     "sudo touch /etc/gitlab/skip-auto-reconfigure",
                     "sudo gitlab-ctl reconfigure",
-                    "sudo gitlab-rake gitlab:db:configure",
                     _install(rails),
                     "sudo gitlab-ctl reconfigure",
                 ],
-                [
-                    "sudo gitlab-rake gitlab:gitaly:check",
-                    "sudo gitlab-rake gitlab:db:migrate:status | tail -3",
-                ],
-                ["`Gitaly: ... default ... OK`; every migration `up`"],
+                ["sudo gitlab-rake gitlab:gitaly:check", "sudo gitlab-rake db:migrate:status | grep -c '^ *down'"],
+                ["`Gitaly: ... default ... OK`; `0` migrations down"],
             )
         )
     app_nodes = ctx.nodes(Role.RAILS, Role.SIDEKIQ)
@@ -264,7 +265,7 @@ def steps(ctx: Context) -> list[Step]:
                 others,
                 "Same settings, no migrations.",
                 ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure"],
-                [f"curl -s http://<node>:{PORTS['rails_http']}/-/readiness"],
+                ["curl -s http://127.0.0.1/-/readiness   # on the node: loopback is in the monitoring allowlist"],
                 ['`{"status":"ok"}` on Rails nodes; `sudo gitlab-ctl status sidekiq` shows `run` on Sidekiq nodes'],
             )
         )
@@ -278,7 +279,7 @@ def steps(ctx: Context) -> list[Step]:
                 "must ask GitLab for the keys of user git.",
                 [
                     f"# copy /etc/ssh/ssh_host_*_key and *.pub from {web[0].name} to the other Rails nodes (mode 0600 / 0644)",
-                    "sudo sh -c 'cat <node>/sshd_gitlab.conf >> /etc/ssh/sshd_config'",
+                    "sudo install -m 0644 <node>/sshd_gitlab.conf /etc/ssh/sshd_config.d/60-gitlab.conf",
                     "sudo sshd -t && sudo systemctl restart sshd",
                 ],
                 ["ssh-keyscan -t ed25519 <node> 2>/dev/null | ssh-keygen -lf -"],
@@ -291,8 +292,11 @@ def steps(ctx: Context) -> list[Step]:
             Step(
                 "External load balancer (HAProxy, TLS)",
                 [ext],
-                "Users reach Rails here; TLS ends at this node.",
+                "Users reach Rails here; TLS ends at this node. HAProxy takes port 22 for git over SSH, "
+                "so this host's own sshd moves to 2222 first (reconnect on that port).",
                 [
+                    "sudo sh -c 'echo Port 2222 > /etc/ssh/sshd_config.d/10-admin-port.conf'",
+                    "sudo sshd -t && sudo systemctl restart sshd",
                     "sudo apt-get install -y haproxy",
                     "# put the certificate and key for the external URL in /etc/haproxy/certs/gitlab.pem",
                     f"sudo install -m 0644 {ext.name}/haproxy.cfg /etc/haproxy/haproxy.cfg",

@@ -5,11 +5,10 @@ Field-level checks live on the models (pydantic); checks across nodes live in `v
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator, model_validator
 
 from gitlab_ha.topology.roles import NON_OMNIBUS, Role
 from gitlab_ha.topology.versions import GitLabVersion
@@ -102,7 +101,7 @@ class Consul(Strict):
 
 class Node(Strict):
     name: str
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    address: IPvAnyAddress
     roles: Annotated[list[Role], Field(min_length=1)]
     size: str | None = Field(default=None, description="instance type or vCPU/RAM, for information")
 

@@ -41,7 +41,7 @@ ROLE_DOCS: dict[Role, str] = {
     Role.POSTGRES: "A single PostgreSQL for GitLab without Patroni (postgres_role); no failover.",
     Role.PRAEFECT_POSTGRES: "The PostgreSQL that holds Praefect's database (postgres_role).",
     Role.PRAEFECT: "Praefect, the Gitaly Cluster router (praefect['enable']).",
-    Role.GITALY: "Gitaly storage node (gitaly_role from 17.0, gitaly['enable'] before).",
+    Role.GITALY: "Gitaly storage node (gitaly_role from 17.6, gitaly['enable'] before).",
     Role.RAILS: "GitLab Rails: Puma, Workhorse and NGINX (application_role).",
     Role.SIDEKIQ: "Sidekiq background jobs (sidekiq_role).",
     Role.INTERNAL_LB: "HAProxy for internal traffic: PgBouncer 6432, Praefect 2305, Rails 80, Patroni leader.",

@@ -34,6 +34,7 @@ def validate(topo: Topology) -> list[Problem]:
     problems += _single_instances(topo)
     problems += _redis(topo)
     problems += _storage(topo)
+    problems += _edition(topo)
     return problems
 
 
@@ -219,6 +220,25 @@ def _storage(topo: Topology) -> list[Problem]:
             )
         ]
     return []
+
+
+# Omnibus bundles these only in gitlab-ee (Premium): Consul, Sentinel, Patroni and PgBouncer.
+EE_ONLY = (Role.CONSUL, Role.SENTINEL, Role.SENTINEL_CACHE, Role.PATRONI, Role.PGBOUNCER)
+
+
+def _edition(topo: Topology) -> list[Problem]:
+    if topo.gitlab.edition != "ce":
+        return []
+    used = [role.value for role in EE_ONLY if topo.has_role(role)]
+    if not used:
+        return []
+    return [
+        Problem(
+            "error",
+            ("gitlab", "edition"),
+            f"roles {', '.join(used)} need gitlab-ee: the ce package has no Consul, Sentinel, Patroni or PgBouncer",
+        )
+    ]
 
 
 def role_counts(topo: Topology) -> Counter[Role]:
