@@ -51,10 +51,10 @@ _BASE_ROLES = frozenset(
         "spamcheck_role",
     }
 )
-# Roles added later: name → first release. gitaly_role is documented from 17.0; backup_role is
-# absent from 16.6 and present in 19.3 (its exact first release is not in our reference data,
-# so it is accepted from 17.0 on rather than reported wrongly).
-_ADDED_ROLES: dict[str, Version] = {"gitaly_role": Version(17, 0, 0), "backup_role": Version(17, 0, 0)}
+# Roles added later: name → first release. gitaly_role first ships in 17.6.0 (17.0-17.5 refuse it,
+# as the renderer knows too); backup_role is absent from 16.6 and present in 19.3, its exact first
+# release is not in our reference data, so it is accepted from 17.0 on rather than reported wrongly.
+_ADDED_ROLES: dict[str, Version] = {"gitaly_role": Version(17, 6, 0), "backup_role": Version(17, 0, 0)}
 
 
 # Roles dropped later: name → first release without it. Spamcheck's keys are in the 18.0 key list

@@ -60,6 +60,8 @@ def unknown_keys(lint: Lint) -> Iterator[Finding]:
             continue
         seen: set[str] = set()
         for assignment in node.doc.assignments:
+            if not assignment.target.keys:
+                continue  # a Ruby local variable (`x = 1`), not a setting
             key = assignment.target.text
             if key in seen or key in ATTRIBUTE_KEYS or change_for(key) is not None:
                 continue

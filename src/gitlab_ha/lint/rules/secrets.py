@@ -102,6 +102,10 @@ _WORDS = frozenset(
     ]
 )
 _SECRET_KEY = re.compile(r"(password|token|secret|encryption_key)", re.IGNORECASE)
+# Keys named after a secret that hold something else (a file, a name, a switch, a length).
+_NOT_SECRET = re.compile(
+    r"(_file|_path|_dir|_url|_uri|_id|_key_id|_name|_user|_username|_header|_length|_expires?\w*|_ttl|_command|_enabled?|_cron)$"
+)
 # Keys that hold an MD5 hash, not a password (judged by GHA060 instead).
 _HASH_KEYS = re.compile(
     r"^postgresql\['(sql_user_password|sql_replication_password|pgbouncer_user_password)'\]|^pgbouncer\["
@@ -146,9 +150,9 @@ def _secret_values(node: Node) -> Iterator[tuple[str, str, Value, str | None]]:
             pairs.extend(_leaves((call.name,), arg))
     for path, value in pairs:
         key = format_key(path)
-        if not _SECRET_KEY.search(path[-1]) or _HASH_KEYS.match(key) or "_id" in path[-1]:
+        if not _SECRET_KEY.search(path[-1]) or _NOT_SECRET.search(path[-1]) or _HASH_KEYS.match(key):
             continue
-        if not isinstance(value, Str) or value.interpolated or not value.value:
+        if not isinstance(value, Str) or value.interpolated or not value.value or value.value.startswith("/"):
             continue
         user: str | None = None
         if path[-1] == "password":
@@ -174,7 +178,8 @@ def weak_secrets(lint: Lint) -> Iterator[Finding]:
                 yield lint.finding("GHA061", node, value, f"{key} is weak: {why}")
 
 
-_CIDR_KEY = re.compile(r"(allowlist|whitelist|cidr|trusted|trust)", re.IGNORECASE)
+# Allowlists and trust settings (md5_auth_cidr_addresses still asks for a password: not judged here).
+_CIDR_KEY = re.compile(r"(allowlist|whitelist|trust)", re.IGNORECASE)
 
 
 def _networks(node: Node) -> Iterator[tuple[str, Value, ipaddress.IPv4Network | ipaddress.IPv6Network]]:
