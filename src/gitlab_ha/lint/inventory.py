@@ -162,10 +162,6 @@ def infer_roles(node: Node) -> set[Role]:
             # a PgBouncer in front of this node's own PostgreSQL (for Rails' read load balancing),
             # not one of the leader-following PgBouncers behind the internal load balancer
             roles.discard(Role.PGBOUNCER)
-    if Role.PATRONI in roles and Role.PGBOUNCER in roles and not _watches_leader(node):
-        # A PgBouncer beside Patroni that no Consul watch retargets only serves this node's own
-        # PostgreSQL (read load balancing on db_port); it is not the tier behind the internal LB.
-        roles.discard(Role.PGBOUNCER)
     if node.haproxy is not None:
         ports = {port for section in node.haproxy.frontends() for _, port, _ in section.binds}
         roles.add(Role.EXTERNAL_LB if 443 in ports and not ports & {6432, 2305} else Role.INTERNAL_LB)
@@ -173,11 +169,6 @@ def infer_roles(node: Node) -> set[Role]:
 
 
 def _watches_postgresql(node: Node) -> bool:
-    watchers = node.value("consul['watchers']")
-    return isinstance(watchers, list) and "postgresql" in watchers
-
-
-def _watches_leader(node: Node) -> bool:
     watchers = node.value("consul['watchers']")
     return isinstance(watchers, list) and "postgresql" in watchers
 
