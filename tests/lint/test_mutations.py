@@ -46,6 +46,7 @@ class Mistake:
     version: str = "16.6.0"
     also: tuple[str, ...] = ()  # other folders given the same edit (every node, for GHA041)
     preset: str = "seed-15"
+    at: str = ""  # the folder where the finding must be, when not the edited one
 
 
 ALL_CONSUL = [
@@ -215,6 +216,19 @@ WITHOUT_PRAEFECT = [
     )
 ]
 MISTAKES += WITHOUT_PRAEFECT
+# ref-3k: a database node without its local PgBouncer, while Rails' load balancing reads on db_port 6432
+MISTAKES.append(
+    Mistake(
+        "GHA031",
+        "postgres-2",
+        "gitlab.rb",
+        sub(r"roles\(\['patroni_role', 'pgbouncer_role'\]\)", "roles(['patroni_role'])"),
+        "'hosts' =>",
+        version="19.3.0",
+        preset="ref-3k",
+        at="rails-1",
+    )
+)
 
 
 def mutate(rendered: Rendered, mistake: Mistake, tmp: Path) -> Path:
@@ -233,11 +247,11 @@ def test_one_mistake_one_rule(rendered: Callable[[str, str], Rendered], mistake:
     found = lint_folder(out, topology=clean.topology, template=REFERENCE / f"gitlab.rb.template-{mistake.version}")
     loud = [f for f in found if f.severity is not Severity.NOTE]
     assert {f.rule for f in loud} == {mistake.rule}, [f"{f.rule} {f.where()} {f.message}" for f in loud]
-    lines = (out / mistake.node / mistake.file).read_text().splitlines()
+    at = mistake.at or mistake.node
+    lines = (out / at / "gitlab.rb" if mistake.at else out / at / mistake.file).read_text().splitlines()
     line = next(i for i, text in enumerate(lines, start=1) if mistake.marker in text)
-    assert any(f.file == f"{mistake.node}/{mistake.file}" and f.line == line for f in loud), [
-        f"{f.where()} {f.message}" for f in loud
-    ]
+    where = f"{at}/gitlab.rb" if mistake.at else f"{at}/{mistake.file}"
+    assert any(f.file == where and f.line == line for f in loud), [f"{f.where()} {f.message}" for f in loud]
     for node in mistake.also:
         assert any(f.node == node for f in loud)
 

@@ -100,14 +100,38 @@ def load_balancing(lint: Lint) -> Iterator[Finding]:
     databases = database_addresses(lint)
     for rails in rails_nodes(lint):
         hosts = rails.get("gitlab_rails['db_load_balancing']['hosts']")
+        port = py(rails.get("gitlab_rails['db_load_balancing']['port']")) or py(rails.get("gitlab_rails['db_port']"))
+        port = port if isinstance(port, int) else POSTGRES_PORT
         for item in items(hosts):
-            if py(item) not in databases:
+            host = py(item)
+            if host not in databases:
                 yield lint.finding(
                     "GHA031",
                     rails,
                     item,
-                    f"load balancing host {py(item)!r} is not a database node ({', '.join(sorted(databases)) or 'none'})",
+                    f"load balancing host {host!r} is not a database node ({', '.join(sorted(databases)) or 'none'})",
                 )
+                continue
+            target = lint.cluster.by_address(str(host))
+            if target is not None and port not in _listening_ports(target):
+                yield lint.finding(
+                    "GHA031",
+                    rails,
+                    item,
+                    f"load balancing reads go to {host}:{port} (db_port), where neither PostgreSQL nor a PgBouncer "
+                    f"listens ({', '.join(map(str, sorted(_listening_ports(target))))})",
+                    "Give each database node a PgBouncer on db_port (pgbouncer_role), or set "
+                    "gitlab_rails['db_load_balancing']['port'] to PostgreSQL's port.",
+                )
+
+
+def _listening_ports(node: Node) -> set[int]:
+    """The ports a database node serves SQL on: PostgreSQL's, and its PgBouncer's when it runs one."""
+    pg_port = node.value("postgresql['port']")
+    ports = {pg_port if isinstance(pg_port, int) else POSTGRES_PORT}
+    if node.has(Role.PGBOUNCER) or any(ref.name == "pgbouncer_role" for ref in node.omnibus_roles):
+        ports.add(_pgbouncer_port(node))
+    return ports
 
 
 @rule(
