@@ -216,6 +216,9 @@ WITHOUT_PRAEFECT = [
     )
 ]
 MISTAKES += WITHOUT_PRAEFECT
+MISTAKES.append(
+    Mistake("GHA081", "internal-lb", "haproxy.cfg", sub(r"timeout client 30m", "timeout client 10s"), "timeout client")
+)
 # ref-3k: a database node without its local PgBouncer, while Rails' load balancing reads on db_port 6432
 MISTAKES.append(
     Mistake(

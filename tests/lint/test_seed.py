@@ -56,6 +56,19 @@ def test_other_seed_mistakes() -> None:
     rules = {str(f["rule"]) for f in findings()}
     assert {"GHA051", "GHA063", "GHA070", "GHA071"} <= rules
     assert "GHA041" not in rules and "GHA040" not in rules  # retry_join is right everywhere
+    timeouts = {(f["file"], f["line"]) for f in findings() if f["rule"] == "GHA081"}
+    assert timeouts == {("10.10.1.233/haproxy.cfg", 9), ("10.10.1.233/haproxy.cfg", 10)}  # the seed's 10s
+
+
+def test_same_errors_with_the_seed_topology(tmp_path: Path) -> None:
+    topology = tmp_path / "cluster.yml"
+    assert cli("init", "--preset", "seed-15", "-o", topology).returncode == 0
+    result = cli("lint", SEED, "--topology", topology, "--format", "json")
+    assert result.returncode == 1, result.stderr
+    with_topology = {
+        (f["rule"], f["file"], f["line"]) for f in json.loads(result.stdout)["findings"] if f["severity"] == "error"
+    }
+    assert with_topology == {(f["rule"], f["file"], f["line"]) for f in findings() if f["severity"] == "error"}
 
 
 def test_text_output_is_grouped_by_node_and_exit_1() -> None:

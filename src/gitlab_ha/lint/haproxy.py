@@ -23,6 +23,7 @@ class Section:
     binds: list[tuple[str, int | None, int]] = field(default_factory=list)  # (host, port, line)
     backends: list[str] = field(default_factory=list)  # default_backend / use_backend targets
     servers: list[Server] = field(default_factory=list)
+    timeouts: dict[str, tuple[int | None, int]] = field(default_factory=dict)  # name → (milliseconds, line)
 
 
 @dataclass
@@ -57,6 +58,21 @@ class HaproxyConfig:
                 servers.extend(backend.servers)
         return front, servers
 
+    def defaults(self) -> Section | None:
+        found = None
+        for section in self.sections:
+            if section.kind == "defaults":
+                found = section
+        return found
+
+    def timeout(self, section: Section, name: str) -> tuple[int | None, int, Section] | None:
+        """The `timeout NAME` in force in `section`: its own, else the last `defaults` section's."""
+        for where in (section, self.defaults()):
+            if where is not None and name in where.timeouts:
+                value, line = where.timeouts[name]
+                return value, line, where
+        return None
+
     def bind_hosts(self) -> list[str]:
         return [host for s in self.frontends() for host, _, _ in s.binds]
 
@@ -75,6 +91,17 @@ def split_hostport(text: str) -> tuple[str, int | None]:
         return host, int(port_text)
     except ValueError:
         return host, None
+
+
+_UNITS = {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_time(text: str) -> int | None:
+    """HAProxy time (`10s`, `30m`, `500` = ms) in milliseconds, or None if unreadable."""
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit) and text[: -len(unit)].isdigit():
+            return int(int(text[: -len(unit)]) * _UNITS[unit])
+    return int(text) if text.isdigit() else None
 
 
 _SECTION_KINDS = ("global", "defaults", "frontend", "backend", "listen", "resolvers", "peers", "userlist", "program")
@@ -100,6 +127,8 @@ def parse_haproxy(text: str, file: str) -> HaproxyConfig:
             current.binds.append((host, port, number))
         elif keyword in ("default_backend", "use_backend") and len(words) > 1:
             current.backends.append(words[1])
+        elif keyword == "timeout" and len(words) > 2:
+            current.timeouts[words[1]] = (parse_time(words[2]), number)
         elif keyword == "server" and len(words) > 2:
             host, port = split_hostport(words[2])
             check_port: int | None = None

@@ -70,3 +70,43 @@ def backends(lint: Lint) -> Iterator[Finding]:
                         (lb.haproxy.file, front.line, 1),
                         f"frontend {front.name} (port {port}) has no server for {what} node {member.label}",
                     )
+
+
+# Frontends whose connections idle for long: PostgreSQL through PgBouncer, the Patroni leader, Praefect.
+_LONG_LIVED = {6432: "PgBouncer", 5432: "PostgreSQL", 2305: "Praefect"}
+MINUTE_MS = 60_000
+
+
+@rule(
+    "GHA081",
+    _S.WARNING,
+    "HAProxy cuts idle database or Gitaly connections",
+    "Raise `timeout client` and `timeout server` for the 6432, 5432 and 2305 frontends and backends "
+    "(30m, say): Rails and Praefect keep pooled connections idle far longer than a few seconds.",
+)
+def short_timeouts(lint: Lint) -> Iterator[Finding]:
+    for lb in lint.cluster.nodes:
+        config = lb.haproxy
+        if config is None or not lb.has(Role.INTERNAL_LB):
+            continue
+        reported: set[int] = set()
+        for port, what in _LONG_LIVED.items():
+            front = config.frontend_for_port(port)
+            if front is None:
+                continue
+            sections = [(front, "client")] + [
+                (backend, "server") for name in front.backends if (backend := config.backend(name)) is not None
+            ]
+            for section, kind in sections:
+                found = config.timeout(section, kind)
+                if found is None:
+                    continue
+                value, line, _ = found
+                if value is not None and value < MINUTE_MS and line not in reported:
+                    reported.add(line)
+                    yield lint.finding(
+                        "GHA081",
+                        lb,
+                        (config.file, line, 5),
+                        f"timeout {kind} {value // 1000}s closes idle {what} connections (port {port})",
+                    )
