@@ -216,6 +216,18 @@ WITHOUT_PRAEFECT = [
     )
 ]
 MISTAKES += WITHOUT_PRAEFECT
+MISTAKES += [
+    Mistake(
+        "GHA025",
+        "gitaly-1",
+        "gitlab.rb",
+        sub(r"internal_api_url'\] = 'http://10\.10\.1\.233'", "internal_api_url'] = 'http://10.10.1.234'"),
+        "internal_api_url",
+    ),
+    Mistake(
+        "GHA026", "praefect-3", "gitlab.rb", sub(r"^    host: '10\.10\.1\.84'", "    host: '10.10.1.85'"), "10.10.1.85"
+    ),
+]
 MISTAKES.append(
     Mistake("GHA081", "internal-lb", "haproxy.cfg", sub(r"timeout client 30m", "timeout client 10s"), "timeout client")
 )

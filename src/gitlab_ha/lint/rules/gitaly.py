@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from gitlab_ha.lint.engine import Lint, rule
 from gitlab_ha.lint.findings import Finding, Severity
-from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.inventory import Node, is_ip
 from gitlab_ha.lint.rules.util import (
     address_port,
     child,
@@ -244,3 +244,66 @@ def rails_address(lint: Lint) -> Iterator[Finding]:
             expected = listen_port(target, "gitaly['configuration']['listen_addr']", GITALY_PORT)
             if port != expected:
                 yield lint.finding("GHA024", rails, where, f"Gitaly {target.label} listens on {expected}, not {port}")
+
+
+def _reaches_rails(lint: Lint, host: str | None, port: int | None) -> bool:
+    cluster = lint.cluster
+    target = cluster.by_address(host or "")
+    if target is None:
+        return False
+    if target.has(Role.RAILS):
+        return True
+    if target.haproxy is not None:
+        _, servers = target.haproxy.servers_for_port(port or 80)
+        return any(s.host in cluster.addresses(Role.RAILS) for s in servers)
+    return False
+
+
+@rule(
+    "GHA025",
+    _S.ERROR,
+    "Gitaly's internal API URL reaches no Rails node",
+    "Set gitlab_rails['internal_api_url'] on Gitaly nodes to http://<internal LB> (its Rails frontend) "
+    "or a Rails node; Gitaly calls it for every push.",
+)
+def internal_api(lint: Lint) -> Iterator[Finding]:
+    if not lint.cluster.with_role(Role.RAILS):
+        return
+    for gitaly in lint.cluster.with_role(Role.GITALY):
+        if gitaly.has(Role.RAILS) or gitaly.has(Role.STANDALONE):
+            continue
+        value = gitaly.get("gitlab_rails['internal_api_url']")
+        url = py(value)
+        if value is None or not isinstance(url, str):
+            continue
+        host, port = address_port(url)
+        if host is None or not is_ip(host):
+            continue  # a DNS name (the external URL, say): not judged
+        if port is None and url.startswith("https://"):
+            port = 443
+        if not _reaches_rails(lint, host, port):
+            yield lint.finding("GHA025", gitaly, value, f"{url!r} is neither a Rails node nor an LB sending to Rails")
+
+
+@rule(
+    "GHA026",
+    _S.ERROR,
+    "Praefect's database is not the Praefect PostgreSQL",
+    "Point praefect['configuration'][:database][:host] (and session_pooled) at the Praefect PostgreSQL node.",
+)
+def praefect_database(lint: Lint) -> Iterator[Finding]:
+    cluster = lint.cluster
+    allowed = cluster.addresses(Role.PRAEFECT_POSTGRES) | cluster.addresses(Role.POSTGRES)
+    if not allowed:
+        return
+    for praefect in cluster.with_role(Role.PRAEFECT):
+        config = praefect.get("praefect['configuration']")
+        for path in (("database", "host"), ("database", "session_pooled", "host")):
+            value = child(config, *path)
+            if value is not None and py(value) not in allowed:
+                yield lint.finding(
+                    "GHA026",
+                    praefect,
+                    value,
+                    f"database {'.'.join(path)} {py(value)!r} is not the Praefect PostgreSQL ({', '.join(sorted(allowed))})",
+                )
