@@ -7,6 +7,7 @@ names to node names or addresses) or, without one, from the files themselves: `r
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from gitlab_ha.errors import InputError
 from gitlab_ha.lint.haproxy import HaproxyConfig, parse_haproxy, split_hostport
 from gitlab_ha.lint.knowledge import OMNIBUS_ROLES
-from gitlab_ha.rubycfg import Document, RoleRef, parse
+from gitlab_ha.rubycfg import Document, RoleRef, parse, parse_key
 from gitlab_ha.rubycfg.nodes import Value
 from gitlab_ha.topology.model import Topology
 from gitlab_ha.topology.roles import Role
@@ -30,6 +31,12 @@ def is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+@functools.cache
+def _key_path(key: str) -> tuple[str, ...]:
+    """Rules ask for the same few keys on every node: parse each key text once."""
+    return parse_key(key)
 
 
 @dataclass
@@ -47,7 +54,7 @@ class Node:
         return role in self.roles
 
     def get(self, key: str) -> Value | None:
-        return self.doc.get(key) if self.doc is not None else None
+        return self.doc.get(_key_path(key)) if self.doc is not None else None
 
     def value(self, key: str) -> Any:
         node = self.get(key)
