@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def cli(
-    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run `gitlab-ha ARGS` as users do; never raises on a non-zero exit."""
     return subprocess.run(
@@ -17,6 +17,7 @@ def cli(
         text=True,
         cwd=cwd,
         env=env,
+        input=stdin,
         timeout=120,
         check=False,
     )

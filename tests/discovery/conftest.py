@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import cli
+
 STARTUP_DEADLINE = 30.0
 
 
@@ -156,18 +158,7 @@ def agent(agents: Callable[..., RunningAgent]) -> RunningAgent:
     return agents("-dev")
 
 
-def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gitlab_ha", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=60,
-        check=False,
-    )
+run_cli = cli  # the project's one CLI runner (tests/helpers.py)
 
 
 def dig(agent: RunningAgent, *query: str) -> list[str]:
