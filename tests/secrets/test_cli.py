@@ -150,3 +150,29 @@ def test_help_has_an_example(run: Runner, command: tuple[str, ...]) -> None:
     assert "Example: gitlab-ha secrets" in result.stdout
     if command:
         assert "--store" in result.stdout
+
+
+def test_rotate_with_topology_names_the_nodes_in_order(run: Runner, tmp_path: Path) -> None:
+    assert run("init", "--preset", "ref-3k", "--subnet", "10.6.0.0/24", "-o", "c.yml").returncode == 0
+    assert run("secrets", "init").returncode == 0
+    result = run("secrets", "rotate", "pgbouncer_password", "--topology", "c.yml")
+    assert result.returncode == 0, result.stderr
+    hint = result.stdout.split("reconfigure", 1)[1]
+    patroni, pgbouncer = hint.split(", then ")
+    assert patroni.split() == ["postgres-1", "postgres-2", "postgres-3"]
+    assert pgbouncer.split() == ["pgbouncer-1", "pgbouncer-2", "pgbouncer-3"]
+    gossip = run("secrets", "rotate", "consul_gossip_key", "--topology", "c.yml")
+    assert gossip.returncode == 0, gossip.stderr
+    servers, rest = gossip.stdout.split("reconfigure", 1)[1].split(", then ")
+    assert servers.split() == ["consul-1", "consul-2", "consul-3"]
+    assert "gitaly-1" in rest.split() and "consul-1" not in rest.split()
+
+
+def test_rotate_with_bad_topology_changes_nothing(run: Runner, tmp_path: Path) -> None:
+    assert run("secrets", "init").returncode == 0
+    before = (tmp_path / "secrets.json").read_bytes()
+    (tmp_path / "c.yml").write_text("name: x\nnodes: []\n", encoding="utf-8")
+    result = run("secrets", "rotate", "redis_password", "--topology", "c.yml")
+    assert result.returncode == 2
+    assert "c.yml" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "secrets.json").read_bytes() == before

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import typer
 
-from gitlab_ha.cli.output import console, print_json, print_table
+from gitlab_ha.cli.output import console, print_json, print_table, warn
 from gitlab_ha.secrets.catalog import SecretSpec, get_spec
 from gitlab_ha.secrets.store import SecretStore
+from gitlab_ha.topology.load import load_topology
+from gitlab_ha.topology.model import Topology
+from gitlab_ha.topology.roles import Role
 
 STORE_ENV = "GITLAB_HA_SECRETS"
 
@@ -32,10 +35,24 @@ def _store_option() -> Path:
     return option
 
 
-def _reconfigure_hint(spec: SecretSpec) -> str:
+def _reconfigure_hint(spec: SecretSpec, topology: Topology | None) -> str:
+    """Who to reconfigure after `spec` changed: roles in order, or this cluster's nodes if known."""
     if spec.all_nodes:
-        return "every Omnibus node (Consul servers first; see docs/secrets.md for the keyring steps)"
-    return ", then ".join(role.value for role in spec.consumers) + " nodes"
+        if topology is None:
+            return "every Omnibus node (Consul servers first; see docs/secrets.md for the keyring steps)"
+        servers = [n.name for n in topology.with_role(Role.CONSUL)]
+        rest = [n.name for n in topology.nodes if n.omnibus and n.name not in servers]
+        return ", then ".join(filter(None, (" ".join(servers), " ".join(rest)))) + " (see docs/secrets.md)"
+    if topology is None:
+        return ", then ".join(role.value for role in spec.consumers) + " nodes"
+    steps: list[str] = []
+    done: set[str] = set()
+    for role in spec.consumers:
+        names = [n.name for n in topology.with_role(role) if n.name not in done]
+        done.update(names)
+        if names:
+            steps.append(" ".join(names))
+    return ", then ".join(steps) if steps else "no node of this cluster (nothing holds this secret)"
 
 
 @secrets_app.command("init")
@@ -78,18 +95,27 @@ def list_cmd(
 def rotate_cmd(
     name: str = typer.Argument(..., help="Secret to replace, e.g. redis_password (see `gitlab-ha secrets list`)."),
     store: Path = _store_option(),
+    topology: Path | None = typer.Option(
+        None, "--topology", "-t", help="Cluster file: name the nodes to reconfigure, in order, instead of roles."
+    ),
 ) -> None:
     """Replace one secret with a fresh value; every other secret stays as it is.
 
     Then render again and reconfigure the nodes that hold it (the order is printed, and in
     docs/secrets.md).
 
-    Example: gitlab-ha secrets rotate redis_password --store secrets.json
+    Example: gitlab-ha secrets rotate redis_password --store secrets.json --topology cluster.yml
     """
     spec = get_spec(name)
+    cluster = None
+    if topology is not None:
+        loaded = load_topology(topology)
+        for line in loaded.warnings:
+            warn(line)
+        cluster = loaded.topology
     SecretStore.rotate(store, spec.name)
     console.print(f"rotated {spec.name} in {store}")
-    console.print(f"next: gitlab-ha render, then reconfigure {_reconfigure_hint(spec)}")
+    console.print(f"next: gitlab-ha render, then reconfigure {_reconfigure_hint(spec, cluster)}")
 
 
 def register(app: typer.Typer) -> None:
