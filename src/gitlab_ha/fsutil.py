@@ -11,6 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from gitlab_ha.errors import InputError
+
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
 
@@ -41,3 +43,28 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_user_text(path: Path, where: str | None = None) -> str:
+    """Read a file the user named as UTF-8 text; any failure is an `InputError` naming it."""
+    where = where or str(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("no such file", where) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file", where) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", where) from None
+
+
+def write_user_file(path: Path, data: str | bytes, *, mode: int = PUBLIC_MODE) -> None:
+    """`write_atomic` to a path the user named; a folder in the way or an OS refusal is an `InputError`."""
+    if path.is_dir():
+        raise InputError("is a folder, not a file", str(path))
+    try:
+        write_atomic(path, data, mode=mode)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", str(path)) from None

@@ -66,3 +66,16 @@ def test_invalid_topology_writes_nothing(rendered: Callable[[str, str], Rendered
     assert result.returncode == 2
     assert "nodes[0] (consul-redis-1).roles" in result.stderr and "listed twice" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_output_path_that_is_a_file_or_unwritable(rendered: Callable[[str, str], Rendered], tmp_path: Path) -> None:
+    r = rendered("seed-15", "16.6.0")
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    for out, needle in ((afile, "exists and is not a folder"), (afile / "out", "cannot write"), (Path("/proc/o"), "")):
+        result = cli("render", r.topology, "--secrets", r.store, "-o", out)
+        assert result.returncode == 2, result
+        assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr, result.stderr
+        assert f"{out}: {needle}" in result.stderr
+    assert afile.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

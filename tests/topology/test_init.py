@@ -131,6 +131,45 @@ def test_hosts_file_bad_line(tmp_path: Path) -> None:
     assert f"{hosts}:2: '10.0.0.300' is not an IP address" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("line", "reason"), [("fd00::5 consul-redis-2", "is IPv6"), ("0.0.0.0 consul-redis-2", "unspecified")]
+)
+def test_hosts_file_address_that_is_no_host(tmp_path: Path, line: str, reason: str) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_text(f"10.0.0.1 consul-redis-1\n{line}\n")
+    result = cli("init", "--preset", "seed-15", "--hosts", hosts, "-o", tmp_path / "c.yml")
+    assert result.returncode == 2
+    assert f"{hosts}:2: " in result.stderr and reason in result.stderr
+
+
+@pytest.mark.parametrize(("subnet", "reason"), [("fd00::/64", "is IPv6"), ("224.1.0.0/16", "multicast")])
+def test_subnet_that_holds_no_hosts(tmp_path: Path, subnet: str, reason: str) -> None:
+    result = cli("init", "--preset", "ref-3k", "--subnet", subnet, "-o", tmp_path / "c.yml")
+    assert result.returncode == 2
+    assert "--subnet" in result.stderr and reason in result.stderr
+    assert not (tmp_path / "c.yml").exists()
+
+
+def test_binary_hosts_file(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts"
+    hosts.write_bytes(b"10.0.0.1 \xff\xfe\n")
+    result = cli("init", "--preset", "seed-15", "--hosts", hosts, "-o", tmp_path / "c.yml")
+    assert result.returncode == 2
+    assert f"{hosts}: not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("target", ["folder", "under-a-file", "proc"])
+def test_output_that_cannot_be_written(tmp_path: Path, target: str) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "afile").write_text("x")
+    out = {"folder": tmp_path / "folder", "under-a-file": tmp_path / "afile" / "c.yml", "proc": Path("/proc/c.yml")}
+    result = cli("init", "--preset", "seed-15", "-o", out[target], "--force")
+    assert result.returncode == 2, result
+    assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(out[target]) in result.stderr
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
 def test_unknown_preset(tmp_path: Path) -> None:
     result = cli("init", "--preset", "ref-4k", "-o", tmp_path / "c.yml")
     assert result.returncode == 2

@@ -87,8 +87,60 @@ def test_duplicate_address(tmp_path: Path) -> None:
 def test_invalid_address(tmp_path: Path, address: str) -> None:
     data = seed_data()
     nodes(data)[0]["address"] = address
-    stderr = expect_error(write(tmp_path, data), "nodes[0] (consul-redis-1).address", "not a valid IP address")
+    stderr = expect_error(write(tmp_path, data), "nodes[0] (consul-redis-1).address", "is not an IP address")
     assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        (168430987, "write it as a string"),  # YAML int: pydantic alone would take it as 10.10.13.139
+        ("0.0.0.0", "unspecified"),
+        ("239.1.1.1", "multicast"),
+        ("255.255.255.255", "broadcast"),
+        ("fd00::1", "IPv6"),
+    ],
+)
+def test_address_that_is_no_host(tmp_path: Path, address: object, reason: str) -> None:
+    data = seed_data()
+    nodes(data)[0]["address"] = address
+    stderr = expect_error(write(tmp_path, data), "nodes[0] (consul-redis-1).address", reason)
+    assert len(stderr.strip().splitlines()) == 1, stderr
+
+
+def test_loopback_address_is_allowed_for_the_lab(tmp_path: Path) -> None:
+    data = seed_data()
+    for i, node in enumerate(nodes(data)):
+        node["address"] = f"127.0.42.{i + 10}"
+    result = cli("validate", write(tmp_path, data))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("name: !custom x\n", "cluster.yml:1:7: YAML: could not determine a constructor for the tag '!custom'"),
+        ("name: !!python/object/apply:os.system [id]\n", "cluster.yml:1:7: YAML: could not determine a constructor"),
+        ("a: &a [*a]\nname: x\n", "cluster.yml:1: an alias refers to a node that contains it"),
+        ("name: " + "[" * 3000 + "]" * 3000 + "\n", "cluster.yml: YAML nested too deeply"),
+    ],
+)
+def test_yaml_that_is_no_plain_data(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "cluster.yml"
+    path.write_text(text)
+    for verb in ("validate", "show"):
+        result = cli(verb, path)
+        assert result.returncode == 2, result
+        assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr, result.stderr
+        assert needle in result.stderr, result.stderr
+
+
+def test_binary_file(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.yml"
+    path.write_bytes(b"name: \xff\xfe\x00\n")
+    result = cli("validate", path)
+    assert result.returncode == 2
+    assert f"{path}: not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_even_consul_count_is_an_error(tmp_path: Path) -> None:

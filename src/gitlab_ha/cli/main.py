@@ -50,5 +50,9 @@ def run() -> None:
     except InputError as exc:
         report(exc)
         sys.exit(EXIT_BAD_INPUT)
+    except OSError as exc:
+        # Last resort for a path the user named that a verb did not check itself: one line, no traceback.
+        report(InputError(exc.strerror or str(exc), str(exc.filename or "")))
+        sys.exit(EXIT_BAD_INPUT)
     except KeyboardInterrupt:
         sys.exit(130)

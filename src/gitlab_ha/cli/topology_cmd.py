@@ -8,7 +8,7 @@ import typer
 
 from gitlab_ha.cli.output import console, print_json, print_table, warn
 from gitlab_ha.errors import InputError
-from gitlab_ha.fsutil import write_atomic
+from gitlab_ha.fsutil import write_user_file
 from gitlab_ha.topology.load import load_text, load_topology
 from gitlab_ha.topology.presets import PRESETS, expand, get_preset, read_hosts_file
 from gitlab_ha.topology.roles import ROLE_DOCS
@@ -39,7 +39,7 @@ def init(
     if output.exists() and not force:
         raise InputError("exists; use --force to overwrite", str(output))
     loaded = load_text(text, str(output))
-    write_atomic(output, text)
+    write_user_file(output, text)
     console.print(f"wrote {output}: {len(nodes)} nodes ({chosen.description})")
     for line in loaded.warnings:
         warn(line)

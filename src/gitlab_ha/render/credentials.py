@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import read_user_text
 from gitlab_ha.topology.model import ObjectStorage
 
 # provider -> (gitlab.rb connection key, suffix of the env var / key in the file)
@@ -42,10 +43,7 @@ def resolve(store: ObjectStorage | None, env: Mapping[str, str] | None = None) -
 
 def _from_file(path: Path, fields: tuple[tuple[str, str], ...]) -> dict[str, str]:
     where = "object_storage.credentials.file"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", where) from None
+    text = read_user_text(path, f"{where} {path}")
     values: dict[str, str] = {}
     for raw in text.splitlines():
         line = raw.strip()

@@ -21,7 +21,17 @@ MARKER = "manifest.json"
 
 
 def write_artifacts(artifacts: list[Artifact], out: Path) -> None:
+    """Replace `out` with the rendered files; an unwritable or wrong output path is an `InputError`."""
     out = out.resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a folder", str(out))
+    try:
+        _write(artifacts, out)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", str(out)) from None
+
+
+def _write(artifacts: list[Artifact], out: Path) -> None:
     if out.exists() and not (out / MARKER).is_file() and any(out.iterdir()):
         raise InputError("exists and is not a gitlab-ha render (no manifest.json); refusing to replace it", str(out))
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import read_user_text
 from gitlab_ha.topology.model import Topology
 from gitlab_ha.topology.roles import Role
 from gitlab_ha.topology.validate import Path, Problem, validate
@@ -38,18 +39,15 @@ class Loaded:
 
 def load_topology(path: FsPath) -> Loaded:
     """Read, parse and validate `path`. Raises `InputError` naming the file, line and field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such file", str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", str(path)) from None
-    return load_text(text, str(path))
+    return load_text(read_user_text(path), str(path))
 
 
 def load_text(text: str, filename: str) -> Loaded:
-    root = _compose(text, filename)
-    data = yaml.safe_load(text) if root is not None else None
+    try:
+        root = _compose(text, filename)
+        data = _construct(text, filename) if root is not None else None
+    except RecursionError:
+        raise InputError("YAML nested too deeply", filename) from None
     if not isinstance(data, dict):
         raise InputError("a topology file is a YAML mapping with 'name', 'gitlab' and 'nodes'", f"{filename}:1")
     locator = _Locator(root, data, filename)
@@ -78,7 +76,27 @@ def _compose(text: str, filename: str) -> yaml.Node | None:
     return root
 
 
-def _no_duplicate_keys(node: yaml.Node, filename: str) -> None:
+def _construct(text: str, filename: str) -> Any:
+    """Plain data only: tags such as `!!python/object` are refused (self-referencing aliases already were)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
+        raise InputError(f"YAML: {exc.problem or exc.context}", where) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"YAML: {exc}", filename) from None
+    return data
+
+
+def _no_duplicate_keys(node: yaml.Node, filename: str, inside: frozenset[int] = frozenset()) -> None:
+    """Refuse a key given twice in one mapping, and an alias to a node that contains it."""
+    if id(node) in inside:
+        raise InputError(
+            "an alias refers to a node that contains it (a recursive anchor); write the value out",
+            f"{filename}:{node.start_mark.line + 1}",
+        )
+    inside = inside | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
@@ -89,10 +107,10 @@ def _no_duplicate_keys(node: yaml.Node, filename: str) -> None:
                     f"{filename}:{key.start_mark.line + 1}",
                 )
             seen[name] = key.start_mark.line + 1
-            _no_duplicate_keys(value, filename)
+            _no_duplicate_keys(value, filename, inside)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            _no_duplicate_keys(item, filename)
+            _no_duplicate_keys(item, filename, inside)
 
 
 class _Locator:
@@ -165,7 +183,7 @@ def _pydantic_message(err: Any) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         return "unknown field"
-    if kind in {"ip_any_address", "ip_v4_address", "ip_v6_address"} or "address" in err["loc"][-1:]:
+    if kind in {"ip_any_address", "ip_v4_address", "ip_v6_address"}:
         return f"{value!r} is not a valid IP address"
     message = str(err.get("msg", "invalid"))
     return message.removeprefix("Value error, ")

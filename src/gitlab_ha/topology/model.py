@@ -6,10 +6,12 @@ Field-level checks live on the models (pydantic); checks across nodes live in `v
 from __future__ import annotations
 
 import re
+from ipaddress import IPv4Address
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gitlab_ha.topology.addresses import parse_node_address
 from gitlab_ha.topology.roles import NON_OMNIBUS, Role
 from gitlab_ha.topology.versions import GitLabVersion
 
@@ -101,7 +103,7 @@ class Consul(Strict):
 
 class Node(Strict):
     name: str
-    address: IPvAnyAddress
+    address: IPv4Address
     roles: Annotated[list[Role], Field(min_length=1)]
     size: str | None = Field(default=None, description="instance type or vCPU/RAM, for information")
 
@@ -111,6 +113,16 @@ class Node(Strict):
         if not NAME_RE.match(value):
             raise ValueError(f"{value!r} is not a host name (lower-case letters, digits and '-')")
         return value
+
+    @field_validator("address", mode="before")
+    @classmethod
+    def _address(cls, value: object) -> IPv4Address:
+        # Before pydantic's own parsing, which would take an integer (168430987) as an address.
+        if isinstance(value, IPv4Address):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not an IP address (write it as a string such as 10.0.0.5)")
+        return parse_node_address(value)
 
     @field_validator("roles")
     @classmethod

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import read_user_text
+from gitlab_ha.topology.addresses import address_problem, parse_node_address
 from gitlab_ha.topology.roles import Role
 
 R = Role
@@ -341,6 +343,8 @@ def _subnet_addresses(cidr: str, count: int) -> list[str]:
         network = ipaddress.ip_network(cidr, strict=False)
     except ValueError as exc:
         raise InputError(f"{cidr!r} is not a subnet: {exc}", "--subnet") from None
+    if problem := address_problem(network.network_address):
+        raise InputError(problem, "--subnet")
     out: list[str] = []
     for i, host in enumerate(network.hosts()):
         if i + 1 < FIRST_HOST:
@@ -353,10 +357,7 @@ def _subnet_addresses(cidr: str, count: int) -> list[str]:
 
 def read_hosts_file(path: Path) -> dict[str, str]:
     """Parse an /etc/hosts-style file: `ADDRESS NAME [ALIAS …]`, `#` comments."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
+    text = read_user_text(path)
     hosts: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
@@ -367,9 +368,9 @@ def read_hosts_file(path: Path) -> dict[str, str]:
         if len(fields) < 2:
             raise InputError("expected 'ADDRESS NAME'", where)
         try:
-            address = str(ipaddress.ip_address(fields[0]))
-        except ValueError:
-            raise InputError(f"{fields[0]!r} is not an IP address", where) from None
+            address = str(parse_node_address(fields[0]))
+        except ValueError as exc:
+            raise InputError(str(exc), where) from None
         for name in fields[1:]:
             if name in hosts and hosts[name] != address:
                 raise InputError(f"{name!r} already has address {hosts[name]}", where)
