@@ -54,6 +54,17 @@ def test_every_key_is_known_and_not_removed(
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("version", ["16.8.2", "16.9.0", "16.11.5", "17.7.0", "17.8.0"])
+def test_nothing_deprecated_between_reference_releases(rendered: Callable[[str, str], Rendered], version: str) -> None:
+    """No key list exists for these releases, but deprecations.tsv says when each old key went stale."""
+    problems = []
+    for node, doc in rendered("ref-3k", version).docs().items():
+        problems += [f"{node}: {key} deprecated since {dep}" for key in doc.flat() if (dep := deprecated(key, version))]
+        if any(c.name == "git_data_dirs" for c in doc.calls) and deprecated("git_data_dirs", version):
+            problems.append(f"{node}: git_data_dirs is deprecated")
+    assert not problems, "\n".join(problems)
+
+
 @pytest.mark.parametrize(("preset", "version"), CASES + OTHER_PRESETS)
 def test_every_role_exists(rendered: Callable[[str, str], Rendered], preset: str, version: str) -> None:
     r = rendered(preset, version)

@@ -17,8 +17,9 @@ class Features:
 
     @property
     def sidekiq_concurrency_key(self) -> str:
-        """`sidekiq['max_concurrency']` is gone from 17.0; `sidekiq['concurrency']` replaces it."""
-        return "max_concurrency" if self.version < (17, 0, 0) else "concurrency"
+        """`sidekiq['concurrency']` replaces `max_concurrency`/`min_concurrency` from 16.9 (deprecated there, gone
+        in 17.0), so we switch as soon as the old key is deprecated, like `repositories_storages`."""
+        return "max_concurrency" if self.version < (16, 9, 0) else "concurrency"
 
     @property
     def repositories_storages(self) -> bool:
