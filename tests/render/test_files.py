@@ -88,6 +88,8 @@ def test_runbook_has_no_secret_and_every_step(rendered: Callable[[str, str], Ren
         "Internal load balancer",
         "First Rails node",
         "SSH host keys",
+        "External load balancer (outside the topology",  # the seed's NLB: no node of the topology
+        "End to end: sign in and upload",
     ]
     positions = [runbook.index(title) for title in order]
     assert positions == sorted(positions)
@@ -99,6 +101,16 @@ def test_runbook_has_no_secret_and_every_step(rendered: Callable[[str, str], Ren
     assert "curl -s http://127.0.0.1/-/readiness" in runbook
     assert "/etc/ssh/sshd_config.d/60-gitlab.conf" in runbook
     assert runbook.count("Healthy:") >= len(order)
+    # the NLB's targets are exactly the Rails nodes, on NGINX's port and sshd's
+    assert "TCP 80 -> 10.10.1.127:80 10.10.1.38:80" in runbook and "TCP 22 -> 10.10.1.127:22 10.10.1.38:22" in runbook
+    assert "FROM uploads" in runbook  # the seed's check that uploads land in object storage
+
+
+def test_runbook_uses_the_external_lb_node_when_there_is_one(rendered: Callable[[str, str], Rendered]) -> None:
+    runbook = (rendered("ref-3k", "19.3.0").out / "RUNBOOK.md").read_text()
+    assert "External load balancer (HAProxy, TLS)" in runbook
+    assert "outside the topology" not in runbook
+    assert runbook.index("External load balancer") < runbook.index("End to end")
 
 
 def test_no_secret_on_any_output(rendered: Callable[[str, str], Rendered], tmp_path: Path) -> None:

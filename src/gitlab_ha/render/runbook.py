@@ -306,6 +306,8 @@ def steps(ctx: Context) -> list[Step]:
                 ["`HTTP/2 200` (or `HTTP/1.1 200 OK`)"],
             )
         )
+    elif web:
+        out.append(_cloud_load_balancer(ctx, web))
     mon = ctx.nodes(Role.MONITORING)
     if mon:
         out.append(
@@ -319,6 +321,7 @@ def steps(ctx: Context) -> list[Step]:
             )
         )
     standalone = ctx.nodes(Role.STANDALONE)
+    end_to_end = _end_to_end(ctx, web or standalone)
     if standalone:
         out.append(
             Step(
@@ -330,7 +333,71 @@ def steps(ctx: Context) -> list[Step]:
                 ["every check `yes` or `OK`"],
             )
         )
+    if end_to_end is not None:
+        out.append(end_to_end)
     return out
+
+
+def _cloud_load_balancer(ctx: Context, web: list[Node]) -> Step:
+    """The seed's AWS NLB (or any layer-4 balancer the topology does not hold): what to point where."""
+    http, ssh = PORTS["rails_http"], PORTS["ssh"]
+    targets = " ".join(f"{n.ip}:{{port}}" for n in web)
+    return Step(
+        "External load balancer (outside the topology, e.g. an AWS NLB)",
+        web,
+        "No node of the topology is the external load balancer, so build it in your cloud as the seed did: "
+        f"TLS ends there and plain HTTP reaches Rails' NGINX on {http} (gitlab.rb has listen_https false).",
+        [
+            f"# target group 'gitlab-http': TCP {http} -> {targets.format(port=http)}   (TCP health check)",
+            f"# target group 'gitlab-ssh':  TCP {ssh} -> {targets.format(port=ssh)}",
+            f"# listener TLS 443 -> gitlab-http, with the certificate of {ctx.topo.gitlab.external_url}",
+            f"# listener TCP {ssh}  -> gitlab-ssh",
+            "# DNS: the external URL's host name -> the load balancer",
+        ],
+        [
+            f"curl -sI {ctx.topo.gitlab.external_url}/users/sign_in | head -1",
+            f"ssh -T git@{_host(ctx.topo.gitlab.external_url)}   # with a key added to a GitLab user",
+        ],
+        ["`HTTP/2 200` (or `HTTP/1.1 200 OK`); `Welcome to GitLab, @<user>!`; every target healthy in the console"],
+    )
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+
+
+def _end_to_end(ctx: Context, web: list[Node]) -> Step | None:
+    """The seed's last steps: sign in as root, then see an upload land in object storage."""
+    if not web:
+        return None
+    url = ctx.topo.gitlab.external_url
+    commands = [
+        f"sudo cat /etc/gitlab/initial_root_password   # on {web[0].name}; Omnibus deletes it 24 h after the first reconfigure",
+        f"# sign in to {url} as root with it and change the password",
+        "# create a project, open a new issue and paste an image into its description",
+    ]
+    check = ["sudo gitlab-rake gitlab:check SANITIZE=true   # on a Rails node"]
+    healthy = ["every check `yes` or `OK`"]
+    if ctx.topo.object_storage is not None:
+        query = "SELECT count(*) AS total, count(*) FILTER (WHERE store = 1) AS filesystem, count(*) FILTER (WHERE store = 2) AS object_storage FROM uploads;"
+        patroni, single = ctx.nodes(Role.PATRONI), ctx.nodes(Role.POSTGRES, Role.STANDALONE)
+        on = (
+            f"on the Patroni leader ({_names(patroni)}: `sudo gitlab-ctl patroni members` says which)"
+            if patroni
+            else f"on {_names(single)}"
+        )
+        check.append(f'sudo gitlab-psql -d gitlabhq_production -c "{query}"   # {on}')
+        healthy.append(
+            "`filesystem` 0 and `object_storage` equal to `total`; the image is in the uploads bucket under the same id"
+        )
+    return Step(
+        "End to end: sign in and upload",
+        web[:1],
+        "The cluster is up when a user can sign in and an upload lands in object storage, not on a node's disk.",
+        commands,
+        check,
+        healthy,
+    )
 
 
 def runbook(ctx: Context, source: str) -> str:
