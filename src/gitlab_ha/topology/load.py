@@ -65,12 +65,8 @@ def load_text(text: str, filename: str) -> Loaded:
 def _compose(text: str, filename: str) -> yaml.Node | None:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-        raise InputError(f"YAML syntax: {exc.problem or exc.context}", where) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"YAML: {exc}", filename) from None
+        raise _yaml_error(exc, filename, "YAML syntax") from None
     if root is not None:
         _no_duplicate_keys(root, filename)
     return root
@@ -79,14 +75,17 @@ def _compose(text: str, filename: str) -> yaml.Node | None:
 def _construct(text: str, filename: str) -> Any:
     """Plain data only: tags such as `!!python/object` are refused (self-referencing aliases already were)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, filename, "YAML") from None
+
+
+def _yaml_error(exc: yaml.YAMLError, filename: str, what: str) -> InputError:
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-        raise InputError(f"YAML: {exc.problem or exc.context}", where) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"YAML: {exc}", filename) from None
-    return data
+        return InputError(f"{what}: {exc.problem or exc.context}", where)
+    return InputError(f"{what}: {exc}", filename)
 
 
 def _no_duplicate_keys(node: yaml.Node, filename: str, inside: frozenset[int] = frozenset()) -> None:
