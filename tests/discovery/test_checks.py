@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitlab_ha.discovery.checks import Thresholds
-from tests.discovery.conftest import RunningAgent, dig, wait_until
+from tests.discovery.conftest import RunningAgent, dig, process_alive, wait_until
 
 
 def status(agent: RunningAgent, check_id: str) -> str:
@@ -164,3 +166,54 @@ def test_maintenance_mode_takes_instances_out(agent: RunningAgent) -> None:
     assert len(dig(agent, "rails.service.consul", "SRV")) == 1
     assert agent.http("PUT", "/v1/agent/maintenance")[0] == 400
     assert agent.http("PUT", "/v1/agent/service/maintenance/nope?enable=true")[0] == 404
+
+
+def _hanging_script(tmp_path: Path) -> tuple[list[str], Path, Path]:
+    """A check whose shell, once `hang` exists, waits on a child that holds its stdout."""
+    hang, child = tmp_path / "hang", tmp_path / "child.pid"
+    body = f"if [ -f {hang} ]; then sleep 300 & echo $! > {child}; wait; fi; echo ok"
+    return ["/bin/sh", "-c", body], hang, child
+
+
+def _reap_child(child: Path) -> None:
+    """If the agent left the script's child behind (the defect under test), stop it by its pid."""
+    if child.exists() and process_alive(pid := int(child.read_text())):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_script_timeout_kills_the_scripts_children(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    script, hang, child = _hanging_script(tmp_path)
+    agent = agents("-dev", "-enable-script-checks", node="scripted")
+    try:
+        register(agent, {"Name": "pgb", "Port": 6432, "Check": {"Args": script, "Interval": "1s", "Timeout": "1s"}})
+        wait_until(lambda: status(agent, "service:pgb") == "passing", "the script to pass")
+        hang.touch()
+        # the shell waits for `sleep 300`, which holds the output pipe: only killing the group ends it
+        wait_until(lambda: status(agent, "service:pgb") == "critical", "the hung script to time out")
+        output = agent.get("/v1/agent/checks")["service:pgb"]["Output"]
+        assert "Timed out (1s)" in output
+        assert dig(agent, "pgb.service.consul", "SRV") == []
+        pid = int(wait_until(lambda: child.exists() and child.read_text().strip(), "the child's pid"))
+        wait_until(lambda: not process_alive(pid), "the script's child to be killed with it")
+        hang.unlink()
+        wait_until(lambda: status(agent, "service:pgb") == "passing", "the script to pass again")
+    finally:
+        agent.stop()
+        _reap_child(child)
+
+
+def test_agent_stop_kills_running_scripts_and_their_children(
+    agents: Callable[..., RunningAgent], tmp_path: Path
+) -> None:
+    script, hang, child = _hanging_script(tmp_path)
+    hang.touch()
+    agent = agents("-dev", "-enable-script-checks", node="scripted")
+    try:
+        register(agent, {"Name": "pgb", "Port": 6432, "Check": {"Args": script, "Interval": "1s", "Timeout": "60s"}})
+        pid = int(wait_until(lambda: child.exists() and child.read_text().strip(), "the script to start its child"))
+        agent.stop()
+        assert agent.proc.returncode == 0
+        wait_until(lambda: not process_alive(pid), "the script's child to stop with the agent")
+    finally:
+        agent.stop()
+        _reap_child(child)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import consul
 import pytest
 
-from tests.discovery.conftest import RunningAgent, wait_until
+from tests.discovery.conftest import RunningAgent, process_alive, wait_until
 
 HANDLER = """#!/bin/sh
 n=$(ls "$OUT" | wc -l)
@@ -137,3 +138,23 @@ def test_other_watch_types_print_json(agent: RunningAgent, args: list[str], expe
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_a_watch_stops_its_running_handler_and_children(
+    agent: RunningAgent, watch_process: Callable[..., subprocess.Popen[bytes]], tmp_path: Path, stop: signal.Signals
+) -> None:
+    child = tmp_path / "child.pid"
+    handler = tmp_path / "slow.sh"
+    handler.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {child}\nwait\n")
+    handler.chmod(0o755)
+    consul.Consul(host=agent.host, port=agent.http_port).kv.put("k", "v")
+    proc = watch_process("-type", "key", "-key", "k", str(handler))
+    pid = int(wait_until(lambda: child.exists() and child.read_text().strip(), "the handler to start its child"))
+    try:
+        proc.send_signal(stop)
+        proc.wait(timeout=30)
+        wait_until(lambda: not process_alive(pid), "the handler's child to stop")
+    finally:
+        if process_alive(pid):
+            os.kill(pid, signal.SIGKILL)  # the defect under test: stop what it left, by its pid

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from gitlab_ha.discovery.config import parse_duration
+from gitlab_ha.discovery.processes import run_group
 from gitlab_ha.discovery.state import JSON, Command, CommandError, DeregisterService, State, UpdateCheck
 
 log = logging.getLogger("gitlab_ha.discovery.checks")
@@ -68,25 +69,12 @@ class Thresholds:
 
 async def run_script(args: list[str], timeout: float) -> Result:
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-        )
+        outcome = await run_group(args, timeout=timeout)
     except OSError as exc:
         return "critical", f"failed to start {args[0]}: {exc.strerror or exc}"
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+    if outcome.returncode is None:
         return "critical", f"Timed out ({timeout:g}s) running check"
-    except asyncio.CancelledError:
-        # the check was removed or the agent stops: leave no script behind
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        raise
-    code = proc.returncode if proc.returncode is not None else -1
-    return exit_status(code), out.decode(errors="replace")[:OUTPUT_MAX]
+    return exit_status(outcome.returncode), outcome.output.decode(errors="replace")[:OUTPUT_MAX]
 
 
 async def run_http(session: aiohttp.ClientSession, definition: JSON, timeout: float) -> Result:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import aiohttp
 
 from gitlab_ha.discovery.config import norm
+from gitlab_ha.discovery.processes import run_group
 from gitlab_ha.errors import InputError
 
 log = logging.getLogger("gitlab_ha.discovery.watches")
@@ -181,22 +182,14 @@ class WatchRunner:
         argv = self.args if self.args is not None else ["/bin/sh", "-c", self.shell or ""]
         env = {**os.environ, "CONSUL_INDEX": str(index)}
         try:
-            proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE, env=env)
+            outcome = await run_group(argv, timeout=HANDLER_TIMEOUT, stdin=payload, capture=False, env=env)
         except OSError as exc:
             log.error("watch handler %s failed to start: %s", argv[0], exc)
             return
-        try:
-            await asyncio.wait_for(proc.communicate(payload), HANDLER_TIMEOUT)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-        except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            raise
-        if proc.returncode:
-            log.warning("watch handler %s exited %s", argv[0], proc.returncode)
+        if outcome.returncode is None:
+            log.warning("watch handler %s timed out after %gs; killed its process group", argv[0], HANDLER_TIMEOUT)
+        elif outcome.returncode:
+            log.warning("watch handler %s exited %s", argv[0], outcome.returncode)
 
 
 def watch_from_config(params: dict[str, Any], where: str, address: str) -> WatchRunner:
