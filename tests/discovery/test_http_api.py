@@ -129,3 +129,17 @@ def test_agent_self_and_members_shapes(agent: RunningAgent) -> None:
     assert me["Member"]["Name"] == agent.node and me["Member"]["Status"] == 1
     members = agent.get("/v1/agent/members")
     assert members[0]["Tags"]["role"] == "consul" and members[0]["Tags"]["dc"] == "dc1"
+
+
+def test_empty_check_id_falls_back_like_consul(agent: RunningAgent) -> None:
+    assert put(agent, "/v1/agent/check/register", {"Name": "disk", "TTL": "60s", "ID": ""})[0] == 200
+    assert (
+        put(agent, "/v1/agent/service/register", {"Name": "web", "Port": 1, "Check": {"TTL": "60s", "CheckID": ""}})[0]
+        == 200
+    )
+    checks = agent.get("/v1/agent/checks")
+    assert "" not in checks
+    assert {"disk", "service:web"} <= set(checks)
+    assert put(agent, "/v1/agent/check/deregister/disk")[0] == 200
+    assert "disk" not in agent.get("/v1/agent/checks")
+    assert put(agent, "/v1/agent/check/register", {"Name": "", "TTL": "60s", "ID": ""})[0] == 400

@@ -241,6 +241,9 @@ def parse_check(raw: Any, where: str, *, service: JSON | None = None, index: int
         raise InputError("invalid check: tcp must be host:port", f"{where}.tcp")
     if kind == "http" and not re.match(r"^https?://", check["HTTP"]):
         raise InputError("invalid check: http must be an http:// or https:// URL", f"{where}.http")
+    for key in ("CheckID", "Name"):
+        if check.get(key) == "":
+            del check[key]  # as in Consul, an empty ID or name is no ID or name: defaults apply
     if service is not None:
         check["ServiceID"] = service["ID"]
         if "CheckID" not in check:
