@@ -143,3 +143,23 @@ def test_empty_check_id_falls_back_like_consul(agent: RunningAgent) -> None:
     assert put(agent, "/v1/agent/check/deregister/disk")[0] == 200
     assert "disk" not in agent.get("/v1/agent/checks")
     assert put(agent, "/v1/agent/check/register", {"Name": "", "TTL": "60s", "ID": ""})[0] == 400
+
+
+def test_node_meta_filters_and_unsupported_filter_expressions(agent: RunningAgent) -> None:
+    ext = {
+        "Node": "ext1",
+        "Address": "127.0.0.9",
+        "NodeMeta": {"rack": "a"},
+        "Service": {"Service": "web", "Port": 80},
+    }
+    assert put(agent, "/v1/catalog/register", ext)[0] == 200
+    assert put(agent, "/v1/agent/service/register", {"Name": "web", "Port": 81})[0] == 200
+    assert [n["Node"] for n in agent.get("/v1/catalog/nodes?node-meta=rack:a")] == ["ext1"]
+    assert agent.get("/v1/catalog/nodes?node-meta=rack:a&node-meta=row:1") == []
+    assert len(agent.get("/v1/catalog/nodes")) == 2
+    assert [e["Node"] for e in agent.get("/v1/catalog/service/web?node-meta=rack:a")] == ["ext1"]
+    assert [e["Node"]["Node"] for e in agent.get("/v1/health/service/web?node-meta=rack:a")] == ["ext1"]
+    assert len(agent.get("/v1/health/service/web")) == 2
+    assert agent.http("GET", "/v1/catalog/nodes?node-meta=rack")[0] == 400
+    status, body, _ = agent.http("GET", "/v1/health/service/web?filter=Service.Port%20%3D%3D%2080")
+    assert status == 400 and "filter" in body

@@ -84,6 +84,9 @@ def one_line(message: str) -> str:
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if "filter" in request.query:
+            # Consul's bexpr filters are not implemented; ignoring one would hand a client unfiltered data.
+            raise BadRequest("Failed to create boolean expression evaluator: ?filter is not supported by this agent")
         response = await handler(request)
         if (
             "pretty" in request.query
@@ -118,6 +121,21 @@ def flag(request: web.Request, name: str) -> bool:
     if name not in request.query:
         return False
     return request.query.get(name, "").lower() not in ("false", "0")
+
+
+def node_meta(request: web.Request) -> dict[str, str]:
+    """`?node-meta=key:value`, repeatable: nodes must carry every pair (Consul's node-meta filter)."""
+    wanted: dict[str, str] = {}
+    for raw in request.query.getall("node-meta", []):
+        key, sep, value = raw.partition(":")
+        if not sep or not key:
+            raise BadRequest(f"Invalid node-meta {raw!r}: use key:value")
+        wanted[key] = value
+    return wanted
+
+
+def meta_matches(meta: Any, wanted: dict[str, str]) -> bool:
+    return all(isinstance(meta, dict) and meta.get(k) == v for k, v in wanted.items())
 
 
 def int_param(request: web.Request, name: str) -> int | None:
@@ -448,13 +466,14 @@ class API:
         return jresp(body, index=idx)
 
     async def catalog_service(self, request: web.Request) -> web.Response:
-        name, tags = request.match_info["name"], self._tags(request)
+        name, tags, meta = request.match_info["name"], self._tags(request), node_meta(request)
         idx, body = await self.blocking(request, lambda: catalog.catalog_service(self.state, name, tags))
-        return jresp(body, index=idx)
+        return jresp([e for e in body if meta_matches(e.get("NodeMeta"), meta)] if meta else body, index=idx)
 
     async def catalog_nodes(self, request: web.Request) -> web.Response:
+        meta = node_meta(request)
         idx, body = await self.blocking(request, lambda: catalog.catalog_nodes(self.state))
-        return jresp(body, index=idx)
+        return jresp([n for n in body if meta_matches(n.get("Meta"), meta)] if meta else body, index=idx)
 
     async def catalog_node(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
@@ -506,8 +525,9 @@ class API:
 
     async def health_service(self, request: web.Request) -> web.Response:
         name, tags, passing = request.match_info["name"], self._tags(request), flag(request, "passing")
+        meta = node_meta(request)
         idx, body = await self.blocking(request, lambda: catalog.health_service(self.state, name, tags, passing))
-        return jresp(body, index=idx)
+        return jresp([e for e in body if meta_matches(e["Node"].get("Meta"), meta)] if meta else body, index=idx)
 
     async def health_node(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
