@@ -67,6 +67,23 @@ ALL_CONSUL = [
 ]
 JOIN = r"retry_join: %w\(10\.10\.1\.139 10\.10\.1\.137 10\.10\.1\.244\)"
 
+# One wrong node among N: the value most nodes share is right, the odd one is reported where it is.
+ONE_OF_N = [
+    Mistake("GHA023", "praefect-3", "gitlab.rb", sub(r"^    token: '", "    token: 'x"), "token: 'x"),
+    Mistake("GHA021", "praefect-1", "gitlab.rb", sub(r"name: 'default'", "name: 'storage1'"), "storage1"),
+    Mistake(
+        "GHA032",
+        "postgres-2",
+        "gitlab.rb",
+        sub(
+            r"pgbouncer_user_password'\] = '[0-9a-f]{32}'",
+            f"pgbouncer_user_password'] = '{pg_md5('old', 'pgbouncer')}'",
+        ),
+        "pgbouncer_user_password",
+    ),
+    Mistake("GHA060", "rails-2", "gitlab.rb", sub(r"db_password'\] = '", "db_password'] = 'Old"), "db_password"),
+]
+
 MISTAKES = [
     Mistake("GHA001", "consul-redis-1", "gitlab.rb", sub(r"^redis\['port'\] = 6379", "redis['port'] = = 6379"), "= ="),
     Mistake("GHA010", "rails-1", "gitlab.rb", sub(r"^puma\['listen'\]", "puma['listen_adress']"), "listen_adress"),
@@ -255,7 +272,7 @@ def mutate(rendered: Rendered, mistake: Mistake, tmp: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: f"{m.rule}-{m.preset}")
+@pytest.mark.parametrize("mistake", MISTAKES + ONE_OF_N, ids=lambda m: f"{m.rule}-{m.preset}-{m.node}")
 def test_one_mistake_one_rule(rendered: Callable[[str, str], Rendered], mistake: Mistake, tmp_path: Path) -> None:
     clean = rendered(mistake.preset, mistake.version)
     out = mutate(clean, mistake, tmp_path)
@@ -274,3 +291,27 @@ def test_one_mistake_one_rule(rendered: Callable[[str, str], Rendered], mistake:
 def test_every_rule_with_a_place_has_a_mutation() -> None:
     layout_only = {"GHA002", "GHA014", "GHA070", "GHA071"}  # no single-file mistake; tested elsewhere
     assert {r.id for r in all_rules()} - layout_only == {m.rule for m in MISTAKES}
+
+
+# Valid ways to write what the renderer writes: Ruby the linter does not run, and ports as strings.
+REWRITES = [
+    ("rails-1", sub(r"'gitaly_token' => '\w+'", "'gitaly_token' => File.read('/etc/gitlab/praefect_token').chomp")),
+    ("consul-redis-2", sub(r"^redis\['master_ip'\] = '[\d.]+'", "redis['master_ip'] = \"#{master}\"")),
+    ("rails-2", sub(r"^gitlab_rails\['db_host'\] = '[\d.]+'", "gitlab_rails['db_host'] = \"#{db}\"")),
+    ("rails-1", sub(r"db_port'\] = 6432", "db_port'] = '6432'")),
+    ("rails-2", lambda text: text.replace("'port' => 26379", "'port' => '26379'")),
+]
+
+
+def test_valid_rewrites_are_not_mistakes(rendered: Callable[[str, str], Rendered], tmp_path: Path) -> None:
+    clean = rendered("seed-15", "16.6.0")
+    out = tmp_path / "out"
+    shutil.copytree(clean.out, out)
+    for node, edit in REWRITES:
+        path = out / node / "gitlab.rb"
+        before = path.read_text()
+        path.write_text(edit(before))
+        assert path.read_text() != before, node
+    found = lint_folder(out, topology=clean.topology, template=REFERENCE / "gitlab.rb.template-16.6.0")
+    loud = [f"{f.rule} {f.where()} {f.message}" for f in found if f.severity is not Severity.NOTE]
+    assert loud == []

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from gitlab_ha.lint.engine import Lint, rule
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
-from gitlab_ha.lint.rules.util import child, items, py
+from gitlab_ha.lint.rules.util import child, items, odd_ones, opaque, port_number, py
 from gitlab_ha.topology.roles import Role
 
 _S = Severity
@@ -99,10 +99,7 @@ def sentinel_list(lint: Lint) -> Iterator[Finding]:
     cluster = lint.cluster
     for _, sentinel_role, key_name in _groups(lint):
         sentinels = cluster.with_role(sentinel_role)
-        expected = {
-            (n.address, n.value("sentinel['port']") if isinstance(n.value("sentinel['port']"), int) else SENTINEL_PORT)
-            for n in sentinels
-        }
+        expected = {(n.address, port_number(n.get("sentinel['port']")) or SENTINEL_PORT) for n in sentinels}
         key = f"gitlab_rails['{key_name}']"
         for rails in [n for n in cluster.nodes if n.has(Role.RAILS) or n.has(Role.SIDEKIQ)]:
             value = rails.get(key)
@@ -112,7 +109,9 @@ def sentinel_list(lint: Lint) -> Iterator[Finding]:
                         "GHA042", rails, None, f"{key} is not set; Rails would not find the Redis master"
                     )
                 continue
-            listed = {(py(child(i, "host")), py(child(i, "port")) or SENTINEL_PORT) for i in items(value)}
+            if any(opaque(child(i, "host")) or opaque(child(i, "port")) for i in items(value)) or opaque(value):
+                continue  # computed by Ruby: cannot be compared
+            listed = {(py(child(i, "host")), port_number(child(i, "port")) or SENTINEL_PORT) for i in items(value)}
             missing = sorted(f"{h}:{p}" for h, p in expected - listed)
             extra = sorted(f"{h}:{p}" for h, p in listed - expected)
             if missing or extra:
@@ -166,7 +165,7 @@ def master_ip(lint: Lint) -> Iterator[Finding]:
                     yield lint.finding(
                         "GHA043", node, None, f"redis['master_ip'] is not set (the master is {master.label})"
                     )
-            elif py(value) != master.address:
+            elif not opaque(value) and py(value) != master.address:
                 yield lint.finding("GHA043", node, value, f"master_ip {py(value)!r} is not the master {master.label}")
 
 
@@ -234,14 +233,8 @@ def quorum(lint: Lint) -> Iterator[Finding]:
 
 def _odd_ones(lint: Lint, rule_id: str, places: list[tuple[Node, str]], what: str) -> Iterator[Finding]:
     """Report every (node, key) whose value differs from the value most of them share."""
-    values = [(node, key, node.get(key)) for node, key in places]
-    counts = Counter(py(value) for _, _, value in values if py(value) is not None)
-    if len(counts) < 2:
-        return
-    common = counts.most_common(1)[0][0]
-    for node, key, value in values:
-        if value is not None and py(value) != common:
-            yield lint.finding(rule_id, node, value, f"{key} differs from the {what} the other nodes use")
+    for node, key, value in odd_ones([(node, key, node.get(key)) for node, key in places]):
+        yield lint.finding(rule_id, node, value, f"{key} differs from the {what} the other nodes use")
 
 
 @rule(

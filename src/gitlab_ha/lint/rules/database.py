@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from gitlab_ha.lint.engine import Lint, rule
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
-from gitlab_ha.lint.rules.util import child, items, py
+from gitlab_ha.lint.rules.util import child, items, majority_value, odd_ones, opaque, port_number, py
 from gitlab_ha.rubycfg.nodes import Hash
 from gitlab_ha.topology.roles import Role
 
@@ -27,8 +27,7 @@ def database_addresses(lint: Lint) -> set[str]:
 
 
 def _pgbouncer_port(node: Node) -> int:
-    port = node.value("pgbouncer['listen_port']")
-    return port if isinstance(port, int) else PGBOUNCER_PORT
+    return port_number(node.get("pgbouncer['listen_port']")) or PGBOUNCER_PORT
 
 
 @rule(
@@ -44,7 +43,9 @@ def database_path(lint: Lint) -> Iterator[Finding]:
     for rails in rails_nodes(lint):
         host_node = rails.get("gitlab_rails['db_host']")
         port_node = rails.get("gitlab_rails['db_port']")
-        host, port = py(host_node), py(port_node)
+        if opaque(host_node) or opaque(port_node):
+            continue  # computed by Ruby: the linter cannot know where it points
+        host, port = py(host_node), port_number(port_node) if port_node is not None else None
         if not pgbouncers:
             if databases and host not in databases:
                 yield lint.finding(
@@ -100,10 +101,14 @@ def load_balancing(lint: Lint) -> Iterator[Finding]:
     databases = database_addresses(lint)
     for rails in rails_nodes(lint):
         hosts = rails.get("gitlab_rails['db_load_balancing']['hosts']")
-        port = py(rails.get("gitlab_rails['db_load_balancing']['port']")) or py(rails.get("gitlab_rails['db_port']"))
-        port = port if isinstance(port, int) else POSTGRES_PORT
+        port = port_number(rails.get("gitlab_rails['db_load_balancing']['port']")) or port_number(
+            rails.get("gitlab_rails['db_port']")
+        )
+        port = port or POSTGRES_PORT
         for item in items(hosts):
             host = py(item)
+            if opaque(item):
+                continue
             if host not in databases:
                 yield lint.finding(
                     "GHA031",
@@ -127,8 +132,7 @@ def load_balancing(lint: Lint) -> Iterator[Finding]:
 
 def _listening_ports(node: Node) -> set[int]:
     """The ports a database node serves SQL on: PostgreSQL's, and its PgBouncer's when it runs one."""
-    pg_port = node.value("postgresql['port']")
-    ports = {pg_port if isinstance(pg_port, int) else POSTGRES_PORT}
+    ports = {port_number(node.get("postgresql['port']")) or POSTGRES_PORT}
     if node.has(Role.PGBOUNCER) or any(ref.name == "pgbouncer_role" for ref in node.omnibus_roles):
         ports.add(_pgbouncer_port(node))
     return ports
@@ -144,11 +148,11 @@ def _listening_ports(node: Node) -> set[int]:
 def pgbouncer_config(lint: Lint) -> Iterator[Finding]:
     cluster = lint.cluster
     wanted = {str(n.value("gitlab_rails['db_database']") or DEFAULT_DB) for n in rails_nodes(lint)}
-    patroni_hashes = {
-        value
-        for n in cluster.with_role(Role.PATRONI)
-        if (value := py(n.get("postgresql['pgbouncer_user_password']"))) is not None
-    }
+    key = "postgresql['pgbouncer_user_password']"
+    places = [(n, key, n.get(key)) for n in cluster.with_role(Role.PATRONI)]
+    for node, _, value in odd_ones(places):
+        yield lint.finding("GHA032", node, value, f"{key} differs from the other Patroni nodes' (one role, one hash)")
+    patroni_hash = majority_value([value for _, _, value in places])
     for node in cluster.with_role(Role.PGBOUNCER):
         databases = node.get("pgbouncer['databases']")
         if not isinstance(databases, Hash):
@@ -174,7 +178,7 @@ def pgbouncer_config(lint: Lint) -> Iterator[Finding]:
                 yield lint.finding(
                     "GHA032", node, child(pair.value, "user"), f"database user {user!r} is not in pgbouncer['users']"
                 )
-            if user == "pgbouncer" and password is not None and patroni_hashes and py(password) not in patroni_hashes:
+            if user == "pgbouncer" and patroni_hash is not None and py(password) not in (None, patroni_hash):
                 yield lint.finding(
                     "GHA032",
                     node,

@@ -12,7 +12,11 @@ from gitlab_ha.lint.rules.util import (
     address_port,
     child,
     gitaly_storages,
+    items,
     listen_port,
+    majority_value,
+    odd_ones,
+    opaque,
     praefect_nodes,
     py,
     rails_storages,
@@ -93,8 +97,24 @@ def storage_names(lint: Lint) -> Iterator[Finding]:
                     entry.storage,
                     f"storage {py(entry.storage)!r} is not a storage of Gitaly {gitaly.label} ({', '.join(names)})",
                 )
-    virtual = {name for p in cluster.with_role(Role.PRAEFECT) for name in virtual_storage_names(p)}
     praefects = cluster.with_role(Role.PRAEFECT)
+    by_node = {p.name: tuple(sorted(virtual_storage_names(p))) for p in praefects}
+    shared = Counter(names for names in by_node.values() if names)
+    common = shared.most_common(1)[0][0] if shared else ()
+    for praefect in praefects:
+        if not by_node[praefect.name] or by_node[praefect.name] == common:
+            continue
+        for storage in items(praefect.get("praefect['configuration']['virtual_storage']")):
+            name = child(storage, "name")
+            if py(name) not in common:
+                yield lint.finding(
+                    "GHA021",
+                    praefect,
+                    name or storage,
+                    f"virtual storage {py(name)!r} is not one of the other Praefect nodes' ({', '.join(common)}): "
+                    "Rails' requests for theirs fail on this node",
+                )
+    virtual = set(common)
     for rails in _rails_nodes(lint):
         for storage in rails_storages(rails):
             if praefects:
@@ -154,15 +174,6 @@ def _rails_nodes(lint: Lint) -> list[Node]:
     return [n for n in lint.cluster.nodes if (n.has(Role.RAILS) or n.has(Role.SIDEKIQ)) and n.doc is not None]
 
 
-def _external_tokens(lint: Lint) -> Counter[object]:
-    tokens: Counter[object] = Counter()
-    for praefect in lint.cluster.with_role(Role.PRAEFECT):
-        token = py(child(praefect.get("praefect['configuration']"), "auth", "token"))
-        if token is not None:
-            tokens[token] += 1
-    return tokens
-
-
 @rule(
     "GHA023",
     _S.ERROR,
@@ -172,12 +183,26 @@ def _external_tokens(lint: Lint) -> Counter[object]:
 )
 def rails_token(lint: Lint) -> Iterator[Finding]:
     cluster = lint.cluster
-    external = _external_tokens(lint)
+    places = [
+        (p, "auth token", child(p.get("praefect['configuration']"), "auth", "token"))
+        for p in cluster.with_role(Role.PRAEFECT)
+    ]
+    for praefect, _, value in odd_ones(places):
+        yield lint.finding(
+            "GHA023",
+            praefect,
+            value,
+            "Praefect's external auth token differs from the other Praefect nodes': Rails, behind the "
+            "load balancer, would fail on this node",
+        )
+    external = majority_value([value for _, _, value in places])
     for rails in _rails_nodes(lint):
         for storage in rails_storages(rails):
             token = py(storage.token)
+            if opaque(storage.token):
+                continue  # read from a file or computed: cannot be compared
             if cluster.with_role(Role.PRAEFECT):
-                if external and token not in external:
+                if external is not None and token != external:
                     yield lint.finding(
                         "GHA023",
                         rails,

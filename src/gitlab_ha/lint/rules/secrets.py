@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 from gitlab_ha.lint.engine import Lint, rule
@@ -20,13 +21,6 @@ _S = Severity
 _MD5 = re.compile(r"^(md5)?[0-9a-f]{32}$")
 
 
-def _plain(node: Node, key: str) -> tuple[str, Value] | None:
-    value = node.get(key)
-    if isinstance(value, Str) and not value.interpolated:
-        return value.value, value
-    return None
-
-
 @rule(
     "GHA060",
     _S.ERROR,
@@ -35,40 +29,59 @@ def _plain(node: Node, key: str) -> tuple[str, Value] | None:
 )
 def md5_mismatch(lint: Lint) -> Iterator[Finding]:
     cluster = lint.cluster
-    # user gitlab: Rails' db_password against the database nodes' sql_user_password
-    plain: dict[str, tuple[str, str]] = {}
-    for rails in rails_nodes(lint):
-        found = _plain(rails, "gitlab_rails['db_password']")
-        if found:
-            user = rails.value("gitlab_rails['db_username']") or "gitlab"
-            plain.setdefault(str(user), (found[0], rails.label))
-    for db in cluster.with_role(Role.PATRONI) + cluster.with_role(Role.POSTGRES):
-        user = str(db.value("postgresql['sql_user']") or "gitlab")
-        yield from _check(lint, db, "postgresql['sql_user_password']", user, plain.get(user))
-    # user praefect: Praefect's database password against the Praefect PostgreSQL's hash
-    praefect_plain: tuple[str, str] | None = None
+    # user gitlab: every Rails' db_password against every database node's sql_user_password
+    clients = [
+        (rails, str(rails.value("gitlab_rails['db_username']") or "gitlab"), "gitlab_rails['db_password']")
+        for rails in rails_nodes(lint)
+    ]
+    databases = cluster.with_role(Role.PATRONI) + cluster.with_role(Role.POSTGRES)
+    yield from _agree(lint, clients, databases, "gitlab")
+    # user praefect: every Praefect's database password against the Praefect PostgreSQL's hash
+    praefects = []
     for praefect in cluster.with_role(Role.PRAEFECT):
-        password = py(child(praefect.get("praefect['configuration']"), "database", "password"))
         user = py(child(praefect.get("praefect['configuration']"), "database", "user")) or "praefect"
-        if isinstance(password, str):
-            praefect_plain = (password, praefect.label)
-            break
-    for db in cluster.with_role(Role.PRAEFECT_POSTGRES):
-        user = str(db.value("postgresql['sql_user']") or "praefect")
-        yield from _check(lint, db, "postgresql['sql_user_password']", user, praefect_plain)
+        praefects.append((praefect, str(user), _PRAEFECT_PASSWORD))
+    yield from _agree(lint, praefects, cluster.with_role(Role.PRAEFECT_POSTGRES), "praefect")
 
 
-def _check(lint: Lint, node: Node, key: str, user: str, plain: tuple[str, str] | None) -> Iterator[Finding]:
-    value = node.get(key)
-    if plain is None or not isinstance(value, Str):
-        return
-    digest = value.value.removeprefix("md5")
-    if _MD5.match(value.value) and digest != pg_md5(plain[0], user):
+_PRAEFECT_PASSWORD = "praefect['configuration'][:database][:password]"
+_HASH = "postgresql['sql_user_password']"
+
+
+def _password(node: Node, key: str) -> Value | None:
+    if key == _PRAEFECT_PASSWORD:
+        return child(node.get("praefect['configuration']"), "database", "password")
+    return node.get(key)
+
+
+def _agree(lint: Lint, clients: list[tuple[Node, str, str]], servers: list[Node], user: str) -> Iterator[Finding]:
+    """Each client's plaintext and each server's MD5 hash stand for one md5(password + user); every one
+    that differs from the most common is reported where it is (a tie trusts the clients' plaintext)."""
+    votes: list[tuple[Node, str, Value, str]] = []  # node, key, value node, the hash it stands for
+    for node, client_user, key in clients:
+        value = _password(node, key)
+        if isinstance(value, Str) and not value.interpolated:
+            votes.append((node, key, value, pg_md5(value.value, client_user)))
+    has_client = bool(votes)
+    for node in servers:
+        value = node.get(_HASH)
+        if isinstance(value, Str) and _MD5.match(value.value):
+            votes.append((node, _HASH, value, value.value.removeprefix("md5")))
+    if not has_client or not any(key == _HASH for _, key, _, _ in votes):
+        return  # plaintext only, or hashes only: nothing to check against
+    common = Counter(digest for _, _, _, digest in votes).most_common(1)[0][0]
+    for node, key, value, digest in votes:
+        if digest == common:
+            continue
+        if key == _HASH:
+            message = f"{key} is not md5(password + {user!r}) of the password the clients use"
+        else:
+            message = f"{key} is not the password the database's MD5 hash and the other clients stand for"
         yield lint.finding(
             "GHA060",
             node,
             value,
-            f"{key} is not md5(password + {user!r}) of the password {plain[1]} uses",
+            message,
             f"Set it to the output of `gitlab-ctl pg-password-md5 {user}` for that password.",
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +33,40 @@ def py(value: Value | None) -> Scalar | None:
     if result is MISSING or not isinstance(result, Scalar):
         return None
     return result
+
+
+def opaque(value: Value | None) -> bool:
+    """A value set by Ruby the linter does not run (`File.read(...)`, `"#{x}"`): present but unknowable.
+    Rules compare only what they can know, so they skip it rather than call it wrong or missing."""
+    return value is not None and not isinstance(value, Hash | Array) and py(value) is None
+
+
+def port_number(value: Value | None) -> int | None:
+    """A port written as a number or an all-digit string (`'26379'`, which Omnibus accepts too)."""
+    result = py(value)
+    if isinstance(result, bool):
+        return None
+    if isinstance(result, int):
+        return result
+    if isinstance(result, str) and result.isdigit():
+        return int(result)
+    return None
+
+
+def majority_value(values: list[Value | None]) -> Scalar | None:
+    """The value most of the knowable `values` share (None when there is none)."""
+    counts = Counter(v for value in values if (v := py(value)) is not None)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def odd_ones(places: list[tuple[Node, str, Value | None]]) -> list[tuple[Node, str, Value]]:
+    """The (node, label, value) whose knowable value differs from the one most places share: the one
+    wrong node among N, where comparing against the union of every node's values would miss it."""
+    counts = Counter(v for _, _, value in places if (v := py(value)) is not None)
+    if len(counts) < 2:
+        return []
+    common = counts.most_common(1)[0][0]
+    return [(n, label, value) for n, label, value in places if value is not None and py(value) not in (None, common)]
 
 
 def items(value: Value | None) -> list[Value]:
