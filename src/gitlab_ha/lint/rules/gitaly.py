@@ -104,13 +104,13 @@ def storage_names(lint: Lint) -> Iterator[Finding]:
     for praefect in praefects:
         if not by_node[praefect.name] or by_node[praefect.name] == common:
             continue
-        for storage in items(praefect.get("praefect['configuration']['virtual_storage']")):
-            name = child(storage, "name")
+        for virtual_storage in items(praefect.get("praefect['configuration']['virtual_storage']")):
+            name = child(virtual_storage, "name")
             if py(name) not in common:
                 yield lint.finding(
                     "GHA021",
                     praefect,
-                    name or storage,
+                    name or virtual_storage,
                     f"virtual storage {py(name)!r} is not one of the other Praefect nodes' ({', '.join(common)}): "
                     "Rails' requests for theirs fail on this node",
                 )
