@@ -36,7 +36,17 @@ def test_sarif_is_2_1_0_with_rules_and_locations() -> None:
         location = result_["locations"][0]["physicalLocation"]
         assert location["artifactLocation"]["uri"].endswith("/gitlab.rb")
         assert location["region"] == {"startLine": 58, "startColumn": 7}
-    assert {r["level"] for r in run["results"]} == {"error", "warning", "note"}
+    assert {r["level"] for r in run["results"]} >= {"error", "warning"}
+    # what code-scanning uploads require of every result: a file under a declared base and a start line
+    assert run["originalUriBaseIds"]["LINTROOT"]["uri"] == SEED.resolve().as_uri() + "/"
+    for result_ in run["results"]:
+        physical = result_["locations"][0]["physicalLocation"]
+        assert physical["artifactLocation"]["uriBaseId"] == "LINTROOT"
+        assert (SEED / physical["artifactLocation"]["uri"]).is_file(), physical
+        assert physical["region"]["startLine"] >= 1
+    # notes about the run itself (GHA014: no --template) are notifications, not results
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert [n["descriptor"]["id"] for n in notes] == ["GHA014"] and "--template" in notes[0]["message"]["text"]
 
 
 def test_json_summary_counts_findings() -> None:

@@ -52,7 +52,7 @@ def lint(
     if fmt is Format.JSON:
         sys.stdout.write(to_json(findings) + "\n")
     elif fmt is Format.SARIF:
-        sys.stdout.write(json.dumps(to_sarif(findings, __version__), indent=2) + "\n")
+        sys.stdout.write(json.dumps(to_sarif(findings, __version__, folder), indent=2) + "\n")
     else:
         print_text(findings, console)
     failed = any(f.severity is Severity.ERROR for f in findings)

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from itertools import groupby
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -44,25 +45,37 @@ def to_json(findings: Sequence[Finding]) -> str:
     return json.dumps({"findings": [f.to_dict() for f in findings], "summary": summary(findings)}, indent=2)
 
 
-def to_sarif(findings: Sequence[Finding], version: str) -> dict[str, Any]:
+def to_sarif(findings: Sequence[Finding], version: str, root: Path | None = None) -> dict[str, Any]:
+    """SARIF 2.1.0. Every result has a file and a region (code-scanning views require both: a finding
+    about a whole node points at line 1 of its gitlab.rb); notes about the run itself, with no node,
+    are tool execution notifications. `root` is the linted folder, the base of every result's URI."""
     rules = list(all_rules())
     index = {r.id: i for i, r in enumerate(rules)}
     results: list[dict[str, Any]] = []
+    notifications: list[dict[str, Any]] = []
     for f in findings:
+        if not f.file and not f.node:
+            notifications.append(
+                {"descriptor": {"id": f.rule}, "level": f.severity.value, "message": {"text": f.message}}
+            )
+            continue
         result: dict[str, Any] = {
             "ruleId": f.rule,
             "ruleIndex": index[f.rule],
             "level": f.severity.value,
-            "message": {"text": f"{f.message}. Fix: {f.hint}" if f.node or f.file else f.message},
+            "message": {"text": f"{f.message}. Fix: {f.hint}"},
         }
-        if f.file:
-            physical: dict[str, Any] = {"artifactLocation": {"uri": f.file, "uriBaseId": "LINTROOT"}}
-            if f.line:
-                physical["region"] = {"startLine": f.line, "startColumn": max(f.column, 1)}
-            result["locations"] = [{"physicalLocation": physical}]
+        physical: dict[str, Any] = {
+            "artifactLocation": {"uri": f.file or f"{f.node}/gitlab.rb", "uriBaseId": "LINTROOT"},
+            "region": {"startLine": max(f.line, 1), "startColumn": max(f.column, 1)},
+        }
+        result["locations"] = [{"physicalLocation": physical}]
         if f.node:
             result["properties"] = {"node": f.node}
         results.append(result)
+    run_extra: dict[str, Any] = {}
+    if root is not None:
+        run_extra["originalUriBaseIds"] = {"LINTROOT": {"uri": root.resolve().as_uri() + "/"}}
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -85,7 +98,9 @@ def to_sarif(findings: Sequence[Finding], version: str) -> dict[str, Any]:
                         ],
                     }
                 },
+                "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
                 "results": results,
+                **run_extra,
             }
         ],
     }
