@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from gitlab_ha.lint.api import lint_folder
 from tests.conftest import REFERENCE
+from tests.render.conftest import Rendered
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -64,3 +67,30 @@ def test_md5_of_another_password_is_reported(tmp_path: Path) -> None:
     )
     found = [f for f in lint_folder(root, version="16.6.0") if f.rule == "GHA060"]
     assert [(f.node, f.line, f.column) for f in found] == [("10.0.0.6", 2, 35)]
+
+
+ENABLE_INSTEAD_OF_ROLES = {
+    "consul-redis-2": ("roles(['consul_role', 'redis_replica_role', 'redis_sentinel_role'])", "redis", "sentinel"),
+    "consul-redis-3": ("roles(['consul_role', 'redis_replica_role', 'redis_sentinel_role'])", "redis", "sentinel"),
+    "postgres-2": ("roles(['patroni_role', 'pgbouncer_role'])", "patroni", "pgbouncer", "postgresql"),
+    "rails-2": ("roles(['application_role', 'sidekiq_role'])", "puma", "sidekiq"),
+}
+
+
+def test_services_switched_on_by_enable_flags_are_roles_too(
+    rendered: Callable[[str, str], Rendered], tmp_path: Path
+) -> None:
+    """Without a topology, `x['enable'] = true` instead of `roles [...]` names the same services."""
+    clean = rendered("seed-15", "16.6.0")
+    out = tmp_path / "out"
+    shutil.copytree(clean.out, out)
+    for node, (roles_line, *services) in ENABLE_INSTEAD_OF_ROLES.items():
+        path = out / node / "gitlab.rb"
+        text = path.read_text()
+        assert roles_line in text
+        path.write_text(text.replace(roles_line, "\n".join(f"{s}['enable'] = true" for s in services)))
+
+    def loud(root: Path) -> list[tuple[str, str]]:
+        return sorted((f.rule, f.message) for f in lint_folder(root, version="16.6.0") if f.severity.value != "note")
+
+    assert loud(out) == loud(clean.out)

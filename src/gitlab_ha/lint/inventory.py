@@ -153,16 +153,30 @@ def infer_address(node: Node) -> str | None:
     return None
 
 
+_ENABLES: tuple[tuple[str, Role], ...] = (
+    ("praefect['enable']", Role.PRAEFECT),
+    ("gitaly['enable']", Role.GITALY),
+    ("pgbouncer['enable']", Role.PGBOUNCER),
+    ("patroni['enable']", Role.PATRONI),
+    ("redis['enable']", Role.REDIS),
+    ("sentinel['enable']", Role.SENTINEL),
+    ("puma['enable']", Role.RAILS),
+    ("sidekiq['enable']", Role.SIDEKIQ),
+)
+
+
 def infer_roles(node: Node) -> set[Role]:
     roles: set[Role] = set()
     if node.doc is not None:
         node.omnibus_roles = node.doc.roles()
         for ref in node.omnibus_roles:
             roles.update(OMNIBUS_ROLES.get(ref.name, ()))
-        if _truthy(node.value("praefect['enable']")):
-            roles.add(Role.PRAEFECT)
-        if _truthy(node.value("gitaly['enable']")):
-            roles.add(Role.GITALY)
+        # Hand-written nodes often switch services on one by one instead of naming a role.
+        for key, role in _ENABLES:
+            if _truthy(node.value(key)):
+                roles.add(role)
+        if _truthy(node.value("postgresql['enable']")) and Role.PATRONI not in roles:
+            roles.add(Role.POSTGRES)  # split into Praefect's PostgreSQL later, by what uses it
         if _truthy(node.value("consul['configuration']['server']")):
             roles.add(Role.CONSUL)
         if Role.PATRONI in roles and Role.PGBOUNCER in roles and not _watches_postgresql(node):
