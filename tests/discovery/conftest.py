@@ -70,6 +70,7 @@ class RunningAgent:
     node: str
     log: Path
     args: list[str] = field(default_factory=list)
+    words: dict[str, str] = field(default_factory=dict)  # the key=value words of the start-up line
 
     @property
     def url(self) -> str:
@@ -142,7 +143,7 @@ def start_agent(workdir: Path, *args: str, node: str = "node1", host: str = "127
     words = dict(w.split("=", 1) for w in line.decode().split() if "=" in w)
     http_port = int(words["http"].rsplit(":", 1)[1])
     dns_port = int(words["dns"].rsplit(":", 1)[1])
-    return RunningAgent(proc, host, http_port, dns_port, words["node"], log, list(args))
+    return RunningAgent(proc, host, http_port, dns_port, words["node"], log, list(args), words)
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
+from collections.abc import Callable
 
 from tests.discovery.conftest import RunningAgent, dig
 
@@ -45,3 +47,15 @@ def test_cut_udp_answer_sets_tc_and_dig_gets_all_over_tcp(agent: RunningAgent) -
     # several tags: all must match
     assert len(dig(agent, "+tcp", "even.all.big.service.consul", "SRV")) == 20
     assert dig(agent, "even.odd.big.service.consul", "SRV") == []
+
+
+def test_dns_listens_on_every_client_address(agents: Callable[..., RunningAgent]) -> None:
+    agent = agents("-dev", "-client", "127.0.0.1 127.0.0.2")
+    assert f"127.0.0.2:{agent.dns_port}" in agent.words["dns"].split(",")
+    assert f"127.0.0.2:{agent.http_port}" in agent.words["http"].split(",")
+    code, text, _ = agent.http("PUT", "/v1/agent/service/register", json.dumps({"Name": "web", "Port": 80}))
+    assert code == 200, text
+    for host in ("127.0.0.1", "127.0.0.2"):
+        other = dataclasses.replace(agent, host=host)
+        assert dig(other, "web.service.consul", "SRV"), f"no UDP answer on {host}"
+        assert dig(other, "+tcp", "web.service.consul", "SRV"), f"no TCP answer on {host}"

@@ -186,10 +186,11 @@ def agent_cmd(
         agent = Agent(cfg, dirs)
 
         def ready() -> None:
-            host = cfg.client_addr.split()[0]
+            hosts = cfg.client_addr.split() or ["127.0.0.1"]
+            http = ",".join(f"{h}:{agent.http_port}" for h in hosts)
+            dns = ",".join(f"{h}:{agent.dns_port}" for h in hosts)
             print(
-                f"==> gitlab-ha consul agent running: node={agent.node} dc={cfg.datacenter} "
-                f"http={host}:{agent.http_port} dns={host}:{agent.dns_port}",
+                f"==> gitlab-ha consul agent running: node={agent.node} dc={cfg.datacenter} http={http} dns={dns}",
                 flush=True,
             )
 

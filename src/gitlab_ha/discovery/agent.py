@@ -55,7 +55,7 @@ class Agent:
         self.changed = asyncio.Event()
         self._session_deadline: dict[str, float] = {}
         self._runner: web.AppRunner | None = None
-        self._dns: DNSServer | None = None
+        self._dns: list[DNSServer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._watches: list[WatchRunner] = []
         self.http_port = config.http_port
@@ -286,11 +286,18 @@ class Agent:
                 assert isinstance(server, asyncio.Server)
                 self.http_port = server.sockets[0].getsockname()[1]
         if self.dns_port >= 0:
-            self._dns = DNSServer(self.resolver, hosts[0], self.dns_port)
-            await self._dns.start()
-            self.dns_port = self._dns.port
+            for host in hosts:  # UDP and TCP on every client address; port 0 picks one port for them all
+                dns = DNSServer(self.resolver, host, self.dns_port)
+                self._dns.append(dns)
+                await dns.start()
+                self.dns_port = dns.port
         await self._restart_watches()
-        log.info("agent %s: HTTP %s, DNS %s:%s", self.node, self.http_address, hosts[0], self.dns_port)
+        log.info(
+            "agent %s: HTTP %s, DNS %s",
+            self.node,
+            ", ".join(f"{h}:{self.http_port}" for h in hosts),
+            ", ".join(f"{h}:{self.dns_port}" for h in hosts) if self._dns else "off",
+        )
 
     async def stop(self) -> None:
         self.closing = True
@@ -303,8 +310,8 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.checks.close()
-        if self._dns is not None:
-            await self._dns.close()
+        for dns in self._dns:
+            await dns.close()
         if self._runner is not None:
             await self._runner.cleanup()
         self.store.close()
