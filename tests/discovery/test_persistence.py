@@ -156,3 +156,19 @@ def test_tombstones_are_reaped_without_moving_prefix_indexes_back() -> None:
     seen = kv.list_prefix(state, "gone/")[0]
     assert seen == state.index  # the newest deletion
     assert kv.list_prefix(state, "gone/1")[0] >= state.kv_tombstone_floor > 0
+
+
+def test_restart_under_a_new_node_name_drops_the_old_node(
+    agents: Callable[..., RunningAgent], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    old = agents("-data-dir", str(data), node="old-name")
+    node_id = old.get("/v1/agent/self")["Config"]["NodeID"]
+    old.stop()
+
+    agent = agents("-data-dir", str(data), node="new-name")
+    assert agent.get("/v1/agent/self")["Config"]["NodeID"] == node_id
+    nodes = agent.get("/v1/catalog/nodes")
+    assert [(n["Node"], n["ID"]) for n in nodes] == [("new-name", node_id)]
+    assert agent.http("GET", "/v1/health/node/old-name")[1] == []
+    assert [c["Node"] for c in agent.get("/v1/health/state/passing")] == ["new-name"]

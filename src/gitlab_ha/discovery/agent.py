@@ -26,6 +26,7 @@ from gitlab_ha.discovery.state import (
     JSON,
     Command,
     DeregisterCheck,
+    DeregisterNode,
     DeregisterService,
     RegisterCheck,
     RegisterNode,
@@ -254,6 +255,12 @@ class Agent:
     # -- life cycle ----------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # Restarted on the same data dir under another -node name: the node ID is the same, and Consul
+        # would not keep two nodes with one ID. The old name (and its services, checks, sessions) goes.
+        for name, node in sorted(self.state.nodes.items()):
+            if name != self.node and node["ID"] == self.node_id:
+                log.info("node %s carries this agent's node ID %s: deregistering it", name, self.node_id)
+                self.submit(DeregisterNode(name, time.time()))
         self.submit(
             RegisterNode(
                 self.node, self.node_id, self.config.address, self.config.datacenter, dict(self.config.node_meta)
