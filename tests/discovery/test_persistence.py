@@ -158,9 +158,7 @@ def test_tombstones_are_reaped_without_moving_prefix_indexes_back() -> None:
     assert kv.list_prefix(state, "gone/1")[0] >= state.kv_tombstone_floor > 0
 
 
-def test_restart_under_a_new_node_name_drops_the_old_node(
-    agents: Callable[..., RunningAgent], tmp_path: Path
-) -> None:
+def test_restart_under_a_new_node_name_drops_the_old_node(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
     data = tmp_path / "data"
     old = agents("-data-dir", str(data), node="old-name")
     node_id = old.get("/v1/agent/self")["Config"]["NodeID"]
