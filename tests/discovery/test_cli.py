@@ -191,3 +191,15 @@ def test_kv_export_import_round_trip(agents: Callable[..., RunningAgent], tmp_pa
     assert target.get("/v1/kv/service/lab/config")[0]["Flags"] == 7
     done = run_cli("consul", "kv", "import", '[{"key": 1}]', env=target.env)
     assert done.returncode == 2 and "string key" in done.stderr
+
+
+def test_members_detailed_and_json_tables(agent: RunningAgent) -> None:
+    header, row = ok(agent, "members", "-detailed").splitlines()
+    assert header.split() == ["Node", "Address", "Status", "Tags"]
+    assert row.split()[0] == agent.node and row.split()[2] == "alive"
+    assert "dc=dc1" in row and "role=consul" in row.split()[3].split(",")
+
+    members = json.loads(ok(agent, "members", "--json"))
+    assert [m["Name"] for m in members] == [agent.node]
+    nodes = json.loads(ok(agent, "catalog", "nodes", "--json"))
+    assert [(n["Node"], n["Datacenter"]) for n in nodes] == [(agent.node, "dc1")]

@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from gitlab_ha.cli.output import report
+from gitlab_ha.cli.output import print_json, report
 from gitlab_ha.errors import InputError
 
 consul_app = typer.Typer(
@@ -206,14 +206,38 @@ def agent_cmd(
 
 
 @consul_app.command("members")
-def members_cmd(http_addr: str = _http_addr_option()) -> None:
+def members_cmd(
+    detailed: bool = typer.Option(
+        False, "-detailed", "--detailed", help="Show each member's tags instead of the summary columns."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the members as JSON (our extension)."),
+    http_addr: str = _http_addr_option(),
+) -> None:
     """List the members of the cluster.
 
-    Example: gitlab-ha consul members
+    Example: gitlab-ha consul members -detailed
     """
     members = Client(http_addr).ok("GET", "/v1/agent/members", "Error retrieving members")
-    rows = [["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"]]
+    if json_out:
+        print_json(members)
+        return
     status_names = {0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
+    if detailed:
+        # as `consul members -detailed`: the member's gossip tags, key=value, sorted and comma-joined
+        rows = [["Node", "Address", "Status", "Tags"]]
+        for m in members:
+            tags = m.get("Tags", {})
+            rows.append(
+                [
+                    m["Name"],
+                    f"{m['Addr']}:{m['Port']}",
+                    status_names.get(m.get("Status", 0), "unknown"),
+                    ",".join(f"{k}={v}" for k, v in sorted(tags.items())),
+                ]
+            )
+        _columns(rows)
+        return
+    rows = [["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"]]
     for m in members:
         tags = m.get("Tags", {})
         rows.append(
@@ -348,6 +372,7 @@ def catalog_services(
 @catalog_app.command("nodes")
 def catalog_nodes(
     service: str | None = typer.Option(None, "-service", "--service", help="Only nodes running this service."),
+    json_out: bool = typer.Option(False, "--json", help="Print the nodes as JSON (our extension)."),
     http_addr: str = _http_addr_option(),
 ) -> None:
     """List the nodes of the catalog.
@@ -364,6 +389,9 @@ def catalog_nodes(
         listing = list(nodes.values())
     else:
         listing = client.ok("GET", "/v1/catalog/nodes", "Error listing nodes")
+    if json_out:
+        print_json(listing)
+        return
     rows = [["Node", "ID", "Address", "DC"]]
     rows += [[n["Node"], n["ID"][:8], n["Address"], n["Datacenter"]] for n in listing]
     _columns(rows)
