@@ -315,3 +315,15 @@ def test_valid_rewrites_are_not_mistakes(rendered: Callable[[str, str], Rendered
     found = lint_folder(out, topology=clean.topology, template=REFERENCE / "gitlab.rb.template-16.6.0")
     loud = [f"{f.rule} {f.where()} {f.message}" for f in found if f.severity is not Severity.NOTE]
     assert loud == []
+
+
+def test_max_concurrency_is_deprecated_from_16_9(rendered: Callable[[str, str], Rendered], tmp_path: Path) -> None:
+    """The renderer writes sidekiq['concurrency'] from 16.9; the old key there is a deprecation (GHA012)."""
+    clean = rendered("seed-15", "16.10.0")
+    mistake = Mistake(
+        "GHA012", "rails-1", "gitlab.rb", sub(r"^sidekiq\['concurrency'\]", "sidekiq['max_concurrency']"), "max_conc"
+    )
+    out = mutate(clean, mistake, tmp_path)
+    loud = [f for f in lint_folder(out, topology=clean.topology) if f.severity is not Severity.NOTE]
+    assert [(f.rule, f.file) for f in loud] == [("GHA012", "rails-1/gitlab.rb")], [f.message for f in loud]
+    assert "deprecated since 16.9.0 and removed in 17.0.0" in loud[0].message

@@ -91,7 +91,17 @@ class Change:
 
 
 CHANGES: tuple[Change, ...] = (
-    Change("sidekiq['max_concurrency']", Version(17, 0, 0), Version(17, 0, 0), "sidekiq['concurrency']"),
+    Change("sidekiq['max_concurrency']", Version(16, 9, 0), Version(17, 0, 0), "sidekiq['concurrency']"),
+    Change("sidekiq['min_concurrency']", Version(16, 9, 0), Version(17, 0, 0), "sidekiq['concurrency']"),
+    Change("sidekiq['negate']", Version(15, 9, 0), Version(17, 0, 0), "sidekiq['routing_rules']"),
+    Change("gitaly['cgroups_count']", Version(15, 1, 0), Version(16, 0, 0), "gitaly['configuration'][:cgroups]"),
+    Change("gitaly['cgroups_cpu_enabled']", Version(15, 1, 0), Version(16, 0, 0), "gitaly['configuration'][:cgroups]"),
+    Change(
+        "gitaly['cgroups_memory_enabled']", Version(15, 1, 0), Version(16, 0, 0), "gitaly['configuration'][:cgroups]"
+    ),
+    Change("gitaly['cgroups_memory_limit']", Version(15, 1, 0), Version(16, 0, 0), "gitaly['configuration'][:cgroups]"),
+    Change("praefect['separate_database_metrics']", Version(15, 5, 0), Version(16, 0, 0), "nothing (always separate)"),
+    Change("sidekiq['queue_selector']", Version(15, 9, 0), Version(17, 0, 0), "sidekiq['routing_rules']"),
     Change(
         "git_data_dirs",
         Version(17, 8, 0),
@@ -102,6 +112,7 @@ CHANGES: tuple[Change, ...] = (
     Change("postgres_exporter['per_table_stats']", Version(16, 4, 0), Version(17, 0, 0), "nothing (always on)"),
     Change("gitlab_shell['migration']", Version(17, 4, 0), Version(18, 0, 0), "nothing (the setting is gone)"),
     Change("mattermost_external_url", Version(19, 0, 0), Version(20, 0, 0), "a separately installed Mattermost"),
+    Change("spamcheck", Version(19, 0, 0), Version(19, 0, 0), "nothing (Spamcheck is no longer bundled)"),
 )
 
 
