@@ -82,6 +82,9 @@ ONE_OF_N = [
         "pgbouncer_user_password",
     ),
     Mistake("GHA060", "rails-2", "gitlab.rb", sub(r"db_password'\] = '", "db_password'] = 'Old"), "db_password"),
+    # Sentinel quorum: all 3 (a warning: no failover once the master's host is gone) or more than exist (error)
+    Mistake("GHA045", "consul-redis-2", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 3"), "quorum"),
+    Mistake("GHA045", "consul-redis-3", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 4"), "quorum"),
 ]
 
 MISTAKES = [

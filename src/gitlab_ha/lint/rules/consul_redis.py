@@ -221,6 +221,14 @@ def quorum(lint: Lint) -> Iterator[Finding]:
                     f"quorum {number} > {count} Sentinels: no failover can ever happen",
                     severity=_S.ERROR,
                 )
+            elif number > majority:
+                yield lint.finding(
+                    "GHA045",
+                    node,
+                    value,
+                    f"quorum {number} is above a majority of {count} Sentinels: once the master's host is down "
+                    f"with its Sentinel, {count - 1} are left to agree and failover may never start",
+                )
             elif number < majority and count > 1:
                 yield lint.finding(
                     "GHA045",
