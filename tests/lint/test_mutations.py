@@ -85,6 +85,15 @@ ONE_OF_N = [
     # Sentinel quorum: all 3 (a warning: no failover once the master's host is gone) or more than exist (error)
     Mistake("GHA045", "consul-redis-2", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 3"), "quorum"),
     Mistake("GHA045", "consul-redis-3", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 4"), "quorum"),
+    # a syntax error early in a file hides what follows it: no "is not set" for what the parser skipped
+    # (db_load_balancing's hash left open: the next assignment is read as its key, `=` where `=>` belongs)
+    Mistake(
+        "GHA001",
+        "rails-1",
+        "gitlab.rb",
+        sub(r"^(  'hosts' => \[[^\]]*\],)\n\}\n", "\\1\n"),
+        "redis['master_name'] =",
+    ),
 ]
 
 MISTAKES = [
