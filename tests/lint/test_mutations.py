@@ -82,6 +82,23 @@ ONE_OF_N = [
         "pgbouncer_user_password",
     ),
     Mistake("GHA060", "rails-2", "gitlab.rb", sub(r"db_password'\] = '", "db_password'] = 'Old"), "db_password"),
+    Mistake(
+        "GHA053",
+        "postgres-2",
+        "gitlab.rb",
+        sub(r"^patroni\['password'\] = '", "patroni['password'] = 'Q"),
+        "patroni['password']",
+    ),
+    Mistake(
+        "GHA053",
+        "postgres-1",
+        "gitlab.rb",
+        sub(
+            r"sql_replication_password'\] = '[0-9a-f]{32}'",
+            f"sql_replication_password'] = '{pg_md5('old', 'gitlab_replicator')}'",
+        ),
+        "sql_replication_password",
+    ),
     # Sentinel quorum: all 3 (a warning: no failover once the master's host is gone) or more than exist (error)
     Mistake("GHA045", "consul-redis-2", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 3"), "quorum"),
     Mistake("GHA045", "consul-redis-3", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 4"), "quorum"),
@@ -209,6 +226,7 @@ MISTAKES = [
         "gitlab.rb",
         sub(r"^patroni\['password'\] = '\w+'", "patroni['password'] = 'password123'"),
         "patroni['password']",
+        also=("postgres-2",),  # one API password for every Patroni node, or GHA053 speaks too
     ),
     Mistake(
         "GHA062", "postgres-1", "gitlab.rb", sub(r"allowlist'\] = %w\(", "allowlist'] = %w(0.0.0.0/0 "), "allowlist"
@@ -302,7 +320,7 @@ def test_one_mistake_one_rule(rendered: Callable[[str, str], Rendered], mistake:
 
 def test_every_rule_with_a_place_has_a_mutation() -> None:
     layout_only = {"GHA002", "GHA014", "GHA070", "GHA071"}  # no single-file mistake; tested elsewhere
-    assert {r.id for r in all_rules()} - layout_only == {m.rule for m in MISTAKES}
+    assert {r.id for r in all_rules()} - layout_only == {m.rule for m in MISTAKES + ONE_OF_N}
 
 
 # Valid ways to write what the renderer writes: Ruby the linter does not run, and ports as strings.

@@ -1,4 +1,4 @@
-"""Patroni replication settings against the node count; one migrating Rails and Praefect node."""
+"""Patroni replication settings against the node count and each other; one migrating Rails and Praefect node."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from gitlab_ha.lint.engine import Lint, rule
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
 from gitlab_ha.lint.rules.database import rails_nodes
+from gitlab_ha.lint.rules.util import odd_ones
 from gitlab_ha.topology.roles import Role
 
 _S = Severity
@@ -81,3 +82,25 @@ def rails_migrate(lint: Lint) -> Iterator[Finding]:
 def praefect_migrate(lint: Lint) -> Iterator[Finding]:
     nodes = [n for n in lint.cluster.with_role(Role.PRAEFECT) if n.doc is not None]
     yield from _migrators(lint, "GHA052", nodes, "praefect['auto_migrate']", "Praefect")
+
+
+_PATRONI_SHARED = (
+    ("postgresql['sql_replication_password']", "replication password hash (user gitlab_replicator)"),
+    ("patroni['username']", "Patroni REST API user"),
+    ("patroni['password']", "Patroni REST API password"),
+)
+
+
+@rule(
+    "GHA053",
+    _S.ERROR,
+    "Patroni nodes disagree",
+    "Give every Patroni node the same replication password hash and the same Patroni API user and password.",
+)
+def patroni_agree(lint: Lint) -> Iterator[Finding]:
+    """A replica with another replication hash cannot stream after a failover; another API password
+    breaks Patroni's calls to its peers and the internal load balancer's leader check."""
+    nodes = [n for n in lint.cluster.with_role(Role.PATRONI) if n.doc is not None]
+    for key, what in _PATRONI_SHARED:
+        for node, _, value in odd_ones([(n, key, n.get(key)) for n in nodes]):
+            yield lint.finding("GHA053", node, value, f"{key} differs from the {what} the other Patroni nodes use")

@@ -61,12 +61,15 @@ def majority_value(values: list[Value | None]) -> Scalar | None:
 
 def odd_ones(places: list[tuple[Node, str, Value | None]]) -> list[tuple[Node, str, Value]]:
     """The (node, label, value) whose knowable value differs from the one most places share: the one
-    wrong node among N, where comparing against the union of every node's values would miss it."""
+    wrong node among N, where comparing against the union of every node's values would miss it. When
+    no value has more places than another (two nodes, two values), every place is reported: which is
+    wrong cannot be told."""
     counts = Counter(v for _, _, value in places if (v := py(value)) is not None)
     if len(counts) < 2:
         return []
-    common = counts.most_common(1)[0][0]
-    return [(n, label, value) for n, label, value in places if value is not None and py(value) not in (None, common)]
+    (common, first), (_, second) = counts.most_common(2)
+    keep = () if first == second else (None, common)
+    return [(n, label, value) for n, label, value in places if value is not None and py(value) not in keep]
 
 
 def items(value: Value | None) -> list[Value]:
