@@ -330,6 +330,17 @@ REWRITES = [
     ("rails-2", sub(r"^gitlab_rails\['db_host'\] = '[\d.]+'", "gitlab_rails['db_host'] = \"#{db}\"")),
     ("rails-1", sub(r"db_port'\] = 6432", "db_port'] = '6432'")),
     ("rails-2", lambda text: text.replace("'port' => 26379", "'port' => '26379'")),
+    # a parent hash set at once instead of key by key (GHA010 must not call the parent unknown)
+    (
+        "postgres-1",
+        lambda text: re.sub(
+            r"^patroni\['postgresql'\]\['max_replication_slots'\] = (\d+).*\n"
+            r"patroni\['postgresql'\]\['max_wal_senders'\] = (\d+).*$",
+            r"patroni['postgresql'] = { 'max_replication_slots' => \1, 'max_wal_senders' => \2 }",
+            text,
+            flags=re.MULTILINE,
+        ),
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ covers every bucket setting below it).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,14 @@ class Template:
     methods: frozenset[str]
 
     def knows(self, key: str) -> bool:
-        return any(prefix in self.keys for prefix in prefixes(key))
+        """Known when the key or one of its prefixes is listed, or when it is the parent of a listed key
+        (`patroni['postgresql'] = { 'max_wal_senders' => 7 }` sets `patroni['postgresql']['max_wal_senders']`)."""
+        return any(prefix in self.keys for prefix in prefixes(key)) or key in _parents(self.keys)
+
+
+@functools.cache
+def _parents(keys: frozenset[str]) -> frozenset[str]:
+    return frozenset(prefix for key in keys for prefix in prefixes(key)[:-1])
 
 
 def prefixes(key: str) -> list[str]:
