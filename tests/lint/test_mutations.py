@@ -99,6 +99,14 @@ ONE_OF_N = [
         ),
         "sql_replication_password",
     ),
+    Mistake(
+        "GHA015",
+        "rails-1",
+        "gitlab.rb",
+        sub(r"roles\(\['application_role', 'sidekiq_role'\]\)", "roles(['sidekiq_role'])"),
+        "roles(",
+    ),
+    Mistake("GHA043", "consul-redis-2", "gitlab.rb", sub(r"'redis_replica_role'", "'redis_master_role'"), "roles("),
     # Sentinel quorum: all 3 (a warning: no failover once the master's host is gone) or more than exist (error)
     Mistake("GHA045", "consul-redis-2", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 3"), "quorum"),
     Mistake("GHA045", "consul-redis-3", "gitlab.rb", sub(r"quorum'\] = 2", "quorum'] = 4"), "quorum"),

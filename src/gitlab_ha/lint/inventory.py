@@ -49,6 +49,7 @@ class Node:
     address: str | None = None
     roles: set[Role] = field(default_factory=set)
     omnibus_roles: list[RoleRef] = field(default_factory=list)
+    file_roles: set[Role] = field(default_factory=set)  # what the files say, before a topology overrides it
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -200,6 +201,7 @@ def build(root: Path, topology: Topology | None = None) -> Cluster:
     for node in nodes:
         node.address = infer_address(node)
         node.roles = infer_roles(node)
+        node.file_roles = set(node.roles)
     if topology is not None:
         seen: set[str] = set()
         for node in nodes:

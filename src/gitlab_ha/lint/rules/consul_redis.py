@@ -159,6 +159,16 @@ def master_ip(lint: Lint) -> Iterator[Finding]:
         if master is None or master.address is None:
             continue
         for node in nodes:
+            ref = next((r for r in node.omnibus_roles if r.name == "redis_master_role"), None)
+            if ref is not None and node is not master:
+                yield lint.finding(
+                    "GHA043",
+                    node,
+                    ref.loc,
+                    f"redis_master_role here too: {master.label} is the master; two would each start as one",
+                    "Give this node redis_replica_role.",
+                )
+        for node in nodes:
             value = node.get("redis['master_ip']")
             if value is None:
                 if node.has(Role.SENTINEL) or node.has(Role.SENTINEL_CACHE):

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from gitlab_ha.lint.engine import Lint, rule
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.knowledge import ATTRIBUTE_KEYS, change_for, known_roles, role_since
+from gitlab_ha.topology.roles import Role
 from gitlab_ha.topology.versions import parse_version
 
 _S = Severity
@@ -155,4 +156,47 @@ def not_checked(lint: Lint) -> Iterator[Finding]:
     if lint.version is None:
         yield lint.finding(
             "GHA014", None, None, "no --version (nor topology): removed and deprecated keys were not checked"
+        )
+
+
+# The roles a file shows beyond doubt (a role list or `x['enable'] = true`), compared with the topology.
+# Some kinds look the same in a file: which PostgreSQL is Praefect's, or which Redis is the cache, is the
+# topology's to say, so each such pair counts as one kind.
+_FILE_ROLES = (Role.RAILS, Role.SIDEKIQ, Role.GITALY, Role.PRAEFECT, Role.PATRONI, Role.REDIS, Role.SENTINEL)
+_SAME_IN_A_FILE = {
+    Role.PRAEFECT_POSTGRES: Role.POSTGRES,
+    Role.REDIS_CACHE: Role.REDIS,
+    Role.SENTINEL_CACHE: Role.SENTINEL,
+}
+
+
+def _kinds(roles: set[Role]) -> set[Role]:
+    kinds = {_SAME_IN_A_FILE.get(role, role) for role in roles}
+    return {kind for kind in kinds if kind in _FILE_ROLES or kind is Role.POSTGRES}
+
+
+@rule(
+    "GHA015",
+    _S.ERROR,
+    "the file's roles are not the topology's",
+    "Make the node's `roles [...]` (or `x['enable']`) and its roles in the topology say the same.",
+)
+def file_roles(lint: Lint) -> Iterator[Finding]:
+    if lint.cluster.topology is None:
+        return
+    known = known_roles(lint.version) | (lint.template.roles if lint.template is not None else frozenset())
+    for node in lint.cluster.nodes:
+        if node.doc is None or not node.roles:
+            continue
+        if any(ref.name not in known for ref in node.omnibus_roles):
+            continue  # GHA013 speaks: Omnibus refuses the whole role list
+        declared, written = _kinds(node.roles), _kinds(node.file_roles)
+        missing, extra = sorted(declared - written), sorted(written - declared)
+        if not missing and not extra:
+            continue
+        parts = [f"lacks {', '.join(r.value for r in missing)}"] if missing else []
+        parts += [f"also runs {', '.join(r.value for r in extra)}"] if extra else []
+        at = node.omnibus_roles[0].loc if node.omnibus_roles else None
+        yield lint.finding(
+            "GHA015", node, at, f"the topology gives {node.label} other roles: the file {'; '.join(parts)}"
         )
