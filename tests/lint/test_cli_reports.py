@@ -11,6 +11,7 @@ from pathlib import Path
 from gitlab_ha.lint.api import lint_folder
 from gitlab_ha.lint.engine import all_rules
 from gitlab_ha.lint.knowledge import ATTRIBUTE_KEYS, CHANGES, known_roles
+from gitlab_ha.lint.own_keys import GROUPS
 from gitlab_ha.lint.template import extract, load_template
 from tests.conftest import REFERENCE
 from tests.helpers import cli
@@ -61,7 +62,7 @@ def test_clean_render_exits_0(rendered: Callable[[str, str], Rendered]) -> None:
     result = cli("lint", out.out, "--topology", out.topology)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 errors, 0 warnings" in result.stdout
-    assert "no --template: unknown keys were not checked" in result.stdout
+    assert "no --template: keys were checked only against" in result.stdout
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -106,6 +107,25 @@ def test_template_keys_are_omnibus_keys_and_roles() -> None:
 def test_template_extraction_survives_odd_lines() -> None:
     text = "# praefect['configuration'] = {\n#   virtual_storage: [\n# x['a'\n# y[:b]['c'] ||= 1\n#\n\x00\n"
     assert extract(text).keys == {"praefect['configuration']", "y['b']['c']"}
+
+
+def test_own_setting_groups_are_omnibus_groups() -> None:
+    for version in ("16.6.0", "19.3.0"):
+        groups = {key.split("[", 1)[0] for key in reference.keys(version)}
+        assert groups <= GROUPS, sorted(groups - GROUPS)
+
+
+def test_typos_are_found_without_a_template(rendered: Callable[[str, str], Rendered], tmp_path: Path) -> None:
+    clean = rendered("ref-3k", "19.3.0")
+    out = tmp_path / "out"
+    shutil.copytree(clean.out, out)
+    rb = out / "rails-1" / "gitlab.rb"
+    rb.write_text(rb.read_text() + "pumaa['worker_processes'] = 4\ngitlab_rails['db_post'] = 6432\n")
+    found = [f for f in lint_folder(out, topology=clean.topology) if f.rule == "GHA010"]
+    assert [(f.line, f.message) for f in found] == [
+        (len(rb.read_text().splitlines()) - 1, "pumaa is no Omnibus setting group (did you mean puma?)"),
+        (len(rb.read_text().splitlines()), "gitlab_rails['db_post'] is unknown; did you mean gitlab_rails['db_port']?"),
+    ]
 
 
 def test_knowledge_agrees_with_reference_data() -> None:

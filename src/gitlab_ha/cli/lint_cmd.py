@@ -42,7 +42,8 @@ def lint(
 
     Without --topology, roles come from each file (roles [...], praefect['enable'], ...).
 
-    Unknown keys are only reported with --template (without it, a note says so).
+    Unknown keys are checked against --template; without it, only typos of Omnibus' setting groups
+    and of the keys gitlab-ha renders are found (a note says so).
 
     Exit 1 when any error is found, 0 otherwise; 2 on bad input. Rules: docs/lint.md.
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from gitlab_ha.lint.engine import Lint, rule
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.knowledge import ATTRIBUTE_KEYS, change_for, known_roles, role_since
+from gitlab_ha.lint.own_keys import NO_VERSION, near_miss, unknown_group
 from gitlab_ha.topology.roles import Role
 from gitlab_ha.topology.versions import parse_version
 
@@ -54,8 +55,6 @@ def folders(lint: Lint) -> Iterator[Finding]:
 )
 def unknown_keys(lint: Lint) -> Iterator[Finding]:
     template = lint.template
-    if template is None:
-        return
     for node in lint.cluster.nodes:
         if node.doc is None:
             continue
@@ -67,8 +66,13 @@ def unknown_keys(lint: Lint) -> Iterator[Finding]:
             if key in seen or key in ATTRIBUTE_KEYS or change_for(key) is not None:
                 continue
             seen.add(key)
-            if not template.knows(key):
-                yield lint.finding("GHA010", node, assignment.target.loc, f"{key} is not a key of {template.path}")
+            if template is not None:
+                if not template.knows(key):
+                    yield lint.finding("GHA010", node, assignment.target.loc, f"{key} is not a key of {template.path}")
+            elif problem := unknown_group(key):
+                yield lint.finding("GHA010", node, assignment.target.loc, problem)
+            elif guess := near_miss(key, lint.version or NO_VERSION):
+                yield lint.finding("GHA010", node, assignment.target.loc, f"{key} is unknown; did you mean {guess}?")
 
 
 @rule(
@@ -152,7 +156,12 @@ def unknown_roles(lint: Lint) -> Iterator[Finding]:
 )
 def not_checked(lint: Lint) -> Iterator[Finding]:
     if lint.template is None:
-        yield lint.finding("GHA014", None, None, "no --template: unknown keys were not checked")
+        yield lint.finding(
+            "GHA014",
+            None,
+            None,
+            "no --template: keys were checked only against Omnibus' setting groups and the keys gitlab-ha renders",
+        )
     if lint.version is None:
         yield lint.finding(
             "GHA014", None, None, "no --version (nor topology): removed and deprecated keys were not checked"
