@@ -221,39 +221,28 @@ def members_cmd(
     if json_out:
         print_json(members)
         return
-    status_names = {0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
     if detailed:
         # as `consul members -detailed`: the member's gossip tags, key=value, sorted and comma-joined
         rows = [["Node", "Address", "Status", "Tags"]]
         for m in members:
             tags = m.get("Tags", {})
-            rows.append(
-                [
-                    m["Name"],
-                    f"{m['Addr']}:{m['Port']}",
-                    status_names.get(m.get("Status", 0), "unknown"),
-                    ",".join(f"{k}={v}" for k, v in sorted(tags.items())),
-                ]
-            )
-        _columns(rows)
-        return
-    rows = [["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"]]
-    for m in members:
-        tags = m.get("Tags", {})
-        rows.append(
-            [
-                m["Name"],
-                f"{m['Addr']}:{m['Port']}",
-                status_names.get(m.get("Status", 0), "unknown"),
-                "server" if tags.get("role") == "consul" else "client",
-                tags.get("build", "").split(":")[0],
-                str(m.get("ProtocolCur", 2)),
-                tags.get("dc", ""),
-                "default",
-                "<all>",
-            ]
-        )
+            rows.append([*_member(m), ",".join(f"{k}={v}" for k, v in sorted(tags.items()))])
+    else:
+        rows = [["Node", "Address", "Status", "Type", "Build", "Protocol", "DC", "Partition", "Segment"]]
+        for m in members:
+            tags = m.get("Tags", {})
+            kind = "server" if tags.get("role") == "consul" else "client"
+            build, protocol = tags.get("build", "").split(":")[0], str(m.get("ProtocolCur", 2))
+            rows.append([*_member(m), kind, build, protocol, tags.get("dc", ""), "default", "<all>"])
     _columns(rows)
+
+
+_STATUS_NAMES = {0: "none", 1: "alive", 2: "leaving", 3: "left", 4: "failed"}
+
+
+def _member(m: dict[str, Any]) -> list[str]:
+    """Node, Address and Status: the columns both member tables start with."""
+    return [m["Name"], f"{m['Addr']}:{m['Port']}", _STATUS_NAMES.get(m.get("Status", 0), "unknown")]
 
 
 def _definitions(files: list[Path]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
