@@ -104,14 +104,16 @@ def rendered_keys(version: str) -> frozenset[str]:
     from gitlab_ha.render.context import Context
 
     keys: set[str] = set()
-    for name in ("seed-15", "ref-50k"):  # co-located roles, and every role on its own
-        preset = PRESETS[name]
-        topo = load_text(topology_yaml(preset, expand(preset)), name).topology
-        topo = topo.model_copy(update={"gitlab": topo.gitlab.model_copy(update={"version": version})})
-        for artifact in render_cluster(Context(topo, _Secrets()), name):
-            if artifact.path.endswith("/gitlab.rb"):
-                doc = parse(artifact.content, artifact.path)
-                keys.update(a.target.text for a in doc.assignments if a.target.keys)
+    name = "ref-50k"  # every role, on nodes of its own (the seed's co-located roles add no key)
+    preset = PRESETS[name]
+    topo = load_text(topology_yaml(preset, expand(preset)), name).topology
+    topo = topo.model_copy(update={"gitlab": topo.gitlab.model_copy(update={"version": version})})
+    seen_roles: set[str] = set()
+    for artifact in render_cluster(Context(topo, _Secrets()), name):
+        if artifact.path.endswith("/gitlab.rb") and artifact.role not in seen_roles:
+            seen_roles.add(artifact.role)  # nodes of the same roles set the same keys: parse one
+            doc = parse(artifact.content, artifact.path)
+            keys.update(a.target.text for a in doc.assignments if a.target.keys)
     return frozenset(keys)
 
 
