@@ -81,6 +81,21 @@ ONE_OF_N = [
         ),
         "pgbouncer_user_password",
     ),
+    # PgBouncer's own user list: the pgbouncer user's hash against Patroni's, gitlab-consul's across nodes
+    Mistake(
+        "GHA032",
+        "postgres-2",
+        "gitlab.rb",
+        sub(r"('pgbouncer' => \{\n    'password' => ')[0-9a-f]{32}", f"\\g<1>{pg_md5('old', 'pgbouncer')}"),
+        f"{pg_md5('old', 'pgbouncer')}",
+    ),
+    Mistake(
+        "GHA032",
+        "postgres-2",
+        "gitlab.rb",
+        sub(r"('gitlab-consul' => \{\n    'password' => ')[0-9a-f]{32}", f"\\g<1>{pg_md5('old', 'gitlab-consul')}"),
+        f"{pg_md5('old', 'gitlab-consul')}",
+    ),
     Mistake("GHA060", "rails-2", "gitlab.rb", sub(r"db_password'\] = '", "db_password'] = 'Old"), "db_password"),
     Mistake(
         "GHA053",

@@ -153,7 +153,23 @@ def pgbouncer_config(lint: Lint) -> Iterator[Finding]:
     for node, _, value in odd_ones(places):
         yield lint.finding("GHA032", node, value, f"{key} differs from the other Patroni nodes' (one role, one hash)")
     patroni_hash = majority_value([value for _, _, value in places])
-    for node in cluster.with_role(Role.PGBOUNCER):
+    bouncers = cluster.with_role(Role.PGBOUNCER)
+    # every PgBouncer knows each user by the same hash (the watcher's gitlab-consul, the pgbouncer user)
+    user_lists = [u for n in bouncers if isinstance(u := n.get("pgbouncer['users']"), Hash)]
+    names = sorted(set[str]().union(*(u.keys() for u in user_lists)))
+    for name in names:
+        hashes = [(n, name, child(n.get("pgbouncer['users']"), name, "password")) for n in bouncers]
+        for node, _, value in odd_ones(hashes):
+            yield lint.finding(
+                "GHA032", node, value, f"pgbouncer['users'] {name!r}: the hash differs from the other PgBouncer nodes'"
+            )
+    for node in bouncers:
+        own = child(node.get("pgbouncer['users']"), "pgbouncer", "password")
+        if patroni_hash is not None and py(own) not in (None, patroni_hash):
+            yield lint.finding(
+                "GHA032", node, own, f"pgbouncer['users'] 'pgbouncer': the hash differs from Patroni's {key}"
+            )
+    for node in bouncers:
         databases = node.get("pgbouncer['databases']")
         if not isinstance(databases, Hash):
             yield lint.finding("GHA032", node, databases, "pgbouncer['databases'] is not set")
