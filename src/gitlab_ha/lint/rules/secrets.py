@@ -31,7 +31,7 @@ def md5_mismatch(lint: Lint) -> Iterator[Finding]:
     cluster = lint.cluster
     # user gitlab: every Rails' db_password against every database node's sql_user_password
     clients = [
-        (rails, str(rails.value("gitlab_rails['db_username']") or "gitlab"), "gitlab_rails['db_password']")
+        (rails, str(rails.value("gitlab_rails['db_username']") or "gitlab"), rails.get("gitlab_rails['db_password']"))
         for rails in rails_nodes(lint)
     ]
     databases = cluster.with_role(Role.PATRONI) + cluster.with_role(Role.POSTGRES)
@@ -40,28 +40,23 @@ def md5_mismatch(lint: Lint) -> Iterator[Finding]:
     praefects = []
     for praefect in cluster.with_role(Role.PRAEFECT):
         user = py(child(praefect.get("praefect['configuration']"), "database", "user")) or "praefect"
-        praefects.append((praefect, str(user), _PRAEFECT_PASSWORD))
+        password = child(praefect.get("praefect['configuration']"), "database", "password")
+        praefects.append((praefect, str(user), password))
     yield from _agree(lint, praefects, cluster.with_role(Role.PRAEFECT_POSTGRES), "praefect")
 
 
-_PRAEFECT_PASSWORD = "praefect['configuration'][:database][:password]"
 _HASH = "postgresql['sql_user_password']"
 
 
-def _password(node: Node, key: str) -> Value | None:
-    if key == _PRAEFECT_PASSWORD:
-        return child(node.get("praefect['configuration']"), "database", "password")
-    return node.get(key)
-
-
-def _agree(lint: Lint, clients: list[tuple[Node, str, str]], servers: list[Node], user: str) -> Iterator[Finding]:
+def _agree(
+    lint: Lint, clients: list[tuple[Node, str, Value | None]], servers: list[Node], user: str
+) -> Iterator[Finding]:
     """Each client's plaintext and each server's MD5 hash stand for one md5(password + user); every one
     that differs from the most common is reported where it is (a tie trusts the clients' plaintext)."""
-    votes: list[tuple[Node, str, Value, str]] = []  # node, key, value node, the hash it stands for
-    for node, client_user, key in clients:
-        value = _password(node, key)
+    votes: list[tuple[Node, str, Value, str]] = []  # node, who, value node, the hash it stands for
+    for node, client_user, value in clients:
         if isinstance(value, Str) and not value.interpolated:
-            votes.append((node, key, value, pg_md5(value.value, client_user)))
+            votes.append((node, "client", value, pg_md5(value.value, client_user)))
     has_client = bool(votes)
     for node in servers:
         value = node.get(_HASH)
@@ -76,7 +71,7 @@ def _agree(lint: Lint, clients: list[tuple[Node, str, str]], servers: list[Node]
         if key == _HASH:
             message = f"{key} is not md5(password + {user!r}) of the password the clients use"
         else:
-            message = f"{key} is not the password the database's MD5 hash and the other clients stand for"
+            message = "this password is not the one the database's MD5 hash and the other clients stand for"
         yield lint.finding(
             "GHA060",
             node,
