@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitlab_ha.errors import InputError
+from gitlab_ha.rubycfg.emit import format_key
 
 _KEY_LINE = re.compile(
     r"""^[#\s]*([a-z_][a-z0-9_]*)((?:\[\s*(?:'[^']*'|"[^"]*"|:[a-z_][a-z0-9_]*)\s*\])+)\s*(?:\|\|)?=[^=~]"""
@@ -56,7 +57,7 @@ def extract(text: str, path: str = "<template>") -> Template:
         match = _KEY_LINE.match(line)
         if match:
             parts = [a or b or c for a, b, c in _INDEX.findall(match.group(2))]
-            keys.add(match.group(1) + "".join(f"['{part}']" for part in parts))
+            keys.add(format_key((match.group(1), *parts)))
             continue
         stripped = line.strip()
         if stripped.startswith("## Roles"):

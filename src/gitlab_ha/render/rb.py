@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gitlab_ha.rubycfg.emit import assign, call
+from gitlab_ha.rubycfg.emit import assign, call, format_key
 
 
 @dataclass
@@ -47,7 +47,7 @@ class RbBuilder:
                 raise ValueError(f"renderer bug: {path} set to two different values")
             return
         self._values[path] = value
-        self.keys.append(base + "".join(f"['{k}']" for k in keys))
+        self.keys.append(format_key(path))
         text = assign(base, tuple(keys), value)
         if comment:
             text = f"{text}  # {comment}" if "\n" not in text else f"# {comment}\n{text}"

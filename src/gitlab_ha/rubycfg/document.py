@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_ha.errors import InputError
-from gitlab_ha.rubycfg.emit import ruby_string
+from gitlab_ha.rubycfg.emit import format_key
 from gitlab_ha.rubycfg.errors import RubySyntaxError
 from gitlab_ha.rubycfg.nodes import (
     Array,
@@ -34,13 +34,6 @@ from gitlab_ha.rubycfg.parser import Parser
 from gitlab_ha.rubycfg.tokens import Loc
 
 __all__ = ["Document", "RoleRef", "format_key", "parse", "parse_file", "parse_key"]
-
-
-def format_key(path: Sequence[str]) -> str:
-    """`('patroni', 'postgresql', 'port')` → `patroni['postgresql']['port']`."""
-    if not path:
-        raise ValueError("an empty key path")
-    return path[0] + "".join(f"[{ruby_string(key)}]" for key in path[1:])
 
 
 def parse_key(key: str | Sequence[str]) -> tuple[str, ...]:

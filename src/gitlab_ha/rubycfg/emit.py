@@ -135,11 +135,21 @@ def to_ruby(value: Any, indent: int = 0) -> str:
     raise TypeError(f"cannot write {type(value).__name__} value {value!r} as Ruby")
 
 
+def format_key(path: Sequence[str]) -> str:
+    """The one gitlab.rb form of a key path: `('patroni', 'postgresql', 'port')` → `patroni['postgresql']['port']`.
+
+    Every module that turns a key path into text (the parser's targets, the renderer, lint, the
+    template reader) calls this, so a key reads the same wherever it is reported."""
+    if not path:
+        raise ValueError("an empty key path")
+    return path[0] + "".join(f"[{ruby_string(str(key))}]" for key in path[1:])
+
+
 def key_path(base: str, keys: Sequence[str] = ()) -> str:
-    """The gitlab.rb form of a key: `key_path('patroni', ('postgresql', 'port'))` → `patroni['postgresql']['port']`."""
+    """`key_path('patroni', ('postgresql', 'port'))` → `patroni['postgresql']['port']`; `base` must be an identifier."""
     if not _IDENT.match(base):
         raise ValueError(f"{base!r} is not a Ruby identifier")
-    return base + "".join(f"[{ruby_string(str(key))}]" for key in keys)
+    return format_key((base, *keys))
 
 
 def assign(base: str, keys: tuple[str, ...], value: Any) -> str:

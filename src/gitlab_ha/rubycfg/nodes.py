@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from gitlab_ha.rubycfg.emit import Sym, Words
+from gitlab_ha.rubycfg.emit import Sym, Words, format_key
 from gitlab_ha.rubycfg.tokens import Loc
 
 __all__ = [
@@ -249,8 +249,6 @@ class Target:
     @property
     def text(self) -> str:
         """The gitlab.rb form, string keys: `patroni['postgresql']['max_wal_senders']`."""
-        from gitlab_ha.rubycfg.document import format_key
-
         return format_key(self.path)
 
     def __str__(self) -> str:

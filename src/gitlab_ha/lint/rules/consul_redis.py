@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.util import child, items, odd_ones, opaque, port_number, py
 from gitlab_ha.topology.roles import Role
 
@@ -47,10 +48,9 @@ def retry_join_same(lint: Lint) -> Iterator[Finding]:
     for node in nodes:
         join = _join(node)
         if join is None:
-            yield lint.finding("GHA040", node, None, "this node runs Consul but has no retry_join")
+            yield lint.finding(node, None, "this node runs Consul but has no retry_join")
         elif join != common:
             yield lint.finding(
-                "GHA040",
                 node,
                 node.get("consul['configuration']['retry_join']"),
                 f"retry_join {' '.join(join)} differs from the other nodes' {' '.join(common)}",
@@ -75,7 +75,6 @@ def retry_join_servers(lint: Lint) -> Iterator[Finding]:
     for node in nodes:
         if _join(node) == common:
             yield lint.finding(
-                "GHA041",
                 node,
                 node.get("consul['configuration']['retry_join']"),
                 f"retry_join {' '.join(common)} is not the Consul servers {' '.join(servers)}",
@@ -105,9 +104,7 @@ def sentinel_list(lint: Lint) -> Iterator[Finding]:
             value = rails.get(key)
             if value is None:
                 if sentinels and sentinel_role is Role.SENTINEL:
-                    yield lint.finding(
-                        "GHA042", rails, None, f"{key} is not set; Rails would not find the Redis master"
-                    )
+                    yield lint.finding(rails, None, f"{key} is not set; Rails would not find the Redis master")
                 continue
             if any(opaque(child(i, "host")) or opaque(child(i, "port")) for i in items(value)) or opaque(value):
                 continue  # computed by Ruby: cannot be compared
@@ -118,7 +115,7 @@ def sentinel_list(lint: Lint) -> Iterator[Finding]:
                 parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
                     [f"not Sentinels: {', '.join(extra)}"] if extra else []
                 )
-                yield lint.finding("GHA042", rails, value, f"{key}: {'; '.join(parts)}")
+                yield lint.finding(rails, value, f"{key}: {'; '.join(parts)}")
 
 
 def _redis_groups(lint: Lint) -> dict[str, list[Node]]:
@@ -162,7 +159,6 @@ def master_ip(lint: Lint) -> Iterator[Finding]:
             ref = next((r for r in node.omnibus_roles if r.name == "redis_master_role"), None)
             if ref is not None and node is not master:
                 yield lint.finding(
-                    "GHA043",
                     node,
                     ref.loc,
                     f"redis_master_role here too: {master.label} is the master; two would each start as one",
@@ -172,11 +168,9 @@ def master_ip(lint: Lint) -> Iterator[Finding]:
             value = node.get("redis['master_ip']")
             if value is None:
                 if node.has(Role.SENTINEL) or node.has(Role.SENTINEL_CACHE):
-                    yield lint.finding(
-                        "GHA043", node, None, f"redis['master_ip'] is not set (the master is {master.label})"
-                    )
+                    yield lint.finding(node, None, f"redis['master_ip'] is not set (the master is {master.label})")
             elif not opaque(value) and py(value) != master.address:
-                yield lint.finding("GHA043", node, value, f"master_ip {py(value)!r} is not the master {master.label}")
+                yield lint.finding(node, value, f"master_ip {py(value)!r} is not the master {master.label}")
 
 
 @rule(
@@ -202,9 +196,9 @@ def master_name(lint: Lint) -> Iterator[Finding]:
         value = node.get("redis['master_name']")
         if value is None:
             if node.has(Role.SENTINEL) or node.has(Role.RAILS) or node.has(Role.SIDEKIQ):
-                yield lint.finding("GHA044", node, None, f"redis['master_name'] is not set (others use {common!r})")
+                yield lint.finding(node, None, f"redis['master_name'] is not set (others use {common!r})")
         elif str(py(value)) != common:
-            yield lint.finding("GHA044", node, value, f"master_name {py(value)!r} differs from the others' {common!r}")
+            yield lint.finding(node, value, f"master_name {py(value)!r} differs from the others' {common!r}")
 
 
 @rule(
@@ -225,7 +219,6 @@ def quorum(lint: Lint) -> Iterator[Finding]:
                 continue
             if number > count:
                 yield lint.finding(
-                    "GHA045",
                     node,
                     value,
                     f"quorum {number} > {count} Sentinels: no failover can ever happen",
@@ -233,7 +226,6 @@ def quorum(lint: Lint) -> Iterator[Finding]:
                 )
             elif number > majority:
                 yield lint.finding(
-                    "GHA045",
                     node,
                     value,
                     f"quorum {number} is above a majority of {count} Sentinels: once the master's host is down "
@@ -241,7 +233,6 @@ def quorum(lint: Lint) -> Iterator[Finding]:
                 )
             elif number < majority and count > 1:
                 yield lint.finding(
-                    "GHA045",
                     node,
                     value,
                     f"quorum {number}{' (Omnibus default)' if value is None else ''} is below a majority of {count} "
@@ -249,10 +240,10 @@ def quorum(lint: Lint) -> Iterator[Finding]:
                 )
 
 
-def _odd_ones(lint: Lint, rule_id: str, places: list[tuple[Node, str]], what: str) -> Iterator[Finding]:
+def _odd_ones(lint: Lint, places: list[tuple[Node, str]], what: str) -> Iterator[Finding]:
     """Report every (node, key) whose value differs from the value most of them share."""
     for node, key, value in odd_ones([(node, key, node.get(key)) for node, key in places]):
-        yield lint.finding(rule_id, node, value, f"{key} differs from the {what} the other nodes use")
+        yield lint.finding(node, value, f"{key} differs from the {what} the other nodes use")
 
 
 @rule(
@@ -276,7 +267,7 @@ def redis_passwords(lint: Lint) -> Iterator[Finding]:
                 places.append((node, "redis['master_password']"))
             elif with_rails and (node.has(Role.RAILS) or node.has(Role.SIDEKIQ)):
                 places += [(node, "redis['master_password']"), (node, "gitlab_rails['redis_password']")]
-        yield from _odd_ones(lint, "GHA046", places, "Redis password")
+        yield from _odd_ones(lint, places, "Redis password")
 
 
 @rule(
@@ -287,4 +278,4 @@ def redis_passwords(lint: Lint) -> Iterator[Finding]:
 )
 def gossip_keys(lint: Lint) -> Iterator[Finding]:
     places = [(node, "consul['encryption_key']") for node in lint.cluster.nodes if _runs_consul(node)]
-    yield from _odd_ones(lint, "GHA047", places, "gossip key")
+    yield from _odd_ones(lint, places, "gossip key")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.util import child, items, majority_value, odd_ones, opaque, port_number, py
 from gitlab_ha.rubycfg.nodes import Hash
 from gitlab_ha.topology.roles import Role
@@ -48,16 +49,14 @@ def database_path(lint: Lint) -> Iterator[Finding]:
         host, port = py(host_node), port_number(port_node) if port_node is not None else None
         if not pgbouncers:
             if databases and host not in databases:
-                yield lint.finding(
-                    "GHA030", rails, host_node, f"db_host {host!r} is not a database node", severity=_S.ERROR
-                )
+                yield lint.finding(rails, host_node, f"db_host {host!r} is not a database node", severity=_S.ERROR)
             continue
         if host is None:
-            yield lint.finding("GHA030", rails, None, "gitlab_rails['db_host'] is not set")
+            yield lint.finding(rails, None, "gitlab_rails['db_host'] is not set")
             continue
         target = cluster.by_address(str(host))
         if target is None:
-            yield lint.finding("GHA030", rails, host_node, f"db_host {host!r} is no node of this cluster")
+            yield lint.finding(rails, host_node, f"db_host {host!r} is no node of this cluster")
             continue
         if target.has(Role.PGBOUNCER):
             expected = _pgbouncer_port(target)
@@ -66,7 +65,6 @@ def database_path(lint: Lint) -> Iterator[Finding]:
             bouncers = {(n.address, _pgbouncer_port(n)) for n in pgbouncers}
             if not any((s.host, s.port) in bouncers for s in servers):  # the backend's members: GHA080
                 yield lint.finding(
-                    "GHA030",
                     rails,
                     port_node or host_node,
                     f"load balancer {target.label} sends port {port or POSTGRES_PORT} to no PgBouncer node "
@@ -75,7 +73,6 @@ def database_path(lint: Lint) -> Iterator[Finding]:
             continue
         else:
             yield lint.finding(
-                "GHA030",
                 rails,
                 host_node,
                 f"db_host {target.label} is not the internal load balancer nor a PgBouncer node"
@@ -84,7 +81,6 @@ def database_path(lint: Lint) -> Iterator[Finding]:
             continue
         if port != expected:
             yield lint.finding(
-                "GHA030",
                 rails,
                 port_node or host_node,
                 f"PgBouncer on {target.label} listens on {expected}, not {port}",
@@ -111,7 +107,6 @@ def load_balancing(lint: Lint) -> Iterator[Finding]:
                 continue
             if host not in databases:
                 yield lint.finding(
-                    "GHA031",
                     rails,
                     item,
                     f"load balancing host {host!r} is not a database node ({', '.join(sorted(databases)) or 'none'})",
@@ -120,7 +115,6 @@ def load_balancing(lint: Lint) -> Iterator[Finding]:
             target = lint.cluster.by_address(str(host))
             if target is not None and port not in _listening_ports(target):
                 yield lint.finding(
-                    "GHA031",
                     rails,
                     item,
                     f"load balancing reads go to {host}:{port} (db_port), where neither PostgreSQL nor a PgBouncer "
@@ -151,7 +145,7 @@ def pgbouncer_config(lint: Lint) -> Iterator[Finding]:
     key = "postgresql['pgbouncer_user_password']"
     places = [(n, key, n.get(key)) for n in cluster.with_role(Role.PATRONI)]
     for node, _, value in odd_ones(places):
-        yield lint.finding("GHA032", node, value, f"{key} differs from the other Patroni nodes' (one role, one hash)")
+        yield lint.finding(node, value, f"{key} differs from the other Patroni nodes' (one role, one hash)")
     patroni_hash = majority_value([value for _, _, value in places])
     bouncers = cluster.with_role(Role.PGBOUNCER)
     # every PgBouncer knows each user by the same hash (the watcher's gitlab-consul, the pgbouncer user)
@@ -161,28 +155,25 @@ def pgbouncer_config(lint: Lint) -> Iterator[Finding]:
         hashes = [(n, name, child(n.get("pgbouncer['users']"), name, "password")) for n in bouncers]
         for node, _, value in odd_ones(hashes):
             yield lint.finding(
-                "GHA032", node, value, f"pgbouncer['users'] {name!r}: the hash differs from the other PgBouncer nodes'"
+                node, value, f"pgbouncer['users'] {name!r}: the hash differs from the other PgBouncer nodes'"
             )
     for node in bouncers:
         own = child(node.get("pgbouncer['users']"), "pgbouncer", "password")
         if patroni_hash is not None and py(own) not in (None, patroni_hash):
-            yield lint.finding(
-                "GHA032", node, own, f"pgbouncer['users'] 'pgbouncer': the hash differs from Patroni's {key}"
-            )
+            yield lint.finding(node, own, f"pgbouncer['users'] 'pgbouncer': the hash differs from Patroni's {key}")
     for node in bouncers:
         databases = node.get("pgbouncer['databases']")
         if not isinstance(databases, Hash):
-            yield lint.finding("GHA032", node, databases, "pgbouncer['databases'] is not set")
+            yield lint.finding(node, databases, "pgbouncer['databases'] is not set")
             continue
         for name in sorted(wanted - set(databases.keys())):
-            yield lint.finding("GHA032", node, databases, f"pgbouncer['databases'] lacks {name!r}, Rails' database")
+            yield lint.finding(node, databases, f"pgbouncer['databases'] lacks {name!r}, Rails' database")
         users = node.get("pgbouncer['users']")
         user_names = set(users.keys()) if isinstance(users, Hash) else set()
         admins = node.value("pgbouncer['admin_users']")
         for admin in admins if isinstance(admins, list) else []:
             if admin not in user_names:
                 yield lint.finding(
-                    "GHA032",
                     node,
                     node.get("pgbouncer['admin_users']"),
                     f"admin user {admin!r} is not in pgbouncer['users']",
@@ -192,11 +183,10 @@ def pgbouncer_config(lint: Lint) -> Iterator[Finding]:
             password = child(pair.value, "password")
             if user is not None and user_names and user not in user_names:
                 yield lint.finding(
-                    "GHA032", node, child(pair.value, "user"), f"database user {user!r} is not in pgbouncer['users']"
+                    node, child(pair.value, "user"), f"database user {user!r} is not in pgbouncer['users']"
                 )
             if user == "pgbouncer" and patroni_hash is not None and py(password) not in (None, patroni_hash):
                 yield lint.finding(
-                    "GHA032",
                     node,
                     password,
                     "the pgbouncer password hash differs from the Patroni nodes' postgresql['pgbouncer_user_password']",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.knowledge import ATTRIBUTE_KEYS, change_for, known_roles, role_since
 from gitlab_ha.lint.own_keys import NO_VERSION, near_miss, unknown_group
+from gitlab_ha.lint.registry import rule
 from gitlab_ha.topology.roles import Role
 from gitlab_ha.topology.versions import parse_version
 
@@ -25,7 +26,7 @@ def syntax(lint: Lint) -> Iterator[Finding]:
         if node.doc is None:
             continue
         for error in node.doc.errors:
-            yield lint.finding("GHA001", node, (error.file, error.line, error.column), error.message)
+            yield lint.finding(node, (error.file, error.line, error.column), error.message)
 
 
 @rule(
@@ -41,10 +42,10 @@ def folders(lint: Lint) -> Iterator[Finding]:
     names = {n.name for n in topology.nodes} | {n.ip for n in topology.nodes}
     for node in lint.cluster.nodes:
         if node.name not in names:
-            yield lint.finding("GHA002", node, None, f"folder {node.name!r} matches no node of the topology")
+            yield lint.finding(node, None, f"folder {node.name!r} matches no node of the topology")
     for name in lint.cluster.unmatched:
         declared = topology.node(name)
-        yield lint.finding("GHA002", None, None, f"node {name} ({declared.ip}) of the topology has no folder")
+        yield lint.finding(None, None, f"node {name} ({declared.ip}) of the topology has no folder")
 
 
 @rule(
@@ -68,11 +69,11 @@ def unknown_keys(lint: Lint) -> Iterator[Finding]:
             seen.add(key)
             if template is not None:
                 if not template.knows(key):
-                    yield lint.finding("GHA010", node, assignment.target.loc, f"{key} is not a key of {template.path}")
+                    yield lint.finding(node, assignment.target.loc, f"{key} is not a key of {template.path}")
             elif problem := unknown_group(key):
-                yield lint.finding("GHA010", node, assignment.target.loc, problem)
+                yield lint.finding(node, assignment.target.loc, problem)
             elif guess := near_miss(key, lint.version or NO_VERSION):
-                yield lint.finding("GHA010", node, assignment.target.loc, f"{key} is unknown; did you mean {guess}?")
+                yield lint.finding(node, assignment.target.loc, f"{key} is unknown; did you mean {guess}?")
 
 
 @rule(
@@ -110,7 +111,6 @@ def _changes(lint: Lint, *, removed: bool) -> Iterator[Finding]:
                 continue
             if removed and current >= change.removed_in:
                 yield lint.finding(
-                    "GHA011",
                     node,
                     loc,
                     f"{key} was removed in {change.removed_in} (target {lint.version})",
@@ -118,7 +118,6 @@ def _changes(lint: Lint, *, removed: bool) -> Iterator[Finding]:
                 )
             elif not removed and change.deprecated_in <= current < change.removed_in:
                 yield lint.finding(
-                    "GHA012",
                     node,
                     loc,
                     f"{key} is deprecated since {change.deprecated_in} and removed in {change.removed_in}",
@@ -145,7 +144,7 @@ def unknown_roles(lint: Lint) -> Iterator[Finding]:
                 message = f"role {ref.name} exists only from {since} on (target {lint.version})"
             else:
                 message = f"unknown role {ref.name!r}"
-            yield lint.finding("GHA013", node, ref.loc, message)
+            yield lint.finding(node, ref.loc, message)
 
 
 @rule(
@@ -157,15 +156,12 @@ def unknown_roles(lint: Lint) -> Iterator[Finding]:
 def not_checked(lint: Lint) -> Iterator[Finding]:
     if lint.template is None:
         yield lint.finding(
-            "GHA014",
             None,
             None,
             "no --template: keys were checked only against Omnibus' setting groups and the keys gitlab-ha renders",
         )
     if lint.version is None:
-        yield lint.finding(
-            "GHA014", None, None, "no --version (nor topology): removed and deprecated keys were not checked"
-        )
+        yield lint.finding(None, None, "no --version (nor topology): removed and deprecated keys were not checked")
 
 
 # The roles a file shows beyond doubt (a role list or `x['enable'] = true`), compared with the topology.
@@ -206,6 +202,4 @@ def file_roles(lint: Lint) -> Iterator[Finding]:
         parts = [f"lacks {', '.join(r.value for r in missing)}"] if missing else []
         parts += [f"also runs {', '.join(r.value for r in extra)}"] if extra else []
         at = node.omnibus_roles[0].loc if node.omnibus_roles else None
-        yield lint.finding(
-            "GHA015", node, at, f"the topology gives {node.label} other roles: the file {'; '.join(parts)}"
-        )
+        yield lint.finding(node, at, f"the topology gives {node.label} other roles: the file {'; '.join(parts)}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 
-from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node, is_ip
+from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.util import (
     address_port,
     child,
@@ -58,14 +59,12 @@ def internal_token(lint: Lint) -> Iterator[Finding]:
             for praefect, node_loc, value in uses:
                 if value != token:
                     yield lint.finding(
-                        "GHA020",
                         praefect,
                         node_loc,
                         f"the token for Gitaly {gitaly.label} differs from the auth token that Gitaly has",
                     )
         else:
             yield lint.finding(
-                "GHA020",
                 gitaly,
                 token_node,
                 "Gitaly's auth token is not the internal token Praefect uses for it"
@@ -92,7 +91,6 @@ def storage_names(lint: Lint) -> Iterator[Finding]:
             names = [name for name, _ in gitaly_storages(gitaly)]
             if names and py(entry.storage) not in names:
                 yield lint.finding(
-                    "GHA021",
                     praefect,
                     entry.storage,
                     f"storage {py(entry.storage)!r} is not a storage of Gitaly {gitaly.label} ({', '.join(names)})",
@@ -108,7 +106,6 @@ def storage_names(lint: Lint) -> Iterator[Finding]:
             name = child(virtual_storage, "name")
             if py(name) not in common:
                 yield lint.finding(
-                    "GHA021",
                     praefect,
                     name or virtual_storage,
                     f"virtual storage {py(name)!r} is not one of the other Praefect nodes' ({', '.join(common)}): "
@@ -120,7 +117,6 @@ def storage_names(lint: Lint) -> Iterator[Finding]:
             if praefects:
                 if virtual and storage.name not in virtual:
                     yield lint.finding(
-                        "GHA021",
                         rails,
                         storage.name_loc,
                         f"storage {storage.name!r} is not a virtual storage of Praefect ({', '.join(sorted(virtual))})",
@@ -133,7 +129,6 @@ def storage_names(lint: Lint) -> Iterator[Finding]:
             names = [name for name, _ in gitaly_storages(gitaly)]
             if names and storage.name not in names:
                 yield lint.finding(
-                    "GHA021",
                     rails,
                     storage.name_loc,
                     f"storage {storage.name!r} is not a storage of Gitaly {gitaly.label} ({', '.join(names)})",
@@ -154,7 +149,6 @@ def praefect_addresses(lint: Lint) -> Iterator[Finding]:
             gitaly = cluster.by_address(host or "")
             if gitaly is None or not gitaly.has(Role.GITALY):
                 yield lint.finding(
-                    "GHA022",
                     praefect,
                     entry.address or entry.entry,
                     f"{py(entry.address)!r} is not the address of a Gitaly node",
@@ -163,7 +157,6 @@ def praefect_addresses(lint: Lint) -> Iterator[Finding]:
             expected = listen_port(gitaly, "gitaly['configuration']['listen_addr']", GITALY_PORT)
             if port != expected:
                 yield lint.finding(
-                    "GHA022",
                     praefect,
                     entry.address,
                     f"Gitaly {gitaly.label} listens on port {expected}, not {port}",
@@ -189,7 +182,6 @@ def rails_token(lint: Lint) -> Iterator[Finding]:
     ]
     for praefect, _, value in odd_ones(places):
         yield lint.finding(
-            "GHA023",
             praefect,
             value,
             "Praefect's external auth token differs from the other Praefect nodes': Rails, behind the "
@@ -204,7 +196,6 @@ def rails_token(lint: Lint) -> Iterator[Finding]:
             if cluster.with_role(Role.PRAEFECT):
                 if external is not None and token != external:
                     yield lint.finding(
-                        "GHA023",
                         rails,
                         storage.token or storage.name_loc,
                         f"storage {storage.name!r}: gitaly_token is not Praefect's external token",
@@ -214,7 +205,6 @@ def rails_token(lint: Lint) -> Iterator[Finding]:
             gitaly = cluster.by_address(host or "")
             if gitaly is not None and _gitaly_token(gitaly) is not None and token != _gitaly_token(gitaly):
                 yield lint.finding(
-                    "GHA023",
                     rails,
                     storage.token or storage.name_loc,
                     f"storage {storage.name!r}: gitaly_token is not the auth token of Gitaly {gitaly.label}",
@@ -240,9 +230,7 @@ def rails_address(lint: Lint) -> Iterator[Finding]:
                 if target is not None and target.has(Role.PRAEFECT):
                     expected = listen_port(target, "praefect['configuration']['listen_addr']", PRAEFECT_PORT)
                     if port != expected:
-                        yield lint.finding(
-                            "GHA024", rails, where, f"Praefect {target.label} listens on {expected}, not {port}"
-                        )
+                        yield lint.finding(rails, where, f"Praefect {target.label} listens on {expected}, not {port}")
                     continue
                 if target is not None and target.haproxy is not None:
                     _, servers = target.haproxy.servers_for_port(port or 0)
@@ -250,25 +238,23 @@ def rails_address(lint: Lint) -> Iterator[Finding]:
                     if any(s.host in praefect_addresses for s in servers):  # the backend's members: GHA080
                         continue
                     yield lint.finding(
-                        "GHA024",
                         rails,
                         where,
                         f"load balancer {target.label} sends port {port} to no Praefect node",
                     )
                     continue
                 yield lint.finding(
-                    "GHA024",
                     rails,
                     where,
                     f"{py(storage.address)!r} is neither the internal load balancer nor a Praefect node",
                 )
                 continue
             if target is None or not target.has(Role.GITALY):
-                yield lint.finding("GHA024", rails, where, f"{py(storage.address)!r} is not a Gitaly node")
+                yield lint.finding(rails, where, f"{py(storage.address)!r} is not a Gitaly node")
                 continue
             expected = listen_port(target, "gitaly['configuration']['listen_addr']", GITALY_PORT)
             if port != expected:
-                yield lint.finding("GHA024", rails, where, f"Gitaly {target.label} listens on {expected}, not {port}")
+                yield lint.finding(rails, where, f"Gitaly {target.label} listens on {expected}, not {port}")
 
 
 def _reaches_rails(lint: Lint, host: str | None, port: int | None) -> bool:
@@ -307,7 +293,7 @@ def internal_api(lint: Lint) -> Iterator[Finding]:
         if port is None and url.startswith("https://"):
             port = 443
         if not _reaches_rails(lint, host, port):
-            yield lint.finding("GHA025", gitaly, value, f"{url!r} is neither a Rails node nor an LB sending to Rails")
+            yield lint.finding(gitaly, value, f"{url!r} is neither a Rails node nor an LB sending to Rails")
 
 
 @rule(
@@ -327,7 +313,6 @@ def praefect_database(lint: Lint) -> Iterator[Finding]:
             value = child(config, *path)
             if value is not None and py(value) not in allowed:
                 yield lint.finding(
-                    "GHA026",
                     praefect,
                     value,
                     f"database {'.'.join(path)} {py(value)!r} is not the Praefect PostgreSQL ({', '.join(sorted(allowed))})",

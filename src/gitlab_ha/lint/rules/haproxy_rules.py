@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.util import listen_port
 from gitlab_ha.topology.roles import Role
 
@@ -58,14 +59,11 @@ def backends(lint: Lint) -> Iterator[Finding]:
                     if target is not None and target in members
                     else f"{server.host} is not a {what} node"
                 )
-                yield lint.finding(
-                    "GHA080", lb, (lb.haproxy.file, server.line, server.column), f"server {server.name}: {why}"
-                )
+                yield lint.finding(lb, (lb.haproxy.file, server.line, server.column), f"server {server.name}: {why}")
             listed = {(s.host, s.port) for s in servers}
             for (address, node_port_value), member in expected.items():
                 if (address, node_port_value) not in listed and not any(s.host == address for s in servers):
                     yield lint.finding(
-                        "GHA080",
                         lb,
                         (lb.haproxy.file, front.line, 1),
                         f"frontend {front.name} (port {port}) has no server for {what} node {member.label}",
@@ -105,7 +103,6 @@ def short_timeouts(lint: Lint) -> Iterator[Finding]:
                 if value is not None and value < MINUTE_MS and line not in reported:
                     reported.add(line)
                     yield lint.finding(
-                        "GHA081",
                         lb,
                         (config.file, line, 5),
                         f"timeout {kind} {value // 1000}s closes idle {what} connections (port {port})",

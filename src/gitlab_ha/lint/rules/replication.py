@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.database import rails_nodes
 from gitlab_ha.lint.rules.util import odd_ones
 from gitlab_ha.topology.roles import Role
@@ -30,7 +31,6 @@ def slots(lint: Lint) -> Iterator[Finding]:
         senders = senders_node.to_python() if senders_node is not None else None
         if isinstance(slots_value, int) and slots_value < needed:
             yield lint.finding(
-                "GHA050",
                 node,
                 slots_node,
                 f"max_replication_slots {slots_value} < {needed} (2 × {len(patroni)} database nodes)",
@@ -38,23 +38,20 @@ def slots(lint: Lint) -> Iterator[Finding]:
         if isinstance(senders, int):
             floor = (slots_value if isinstance(slots_value, int) else needed) + 1
             if senders < floor:
-                yield lint.finding(
-                    "GHA050", node, senders_node, f"max_wal_senders {senders} < {floor} (replication slots + 1)"
-                )
+                yield lint.finding(node, senders_node, f"max_wal_senders {senders} < {floor} (replication slots + 1)")
 
 
-def _migrators(lint: Lint, rule_id: str, nodes: list[Node], key: str, what: str) -> Iterator[Finding]:
+def _migrators(lint: Lint, nodes: list[Node], key: str, what: str) -> Iterator[Finding]:
     if not nodes:
         return
     on = [n for n in nodes if n.value(key) is not False]
     if not on:
         first = nodes[0]
         yield lint.finding(
-            rule_id, first, first.get(key), f"no {what} node runs migrations ({key} is false on all {len(nodes)})"
+            first, first.get(key), f"no {what} node runs migrations ({key} is false on all {len(nodes)})"
         )
     for extra in on[1:]:
         yield lint.finding(
-            rule_id,
             extra,
             extra.get(key),
             f"{key} is {'not set (Omnibus default: true)' if extra.get(key) is None else 'true'} here and on "
@@ -70,7 +67,7 @@ def _migrators(lint: Lint, rule_id: str, nodes: list[Node], key: str, what: str)
 )
 def rails_migrate(lint: Lint) -> Iterator[Finding]:
     nodes = [n for n in rails_nodes(lint) if n.has(Role.RAILS) or n.has(Role.SIDEKIQ)]
-    yield from _migrators(lint, "GHA051", nodes, "gitlab_rails['auto_migrate']", "Rails")
+    yield from _migrators(lint, nodes, "gitlab_rails['auto_migrate']", "Rails")
 
 
 @rule(
@@ -81,7 +78,7 @@ def rails_migrate(lint: Lint) -> Iterator[Finding]:
 )
 def praefect_migrate(lint: Lint) -> Iterator[Finding]:
     nodes = [n for n in lint.cluster.with_role(Role.PRAEFECT) if n.doc is not None]
-    yield from _migrators(lint, "GHA052", nodes, "praefect['auto_migrate']", "Praefect")
+    yield from _migrators(lint, nodes, "praefect['auto_migrate']", "Praefect")
 
 
 _PATRONI_SHARED = (
@@ -103,4 +100,4 @@ def patroni_agree(lint: Lint) -> Iterator[Finding]:
     nodes = [n for n in lint.cluster.with_role(Role.PATRONI) if n.doc is not None]
     for key, what in _PATRONI_SHARED:
         for node, _, value in odd_ones([(n, key, n.get(key)) for n in nodes]):
-            yield lint.finding("GHA053", node, value, f"{key} differs from the {what} the other Patroni nodes use")
+            yield lint.finding(node, value, f"{key} differs from the {what} the other Patroni nodes use")

@@ -7,9 +7,10 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
+from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.database import rails_nodes
 from gitlab_ha.lint.rules.util import child, py
 from gitlab_ha.rubycfg.document import format_key
@@ -73,7 +74,6 @@ def _agree(
         else:
             message = "this password is not the one the database's MD5 hash and the other clients stand for"
         yield lint.finding(
-            "GHA060",
             node,
             value,
             message,
@@ -183,7 +183,7 @@ def weak_secrets(lint: Lint) -> Iterator[Finding]:
                 continue
             why = _weakness(secret, user)
             if why:
-                yield lint.finding("GHA061", node, value, f"{key} is weak: {why}")
+                yield lint.finding(node, value, f"{key} is weak: {why}")
 
 
 # Allowlists and trust settings (md5_auth_cidr_addresses still asks for a password: not judged here).
@@ -218,7 +218,7 @@ def open_to_all(lint: Lint) -> Iterator[Finding]:
     for node in lint.cluster.nodes:
         for key, entry, network in _networks(node):
             if network.prefixlen == 0:
-                yield lint.finding("GHA062", node, entry, f"{key} allows every address ({network})")
+                yield lint.finding(node, entry, f"{key} allows every address ({network})")
 
 
 @rule(
@@ -232,6 +232,4 @@ def trust_network(lint: Lint) -> Iterator[Finding]:
     for node in lint.cluster.nodes:
         for key, entry, network in _networks(node):
             if "trust_auth" in key and 0 < network.prefixlen < network.max_prefixlen and not network.is_loopback:
-                yield lint.finding(
-                    "GHA063", node, entry, f"{key}: anyone on {network} logs in as any user without a password"
-                )
+                yield lint.finding(node, entry, f"{key}: anyone on {network} logs in as any user without a password")

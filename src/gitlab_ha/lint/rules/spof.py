@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from gitlab_ha.lint.engine import Lint, rule
+from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
+from gitlab_ha.lint.registry import rule
 from gitlab_ha.topology.roles import Role
 
 _S = Severity
@@ -23,7 +24,6 @@ def praefect_postgres(lint: Lint) -> Iterator[Finding]:
     nodes = lint.cluster.with_role(Role.PRAEFECT_POSTGRES)
     if len(nodes) == 1 and lint.cluster.with_role(Role.PRAEFECT):
         yield lint.finding(
-            "GHA070",
             nodes[0],
             None,
             f"{nodes[0].label} is the only Praefect PostgreSQL: a single point of failure for every repository",
@@ -41,7 +41,6 @@ def two_patroni(lint: Lint) -> Iterator[Finding]:
     nodes = lint.cluster.with_role(Role.PATRONI)
     if len(nodes) == 2:
         yield lint.finding(
-            "GHA071",
             nodes[0],
             None,
             "only two Patroni nodes: after one failure the database runs with no replica",

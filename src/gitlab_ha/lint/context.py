@@ -1,0 +1,63 @@
+"""What every rule sees: the cluster, the target version, the template, and the rule it runs for."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from gitlab_ha.lint.findings import Finding, Severity
+from gitlab_ha.lint.inventory import Cluster, Node
+from gitlab_ha.lint.registry import Rule
+from gitlab_ha.lint.template import Template
+from gitlab_ha.rubycfg import Loc
+from gitlab_ha.rubycfg.nodes import Value
+
+
+@dataclass(frozen=True)
+class Lint:
+    """The cluster, the target version (or None) and the template (or None). The engine hands each
+    rule a copy bound to it (`for_rule`); `finding` then stamps the rule's id, severity and hint."""
+
+    cluster: Cluster
+    version: str | None = None
+    template: Template | None = None
+    rule: Rule | None = None
+
+    @property
+    def declared(self) -> bool:
+        """Whether node roles come from a topology file (the layout is then the user's stated choice)."""
+        return self.cluster.topology is not None
+
+    def for_rule(self, rule: Rule) -> Lint:
+        return dataclasses.replace(self, rule=rule)
+
+    def finding(
+        self,
+        node: Node | None,
+        at: Value | Loc | tuple[str, int, int] | None,
+        message: str,
+        hint: str | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        spec = self.rule
+        if spec is None:
+            raise RuntimeError("lint.finding outside a rule: run the rule through the engine")
+        file, line, column = "", 0, 0
+        if isinstance(at, Value):
+            at = at.loc
+        if isinstance(at, Loc):
+            file, line, column = at.file, at.line, at.column
+        elif isinstance(at, tuple):
+            file, line, column = at
+        elif node is not None:
+            file = node.rb_file or node.cfg_file
+        return Finding(
+            rule=spec.id,
+            severity=severity or spec.severity,
+            message=message,
+            hint=hint or spec.hint,
+            node=node.name if node is not None else "",
+            file=file,
+            line=line,
+            column=column,
+        )
