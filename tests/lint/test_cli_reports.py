@@ -13,6 +13,7 @@ from gitlab_ha.lint.engine import all_rules
 from gitlab_ha.lint.knowledge import ATTRIBUTE_KEYS, CHANGES, known_roles
 from gitlab_ha.lint.own_keys import GROUPS
 from gitlab_ha.lint.template import extract, load_template
+from gitlab_ha.topology.versions import parse_version
 from tests.conftest import REFERENCE
 from tests.helpers import cli
 from tests.render import reference
@@ -130,7 +131,7 @@ def test_typos_are_found_without_a_template(rendered: Callable[[str, str], Rende
 
 def test_knowledge_agrees_with_reference_data() -> None:
     for version in ("16.6.0", "19.3.0"):
-        assert known_roles(version) == reference.roles(version)
+        assert known_roles(parse_version(version)) == reference.roles(version)
         for key in ATTRIBUTE_KEYS:
             assert reference.is_known(key, version), key
     rows = {key: (deprecated, removed) for key, deprecated, removed in reference.deprecations()}

@@ -7,11 +7,10 @@ from pathlib import Path
 import typer
 
 from gitlab_ha.cli.output import console, print_json, print_table, warn
-from gitlab_ha.secrets.catalog import SecretSpec, get_spec
+from gitlab_ha.secrets.catalog import get_spec
+from gitlab_ha.secrets.rotation import reconfigure_order
 from gitlab_ha.secrets.store import SecretStore
 from gitlab_ha.topology.load import load_topology
-from gitlab_ha.topology.model import Topology
-from gitlab_ha.topology.roles import Role
 
 STORE_ENV = "GITLAB_HA_SECRETS"
 
@@ -33,26 +32,6 @@ def _store_option() -> Path:
         help=f"Secrets store file (env {STORE_ENV}).",
     )
     return option
-
-
-def _reconfigure_hint(spec: SecretSpec, topology: Topology | None) -> str:
-    """Who to reconfigure after `spec` changed: roles in order, or this cluster's nodes if known."""
-    if spec.all_nodes:
-        if topology is None:
-            return "every Omnibus node (Consul servers first; see docs/secrets.md for the keyring steps)"
-        servers = [n.name for n in topology.with_role(Role.CONSUL)]
-        rest = [n.name for n in topology.nodes if n.omnibus and n.name not in servers]
-        return ", then ".join(filter(None, (" ".join(servers), " ".join(rest)))) + " (see docs/secrets.md)"
-    if topology is None:
-        return ", then ".join(role.value for role in spec.consumers) + " nodes"
-    steps: list[str] = []
-    done: set[str] = set()
-    for role in spec.consumers:
-        names = [n.name for n in topology.with_role(role) if n.name not in done]
-        done.update(names)
-        if names:
-            steps.append(" ".join(names))
-    return ", then ".join(steps) if steps else "no node of this cluster (nothing holds this secret)"
 
 
 @secrets_app.command("init")
@@ -115,7 +94,7 @@ def rotate_cmd(
         cluster = loaded.topology
     SecretStore.rotate(store, spec.name)
     console.print(f"rotated {spec.name} in {store}")
-    console.print(f"next: gitlab-ha render, then reconfigure {_reconfigure_hint(spec, cluster)}")
+    console.print(f"next: gitlab-ha render, then reconfigure {reconfigure_order(spec, cluster)}")
 
 
 def register(app: typer.Typer) -> None:

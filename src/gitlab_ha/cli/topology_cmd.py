@@ -77,7 +77,7 @@ def show(
         print_json(
             {
                 "name": topo.name,
-                "version": topo.gitlab.version,
+                "version": str(topo.gitlab.version),
                 "nodes": [{"name": r[0], "address": r[1], "roles": r[2].split(", "), "size": r[3]} for r in rows],
             }
         )

@@ -10,7 +10,7 @@ from gitlab_ha.lint.findings import Finding
 from gitlab_ha.lint.inventory import build
 from gitlab_ha.lint.template import load_template
 from gitlab_ha.topology.load import load_topology
-from gitlab_ha.topology.versions import check_supported
+from gitlab_ha.topology.versions import Version, check_supported
 
 
 def lint_folder(
@@ -22,12 +22,13 @@ def lint_folder(
 ) -> list[Finding]:
     """Every finding for the node folders under `folder`. Raises InputError on bad input."""
     loaded = load_topology(topology).topology if topology is not None else None
+    target: Version | None = None
     if version is not None:
         try:
-            version = check_supported(version)
+            target = check_supported(version)
         except ValueError as err:
             raise InputError(str(err), "--version") from None
     elif loaded is not None:
-        version = loaded.gitlab.version
+        target = loaded.gitlab.version
     cluster = build(folder, loaded)
-    return run(Lint(cluster, version, load_template(template) if template is not None else None))
+    return run(Lint(cluster, target, load_template(template) if template is not None else None))

@@ -11,6 +11,7 @@ from gitlab_ha.lint.registry import Rule
 from gitlab_ha.lint.template import Template
 from gitlab_ha.rubycfg import Loc
 from gitlab_ha.rubycfg.nodes import Value
+from gitlab_ha.topology.versions import Version
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class Lint:
     rule a copy bound to it (`for_rule`); `finding` then stamps the rule's id, severity and hint."""
 
     cluster: Cluster
-    version: str | None = None
+    version: Version | None = None
     template: Template | None = None
     rule: Rule | None = None
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gitlab_ha.topology.features import BACKUP_ROLE_SINCE, GITALY_ROLE_SINCE, SPAMCHECK_ROLE_GONE
 from gitlab_ha.topology.roles import Role
-from gitlab_ha.topology.versions import Version, parse_version
+from gitlab_ha.topology.versions import Version
 
 # Omnibus role name → the topology roles it stands for (consul_role is a Consul *server* only with
 # `consul['configuration']['server'] = true`; postgres_role is told apart by the inventory).
@@ -54,21 +55,20 @@ _BASE_ROLES = frozenset(
 # Roles added later: name → first release. gitaly_role first ships in 17.6.0 (17.0-17.5 refuse it,
 # as the renderer knows too); backup_role is absent from 16.6 and present in 19.3, its exact first
 # release is not in our reference data, so it is accepted from 17.0 on rather than reported wrongly.
-_ADDED_ROLES: dict[str, Version] = {"gitaly_role": Version(17, 6, 0), "backup_role": Version(17, 0, 0)}
+_ADDED_ROLES: dict[str, Version] = {"gitaly_role": GITALY_ROLE_SINCE, "backup_role": BACKUP_ROLE_SINCE}
 
 
 # Roles dropped later: name → first release without it. Spamcheck's keys are in the 18.0 key list
 # and gone from 19.3's; 19.0 is the first release it could have left.
-_REMOVED_ROLES: dict[str, Version] = {"spamcheck_role": Version(19, 0, 0)}
+_REMOVED_ROLES: dict[str, Version] = {"spamcheck_role": SPAMCHECK_ROLE_GONE}
 
 
-def known_roles(version: str | None) -> frozenset[str]:
+def known_roles(version: Version | None) -> frozenset[str]:
     """Role names `roles [...]` accepts at `version` (every role we know of when no version)."""
     if version is None:
         return _BASE_ROLES | frozenset(_ADDED_ROLES)
-    current = parse_version(version)
-    added = frozenset(name for name, since in _ADDED_ROLES.items() if current >= since)
-    removed = frozenset(name for name, gone in _REMOVED_ROLES.items() if current >= gone)
+    added = frozenset(name for name, since in _ADDED_ROLES.items() if version >= since)
+    removed = frozenset(name for name, gone in _REMOVED_ROLES.items() if version >= gone)
     return (_BASE_ROLES | added) - removed
 
 

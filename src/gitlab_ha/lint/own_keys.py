@@ -8,9 +8,9 @@ from __future__ import annotations
 import difflib
 import functools
 
-from gitlab_ha.rubycfg import parse
 from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.presets import PRESETS, expand
+from gitlab_ha.topology.versions import Version
 from gitlab_ha.topology.yaml_out import topology_yaml
 
 # Omnibus' top-level setting groups (its cookbooks' attribute roots), 16.x to 19.x.
@@ -84,7 +84,7 @@ GROUPS: frozenset[str] = frozenset(
 
 
 # Without --version (nor topology), near misses are looked for among the keys of the newest release.
-NO_VERSION = "19.3.0"
+NO_VERSION = Version(19, 3, 0)
 
 
 class _Secrets:
@@ -98,26 +98,27 @@ class _Secrets:
 
 
 @functools.cache
-def rendered_keys(version: str) -> frozenset[str]:
+def rendered_keys(version: Version) -> frozenset[str]:
     """Every key `render` writes at `version`, over the presets that use every role."""
-    from gitlab_ha.render.cluster import render_cluster  # the renderer is only needed for this
-    from gitlab_ha.render.context import Context
+    from gitlab_ha.render.context import Context  # the renderer is only needed for this
+    from gitlab_ha.render.node import render_gitlab_rb
 
     keys: set[str] = set()
     name = "ref-50k"  # every role, on nodes of its own (the seed's co-located roles add no key)
     preset = PRESETS[name]
     topo = load_text(topology_yaml(preset, expand(preset)), name).topology
     topo = topo.model_copy(update={"gitlab": topo.gitlab.model_copy(update={"version": version})})
-    seen_roles: set[str] = set()
-    for artifact in render_cluster(Context(topo, _Secrets()), name):
-        if artifact.path.endswith("/gitlab.rb") and artifact.role not in seen_roles:
-            seen_roles.add(artifact.role)  # nodes of the same roles set the same keys: parse one
-            doc = parse(artifact.content, artifact.path)
-            keys.update(a.target.text for a in doc.assignments if a.target.keys)
+    ctx = Context(topo, _Secrets())
+    seen_roles: set[tuple[str, ...]] = set()
+    for node in topo.nodes:
+        roles = tuple(sorted(r.value for r in node.roles))
+        if node.omnibus and roles not in seen_roles:
+            seen_roles.add(roles)  # nodes of the same roles set the same keys: render one
+            keys.update(key for key in render_gitlab_rb(ctx, node, name).keys if "[" in key)
     return frozenset(keys)
 
 
-def near_miss(key: str, version: str) -> str | None:
+def near_miss(key: str, version: Version) -> str | None:
     """A key the renderer writes that `key` is probably a misspelling of (same path, last part close)."""
     head, sep, last = key.rpartition("[")
     if not sep or len(last) < 6:

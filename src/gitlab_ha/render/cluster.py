@@ -7,9 +7,10 @@ import json
 from dataclasses import dataclass
 
 from gitlab_ha.render import database, haproxy, runbook, sshd
-from gitlab_ha.render.context import PORTS, Context
+from gitlab_ha.render.context import Context
 from gitlab_ha.render.node import render_gitlab_rb
 from gitlab_ha.rubycfg.emit import assign
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.roles import Role
 
 
@@ -91,7 +92,7 @@ def _first_run(ctx: Context, text: str) -> str:
 def manifest(ctx: Context, artifacts: list[Artifact]) -> str:
     data = {
         "cluster": ctx.topo.name,
-        "gitlab_version": ctx.topo.gitlab.version,
+        "gitlab_version": str(ctx.topo.gitlab.version),
         "edition": ctx.topo.gitlab.edition,
         "files": [
             {"path": a.path, "node": a.node, "role": a.role, "sha256": a.sha256, "secret": a.secret} for a in artifacts

@@ -5,25 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gitlab_ha.render.features import Features
+from gitlab_ha.topology.features import Features
 from gitlab_ha.topology.model import Node, Topology
 from gitlab_ha.topology.roles import Role
-
-# Ports every renderer agrees on (Omnibus defaults).
-PORTS = {
-    "redis": 6379,
-    "sentinel": 26379,
-    "postgres": 5432,
-    "pgbouncer": 6432,
-    "patroni_api": 8008,
-    "praefect": 2305,
-    "gitaly": 8075,
-    "rails_http": 80,
-    "ssh": 22,
-    "consul_http": 8500,
-    "consul_dns": 8600,
-    "haproxy_stats": 8404,
-}
 
 PRAEFECT_DB = "praefect_production"
 PRAEFECT_DB_USER = "praefect"
@@ -36,10 +20,6 @@ class SecretSource(Protocol):
     def md5(self, name: str) -> str: ...
 
 
-def majority(count: int) -> int:
-    return count // 2 + 1
-
-
 @dataclass(frozen=True)
 class Context:
     topo: Topology
@@ -48,7 +28,7 @@ class Context:
 
     @property
     def features(self) -> Features:
-        return Features.for_version(self.topo.gitlab.version)
+        return Features(self.topo.gitlab.version)
 
     def nodes(self, *roles: Role) -> list[Node]:
         return [n for n in self.topo.nodes if any(r in n.roles for r in roles)]

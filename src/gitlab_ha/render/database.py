@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from gitlab_ha.render.context import PORTS, PRAEFECT_DB, PRAEFECT_DB_USER, Context
+from gitlab_ha.render.context import PRAEFECT_DB, PRAEFECT_DB_USER, Context
 from gitlab_ha.render.rb import RbBuilder
 from gitlab_ha.rubycfg.emit import Words
+from gitlab_ha.topology.facts import PORTS, replication_slots, wal_senders
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 
 DB_CLIENTS = (Role.RAILS, Role.SIDEKIQ, Role.PGBOUNCER, Role.PATRONI, Role.INTERNAL_LB)
 
 
-def replication_slots(ctx: Context) -> int:
-    """`max_replication_slots` = 2 × database nodes (GitLab's rule)."""
-    return 2 * len(ctx.nodes(Role.PATRONI))
-
-
 def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
     if not node.has(Role.PATRONI):
         return
     db_nodes = ctx.nodes(Role.PATRONI)
-    slots = replication_slots(ctx)
+    slots = replication_slots(len(db_nodes))
     rb.section("PostgreSQL managed by Patroni")
     rb.set("postgresql", "listen_address", value="0.0.0.0")
     rb.set(
@@ -30,7 +26,7 @@ def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
         value=slots,
         comment=f"2 x {len(db_nodes)} database nodes",
     )
-    rb.set("patroni", "postgresql", "max_wal_senders", value=slots + 1, comment="replication slots + 1")
+    rb.set("patroni", "postgresql", "max_wal_senders", value=wal_senders(slots), comment="replication slots + 1")
     rb.set("patroni", "username", value=ctx.secrets.get("patroni_api_username"))
     rb.set("patroni", "password", value=ctx.secrets.get("patroni_api_password"))
     rb.set(

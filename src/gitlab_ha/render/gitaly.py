@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from gitlab_ha.render.common import disable_bundled
-from gitlab_ha.render.context import PORTS, PRAEFECT_DB, PRAEFECT_DB_USER, Context
+from gitlab_ha.render.context import PRAEFECT_DB, PRAEFECT_DB_USER, Context
 from gitlab_ha.render.rb import RbBuilder
 from gitlab_ha.rubycfg.emit import Sym
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gitlab_ha.render.context import PORTS, Context
+from gitlab_ha.render.context import Context
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from gitlab_ha.render.context import PORTS, Context
+from gitlab_ha.render.context import Context
 from gitlab_ha.render.gitaly import rails_storages
 from gitlab_ha.render.rb import RbBuilder
 from gitlab_ha.render.redis import master_name, sentinel_nodes
 from gitlab_ha.rubycfg.emit import Words
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.model import OBJECT_TYPES, Node
 from gitlab_ha.topology.roles import Role
 

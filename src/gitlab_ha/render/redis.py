@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from gitlab_ha.render.context import PORTS, Context, majority
+from gitlab_ha.render.context import Context
 from gitlab_ha.render.rb import RbBuilder
+from gitlab_ha.topology.facts import PORTS, majority
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gitlab_ha.render.context import PORTS, PRAEFECT_DB, PRAEFECT_DB_USER, Context
+from gitlab_ha.render.context import PRAEFECT_DB, PRAEFECT_DB_USER, Context
 from gitlab_ha.render.redis import master_name
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 

@@ -1,7 +1,7 @@
-"""GitLab versions: parsing and the supported range.
+"""GitLab versions: parsing, the supported range, and the pydantic type the model carries.
 
-What differs between versions is the renderer's business (`render/features.py`); this module only
-says whether a version string is well formed and supported.
+What differs between versions lives in `features.py`; this module only says whether a version
+string is well formed and supported.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, NamedTuple
 
-from pydantic import AfterValidator
+from pydantic import BeforeValidator, PlainSerializer
 
 OLDEST = (16, 0, 0)
 NEWEST_MAJOR = 19  # newest release we have reference data for is 19.3
@@ -36,13 +36,25 @@ def parse_version(text: str) -> Version:
     return Version(major, minor, patch)
 
 
-def check_supported(text: str) -> str:
-    version = parse_version(text)
+def check_supported(text: str | Version) -> Version:
+    version = text if isinstance(text, Version) else parse_version(text)
     if version < OLDEST or version.major > NEWEST_MAJOR:
         raise ValueError(
             f"GitLab {version} is not supported (supported: {'.'.join(map(str, OLDEST))} to {NEWEST_MAJOR}.x)"
         )
-    return str(version)
+    return version
 
 
-GitLabVersion = Annotated[str, AfterValidator(check_supported)]
+def _supported(value: object) -> Version:
+    if isinstance(value, Version):
+        return check_supported(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # YAML reads `version: 16.10` as the number 16.1: never guess, ask for a string.
+        raise ValueError(f"write the version as a string ('{value}.0' in quotes): YAML reads 16.10 as 16.1")
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a GitLab version like 16.6.0")
+    return check_supported(value)
+
+
+# The model carries a parsed Version (compared as a tuple), written back as its text.
+GitLabVersion = Annotated[Version, BeforeValidator(_supported), PlainSerializer(str, return_type=str)]

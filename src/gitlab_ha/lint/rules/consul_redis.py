@@ -10,10 +10,11 @@ from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
 from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.util import child, items, odd_ones, opaque, port_number, py
+from gitlab_ha.topology.facts import PORTS, majority
 from gitlab_ha.topology.roles import Role
 
 _S = Severity
-SENTINEL_PORT = 26379
+SENTINEL_PORT = PORTS["sentinel"]
 
 
 def _runs_consul(node: Node) -> bool:
@@ -211,7 +212,7 @@ def quorum(lint: Lint) -> Iterator[Finding]:
     for role in (Role.SENTINEL, Role.SENTINEL_CACHE):
         sentinels = lint.cluster.with_role(role)
         count = len(sentinels)
-        majority = count // 2 + 1
+        needed = majority(count)
         for node in sentinels:
             value = node.get("sentinel['quorum']")
             number = py(value) if value is not None else 1
@@ -224,14 +225,14 @@ def quorum(lint: Lint) -> Iterator[Finding]:
                     f"quorum {number} > {count} Sentinels: no failover can ever happen",
                     severity=_S.ERROR,
                 )
-            elif number > majority:
+            elif number > needed:
                 yield lint.finding(
                     node,
                     value,
                     f"quorum {number} is above a majority of {count} Sentinels: once the master's host is down "
                     f"with its Sentinel, {count - 1} are left to agree and failover may never start",
                 )
-            elif number < majority and count > 1:
+            elif number < needed and count > 1:
                 yield lint.finding(
                     node,
                     value,

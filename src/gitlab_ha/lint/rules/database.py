@@ -11,11 +11,12 @@ from gitlab_ha.lint.inventory import Node
 from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.util import child, items, majority_value, odd_ones, opaque, port_number, py
 from gitlab_ha.rubycfg.nodes import Hash
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.roles import Role
 
 _S = Severity
-PGBOUNCER_PORT = 6432
-POSTGRES_PORT = 5432
+PGBOUNCER_PORT = PORTS["pgbouncer"]
+POSTGRES_PORT = PORTS["postgres"]
 DEFAULT_DB = "gitlabhq_production"
 
 

@@ -10,7 +10,6 @@ from gitlab_ha.lint.knowledge import ATTRIBUTE_KEYS, change_for, known_roles, ro
 from gitlab_ha.lint.own_keys import NO_VERSION, near_miss, unknown_group
 from gitlab_ha.lint.registry import rule
 from gitlab_ha.topology.roles import Role
-from gitlab_ha.topology.versions import parse_version
 
 _S = Severity
 
@@ -99,7 +98,7 @@ def deprecated_keys(lint: Lint) -> Iterator[Finding]:
 def _changes(lint: Lint, *, removed: bool) -> Iterator[Finding]:
     if lint.version is None:
         return
-    current = parse_version(lint.version)
+    current = lint.version
     for node in lint.cluster.nodes:
         if node.doc is None:
             continue

@@ -24,11 +24,12 @@ from gitlab_ha.lint.rules.util import (
     virtual_storage_names,
 )
 from gitlab_ha.rubycfg.nodes import Value
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.roles import Role
 
 _S = Severity
-GITALY_PORT = 8075
-PRAEFECT_PORT = 2305
+GITALY_PORT = PORTS["gitaly"]
+PRAEFECT_PORT = PORTS["praefect"]
 
 
 def _gitaly_token(node: Node) -> object:

@@ -9,6 +9,7 @@ from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Node
 from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.util import listen_port
+from gitlab_ha.topology.facts import PORTS as _P
 from gitlab_ha.topology.roles import Role
 
 _S = Severity
@@ -21,14 +22,18 @@ def _int(node: Node, key: str, default: int) -> int:
 
 # frontend port → (role, what, the port that role's nodes listen on)
 _INTERNAL: dict[int, tuple[Role, str, Callable[[Node], int]]] = {
-    6432: (Role.PGBOUNCER, "PgBouncer", lambda n: _int(n, "pgbouncer['listen_port']", 6432)),
-    5432: (Role.PATRONI, "Patroni PostgreSQL", lambda n: _int(n, "postgresql['port']", 5432)),
-    2305: (Role.PRAEFECT, "Praefect", lambda n: listen_port(n, "praefect['configuration']['listen_addr']", 2305)),
-    80: (Role.RAILS, "Rails", lambda n: _int(n, "nginx['listen_port']", 80)),
+    _P["pgbouncer"]: (Role.PGBOUNCER, "PgBouncer", lambda n: _int(n, "pgbouncer['listen_port']", _P["pgbouncer"])),
+    _P["postgres"]: (Role.PATRONI, "Patroni PostgreSQL", lambda n: _int(n, "postgresql['port']", _P["postgres"])),
+    _P["praefect"]: (
+        Role.PRAEFECT,
+        "Praefect",
+        lambda n: listen_port(n, "praefect['configuration']['listen_addr']", _P["praefect"]),
+    ),
+    _P["rails_http"]: (Role.RAILS, "Rails", lambda n: _int(n, "nginx['listen_port']", _P["rails_http"])),
 }
 _EXTERNAL: dict[int, tuple[Role, str, Callable[[Node], int]]] = {
-    443: (Role.RAILS, "Rails", lambda n: _int(n, "nginx['listen_port']", 80)),
-    22: (Role.RAILS, "Rails sshd", lambda n: 22),
+    443: (Role.RAILS, "Rails", lambda n: _int(n, "nginx['listen_port']", _P["rails_http"])),
+    _P["ssh"]: (Role.RAILS, "Rails sshd", lambda n: _P["ssh"]),
 }
 
 

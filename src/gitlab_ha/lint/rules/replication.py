@@ -10,6 +10,7 @@ from gitlab_ha.lint.inventory import Node
 from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.database import rails_nodes
 from gitlab_ha.lint.rules.util import odd_ones
+from gitlab_ha.topology.facts import replication_slots, wal_senders
 from gitlab_ha.topology.roles import Role
 
 _S = Severity
@@ -23,7 +24,7 @@ _S = Severity
 )
 def slots(lint: Lint) -> Iterator[Finding]:
     patroni = lint.cluster.with_role(Role.PATRONI)
-    needed = 2 * len(patroni)
+    needed = replication_slots(len(patroni))
     for node in patroni:
         slots_node = node.get("patroni['postgresql']['max_replication_slots']")
         senders_node = node.get("patroni['postgresql']['max_wal_senders']")
@@ -36,7 +37,7 @@ def slots(lint: Lint) -> Iterator[Finding]:
                 f"max_replication_slots {slots_value} < {needed} (2 × {len(patroni)} database nodes)",
             )
         if isinstance(senders, int):
-            floor = (slots_value if isinstance(slots_value, int) else needed) + 1
+            floor = wal_senders(slots_value if isinstance(slots_value, int) else needed)
             if senders < floor:
                 yield lint.finding(node, senders_node, f"max_wal_senders {senders} < {floor} (replication slots + 1)")
 

@@ -1,0 +1,71 @@
+"""What differs between Omnibus releases, in one place: read by render, lint, the reconfigure
+model, the lab and the drills. Each fact names the release it starts at and where it was read
+(omnibus-gitlab at the release tags; docs/reconfigure.md lists the sources)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gitlab_ha.topology.versions import Version
+
+# First release of each role that did not exist at 16.0 (roles/*.rb at the tags).
+GITALY_ROLE_SINCE = Version(17, 6, 0)  # "Add Gitaly role"; 17.0-17.5 refuse it as an invalid role
+BACKUP_ROLE_SINCE = Version(17, 0, 0)  # absent at 16.6, present at 19.3; exact release not in our data
+SPAMCHECK_ROLE_GONE = Version(19, 0, 0)  # Spamcheck is no longer bundled from 19.0
+
+
+@dataclass(frozen=True)
+class Features:
+    version: Version
+
+    @property
+    def sidekiq_concurrency_key(self) -> str:
+        """`sidekiq['concurrency']` replaces `max_concurrency`/`min_concurrency` from 16.9 (deprecated there, gone
+        in 17.0), so we switch as soon as the old key is deprecated, like `repositories_storages`."""
+        return "max_concurrency" if self.version < (16, 9, 0) else "concurrency"
+
+    @property
+    def repositories_storages(self) -> bool:
+        """`git_data_dirs` is deprecated from 17.8 and gone in 18.0; `gitlab_rails['repositories_storages']`
+        (with `gitaly['configuration']` storages) replaces it, so we switch as soon as it is deprecated."""
+        return self.version >= (17, 8, 0)
+
+    @property
+    def gitaly_role(self) -> bool:
+        """`gitaly_role` ships from 17.6.0 ("Add Gitaly role"); 17.0-17.5 reject it as an invalid role."""
+        return self.version >= GITALY_ROLE_SINCE
+
+    @property
+    def application_role_enables_nginx(self) -> bool:
+        """From 17.4.0 `application_role` sets `nginx['enable'] = true` unless the user set it; before,
+        the `rails` group (Puma, Sidekiq, Workhorse, Gitaly, KAS) never includes NGINX."""
+        return self.version >= (17, 4, 0)
+
+    @property
+    def rails_nginx_keys(self) -> bool:
+        """From 19.2.0 NGINX's Rails-facing keys (`listen_port`, `listen_https`, `real_ip_trusted_addresses`, …)
+        live under `gitlab_rails['nginx']`; the old `nginx[...]` forms warn on every reconfigure."""
+        return self.version >= (19, 2, 0)
+
+    @property
+    def data_roles_disable_rails(self) -> bool:
+        """From 17.5.0 the consul, pgbouncer, redis, sentinel and monitoring roles set
+        `gitlab_rails['enable'] ||= false`, while patroni_role and postgres_role set it true if unset;
+        before, `gitlab_rails['enable']` defaulted to true on every node with no role touching it."""
+        return self.version >= (17, 5, 0)
+
+    @property
+    def postgresql_major(self) -> int:
+        """The PostgreSQL Omnibus links by default (config/software/postgresql.rb)."""
+        if self.version >= (19, 0, 0):
+            return 17
+        if self.version >= (18, 0, 0):
+            return 16
+        if self.version >= (17, 0, 0):
+            return 14
+        return 13
+
+    @property
+    def patroni_yaml_quotes_addresses(self) -> bool:
+        """From 18.6.0 patroni.yaml quotes `listen`/`connect_address` and allowlist entries."""
+        return self.version >= (18, 6, 0)
