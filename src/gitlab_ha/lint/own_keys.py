@@ -87,20 +87,10 @@ GROUPS: frozenset[str] = frozenset(
 NO_VERSION = Version(19, 3, 0)
 
 
-class _Secrets:
-    """Stand-in values: only the keys of a render matter here, never its secrets."""
-
-    def get(self, name: str) -> str:
-        return "x" * 32
-
-    def md5(self, name: str) -> str:
-        return "0" * 32
-
-
 @functools.cache
 def rendered_keys(version: Version) -> frozenset[str]:
     """Every key `render` writes at `version`, over the presets that use every role."""
-    from gitlab_ha.render.context import Context  # the renderer is only needed for this
+    from gitlab_ha.render.context import Context, Placeholders  # the renderer is only needed for this
     from gitlab_ha.render.node import render_gitlab_rb
 
     keys: set[str] = set()
@@ -108,7 +98,7 @@ def rendered_keys(version: Version) -> frozenset[str]:
     preset = PRESETS[name]
     topo = load_text(topology_yaml(preset, expand(preset)), name).topology
     topo = topo.model_copy(update={"gitlab": topo.gitlab.model_copy(update={"version": version})})
-    ctx = Context(topo, _Secrets())
+    ctx = Context(topo, Placeholders())
     seen_roles: set[tuple[str, ...]] = set()
     for node in topo.nodes:
         roles = tuple(sorted(r.value for r in node.roles))

@@ -1,0 +1,166 @@
+"""One node's model: the services reconfigure enables, the data-tier files it writes, and the
+settings that matter for each service (listen addresses, ports, auth, upstreams) for `explain`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gitlab_ha.reconfigure.files import consul, patroni, pgbouncer, postgresql, redis
+from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
+from gitlab_ha.reconfigure.layout import OMNIBUS, Layout
+from gitlab_ha.reconfigure.services import TITLES, ServicePlan, plan
+from gitlab_ha.reconfigure.settings import Opaque, Settings
+from gitlab_ha.rubycfg import Document
+from gitlab_ha.topology.features import Features
+from gitlab_ha.topology.versions import Version
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One effective setting: the service, what it is, the value (never a secret's value)."""
+
+    service: str
+    setting: str
+    value: str
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Opaque):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value) or "(none)"
+    return "(default)" if value is None else str(value)
+
+
+def _secret(value: Any) -> str:
+    return "set" if value not in (None, "") else "not set"
+
+
+@dataclass
+class NodeModel:
+    input: NodeInput
+    files: list[OmnibusFile]
+
+    @property
+    def name(self) -> str:
+        return self.input.name
+
+    @property
+    def address(self) -> str:
+        return self.input.address
+
+    @property
+    def services(self) -> ServicePlan:
+        return self.input.services
+
+    @property
+    def settings(self) -> Settings:
+        return self.input.settings
+
+    def file(self, name: str) -> OmnibusFile | None:
+        return next((f for f in self.files if f.name == name), None)
+
+    def effects(self) -> list[Effect]:
+        """The settings that matter per running service, for `explain`."""
+        node, s = self.input, self.input.settings
+        out: list[Effect] = []
+
+        def put(service: str, setting: str, value: Any) -> None:
+            out.append(Effect(TITLES.get(service, service), setting, value if isinstance(value, str) else _show(value)))
+
+        runs = self.services.runs
+        if self.services.rails:
+            host = s.get("gitlab_rails", "db_host")
+            put("rails", "database", f"{_show(host)}:{_show(s.get('gitlab_rails', 'db_port', default=5432))}")
+            put("rails", "migrations", f"{'yes' if self.services.migrates else 'no'} ({self.services.migrates_why})")
+        if runs("nginx"):
+            if node.features.rails_nginx_keys and s.is_set("gitlab_rails", "nginx", "listen_port"):
+                put("nginx", "listen port", s.get("gitlab_rails", "nginx", "listen_port"))
+            else:
+                put("nginx", "listen port", s.get("nginx", "listen_port", default="from external_url"))
+        if runs("puma"):
+            put(
+                "puma",
+                "listen",
+                f"{_show(s.get('puma', 'listen', default='127.0.0.1'))}:{_show(s.get('puma', 'port', default=8080))}",
+            )
+        if runs("sidekiq"):
+            put("sidekiq", "queue groups", len(s.words("sidekiq", "queue_groups")) or 1)
+        if runs("postgresql"):
+            put("postgresql", "listen", f"{_show(s.get('postgresql', 'listen_address'))}:{postgresql.port(node)}")
+            put("postgresql", "trusted", s.words("postgresql", "trust_auth_cidr_addresses"))
+            put("postgresql", "md5 (password)", s.words("postgresql", "md5_auth_cidr_addresses"))
+        if runs("patroni"):
+            put("patroni", "REST API", f"{patroni.connect_address(node)}:{patroni.setting(node, 'port')}")
+            put("patroni", "DCS", patroni.consul_section(node)["url"])
+            dcs = patroni.dcs(node)
+            put(
+                "patroni",
+                "ttl / loop_wait / retry_timeout",
+                f"{dcs['ttl']} / {dcs['loop_wait']} / {dcs['retry_timeout']}",
+            )
+            put("patroni", "replication password", _secret(s.get("patroni", "replication_password")))
+            put("patroni", "pg_rewind", _show(dcs["postgresql"]["use_pg_rewind"]))
+        if runs("pgbouncer"):
+            put("pgbouncer", "listen", f"{pgbouncer.listen_addr(node)}:{pgbouncer.listen_port(node)}")
+            for name, settings in pgbouncer.databases(node).items():
+                put(
+                    "pgbouncer",
+                    f"database {name}",
+                    f"{_show(settings.get('host'))}:{_show(settings.get('port', 5432))}",
+                )
+            put("pgbouncer", "follows the leader", "yes (Consul watch)" if pgbouncer.watched(node) else "no")
+        if runs("redis"):
+            put("redis", "listen", f"{redis.bind(node)}:{redis.port(node)}")
+            role = f"replica of {redis.redis(node, 'master_ip')}" if redis.is_replica(node) else "master"
+            put("redis", "role at start", role)
+            put("redis", "password", _secret(s.get("redis", "password")))
+        if runs("sentinel"):
+            put(
+                "sentinel",
+                "monitors",
+                f"{redis.redis(node, 'master_name')} at {redis.redis(node, 'master_ip')}:"
+                f"{redis.redis(node, 'master_port')}, quorum {redis.sentinel(node, 'quorum')}",
+            )
+        if runs("consul"):
+            config = consul.configuration(node)
+            put("consul", "mode", "server" if config.get("server") else "client")
+            put("consul", "retry_join", config.get("retry_join", []))
+            put("consul", "gossip encryption", "on" if config.get("encrypt") else "off")
+            put("consul", "services", s.words("consul", "services"))
+            put("consul", "watches", s.words("consul", "watchers"))
+        if runs("praefect"):
+            conf = s.hash("praefect", "configuration")
+            put("praefect", "listen", conf.get("listen_addr", "(default)"))
+            db = conf.get("database", {}) if isinstance(conf.get("database"), dict) else {}
+            put("praefect", "database", f"{_show(db.get('host'))}:{_show(db.get('port', 5432))}")
+        if runs("gitaly"):
+            conf = s.hash("gitaly", "configuration")
+            put("gitaly", "listen", conf.get("listen_addr", "(default)"))
+        return out
+
+
+def model_node(
+    name: str,
+    address: str,
+    doc: Document | None,
+    version: Version,
+    layout: Layout = OMNIBUS,
+) -> NodeModel:
+    settings = Settings(doc)
+    features = Features(version)
+    services = plan(settings, features)
+    node = NodeInput(name, address, settings, features, services, layout)
+    files: list[OmnibusFile] = []
+    files += postgresql.files(node)
+    objects = postgresql.database_objects(node)
+    if objects is not None:
+        files.append(objects)
+    files += patroni.files(node)
+    files += pgbouncer.files(node)
+    files += redis.files(node)
+    files += consul.files(node)
+    return NodeModel(node, files)
