@@ -9,7 +9,8 @@ import typer
 
 from gitlab_ha.cli.output import console, print_json, warn
 from gitlab_ha.errors import InputError
-from gitlab_ha.reconfigure.cluster import ClusterModel, from_folder, from_topology
+from gitlab_ha.lint.inventory import build
+from gitlab_ha.reconfigure.cluster import ClusterModel, from_docs, from_topology
 from gitlab_ha.reconfigure.node import NodeModel
 from gitlab_ha.reconfigure.services import TITLES
 from gitlab_ha.render.context import Placeholders, SecretSource
@@ -28,7 +29,8 @@ def _load(cluster: Path, version: str | None, secrets: Path | None) -> ClusterMo
     if cluster.is_dir():
         if target is None:
             raise InputError("a folder of gitlab.rb files needs --version (the Omnibus release)", str(cluster))
-        return from_folder(cluster, target)
+        nodes = build(cluster).nodes
+        return from_docs({n.name: (n.address or n.name, n.doc) for n in nodes if n.doc is not None}, target)
     loaded = load_topology(cluster)
     for line in loaded.warnings:
         warn(line)

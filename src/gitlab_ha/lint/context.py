@@ -9,9 +9,13 @@ from gitlab_ha.lint.findings import Finding, Severity
 from gitlab_ha.lint.inventory import Cluster, Node
 from gitlab_ha.lint.registry import Rule
 from gitlab_ha.lint.template import Template
+from gitlab_ha.reconfigure.cluster import ClusterModel
+from gitlab_ha.reconfigure.node import NodeModel
 from gitlab_ha.rubycfg import Loc
 from gitlab_ha.rubycfg.nodes import Value
 from gitlab_ha.topology.versions import Version
+
+NEWEST = Version(19, 3, 0)
 
 
 @dataclass(frozen=True)
@@ -23,11 +27,23 @@ class Lint:
     version: Version | None = None
     template: Template | None = None
     rule: Rule | None = None
+    model: ClusterModel | None = None  # what reconfigure does with each node's gitlab.rb (set by the engine)
 
     @property
     def declared(self) -> bool:
         """Whether node roles come from a topology file (the layout is then the user's stated choice)."""
         return self.cluster.topology is not None
+
+    @property
+    def target(self) -> Version:
+        """The release the model assumes: the target, else the newest we know (fewest version faults)."""
+        return self.version if self.version is not None else NEWEST
+
+    def modeled(self, node: Node) -> NodeModel | None:
+        """The reconfigure model of `node` (None for a node without a gitlab.rb)."""
+        if self.model is None or node.doc is None:
+            return None
+        return next((m for m in self.model.nodes if m.name == node.name), None)
 
     def for_rule(self, rule: Rule) -> Lint:
         return dataclasses.replace(self, rule=rule)

@@ -3,17 +3,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 
 import gitlab_ha.lint.rules  # noqa: F401  (importing the package registers every rule)
 from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding
 from gitlab_ha.lint.registry import RULES, Rule
+from gitlab_ha.reconfigure.cluster import from_docs
 
 __all__ = ["Lint", "Rule", "all_rules", "run"]
 
 
+def with_model(lint: Lint) -> Lint:
+    """`lint` with the reconfigure model of every node that has a gitlab.rb (built once per run)."""
+    if lint.model is not None:
+        return lint
+    docs = {n.name: (n.address or n.name, n.doc) for n in lint.cluster.nodes if n.doc is not None}
+    return dataclasses.replace(lint, model=from_docs(docs, lint.target))
+
+
 def run(lint: Lint, *, only: Iterable[str] = ()) -> list[Finding]:
+    lint = with_model(lint)
     wanted = set(only)
     found: list[Finding] = []
     for spec in RULES.values():

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from gitlab_ha.errors import InputError
 from gitlab_ha.reconfigure.layout import OMNIBUS, Layout
@@ -54,13 +53,6 @@ def from_topology(
     return ClusterModel(topo.gitlab.version, nodes)
 
 
-def from_docs(docs: dict[str, tuple[str, Document | None]], version: Version) -> ClusterModel:
+def from_docs(docs: Mapping[str, tuple[str, Document | None]], version: Version) -> ClusterModel:
     """Nodes given as name → (address, parsed gitlab.rb)."""
     return ClusterModel(version, [model_node(name, address, doc, version) for name, (address, doc) in docs.items()])
-
-
-def from_folder(folder: Path, version: Version, topology: Topology | None = None) -> ClusterModel:
-    from gitlab_ha.lint.inventory import build  # the folder reader lint already has
-
-    cluster = build(folder, topology)
-    return from_docs({n.name: (n.address or n.name, n.doc) for n in cluster.nodes if n.doc is not None}, version)

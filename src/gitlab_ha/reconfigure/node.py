@@ -39,6 +39,21 @@ def _secret(value: Any) -> str:
     return "set" if value not in (None, "") else "not set"
 
 
+def nginx_port(node: NodeInput) -> int:
+    """NGINX's port for Rails: `nginx['listen_port']` (`gitlab_rails['nginx'][...]` from 19.2), else the
+    external URL's (443 for https unless `listen_https` is false, then 80)."""
+    s = node.settings
+    for path in (("gitlab_rails", "nginx", "listen_port"), ("nginx", "listen_port")):
+        value = s.get(*path)
+        if isinstance(value, int):
+            return value
+    https = s.get("gitlab_rails", "nginx", "listen_https", default=s.get("nginx", "listen_https"))
+    url = s.get("external_url", default="")
+    if isinstance(url, str) and url.startswith("https") and https is not False:
+        return 443
+    return 80
+
+
 @dataclass
 class NodeModel:
     input: NodeInput
@@ -60,6 +75,33 @@ class NodeModel:
     def settings(self) -> Settings:
         return self.input.settings
 
+    def ports(self, service: str) -> set[int]:
+        """The TCP ports `service` listens on here ({} when it does not run or has no TCP listener)."""
+        if not self.services.runs(service):
+            return set()
+        node, s = self.input, self.input.settings
+        if service == "postgresql":
+            return {postgresql.port(node)}
+        if service == "pgbouncer":
+            return {pgbouncer.listen_port(node)}
+        if service == "redis":
+            return {redis.port(node)} - {0}
+        if service == "sentinel":
+            return {int(redis.sentinel(node, "port"))}
+        if service == "patroni":
+            return {int(patroni.setting(node, "port"))}
+        if service == "nginx":
+            return {nginx_port(node)}
+        if service in ("praefect", "gitaly"):
+            listen = s.hash(service, "configuration").get("listen_addr")
+            default = {"praefect": "localhost:2305", "gitaly": ""}[service]
+            text = str(listen if listen is not None else default)
+            port_text = text.rpartition(":")[2]
+            return {int(port_text)} if port_text.isdigit() else set()
+        if service == "consul":
+            return {8500}
+        return set()
+
     def file(self, name: str) -> OmnibusFile | None:
         return next((f for f in self.files if f.name == name), None)
 
@@ -77,10 +119,7 @@ class NodeModel:
             put("rails", "database", f"{_show(host)}:{_show(s.get('gitlab_rails', 'db_port', default=5432))}")
             put("rails", "migrations", f"{'yes' if self.services.migrates else 'no'} ({self.services.migrates_why})")
         if runs("nginx"):
-            if node.features.rails_nginx_keys and s.is_set("gitlab_rails", "nginx", "listen_port"):
-                put("nginx", "listen port", s.get("gitlab_rails", "nginx", "listen_port"))
-            else:
-                put("nginx", "listen port", s.get("nginx", "listen_port", default="from external_url"))
+            put("nginx", "listen port", nginx_port(node))
         if runs("puma"):
             put(
                 "puma",

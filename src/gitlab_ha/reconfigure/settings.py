@@ -70,6 +70,10 @@ class Settings:
                 if node is not None:
                     self._values[name] = plain(node)
             self.roles = tuple(ref.name.replace("-", "_") for ref in doc.roles())
+            # `external_url 'https://…'` and `git_data_dirs({…})` are method calls that set a value.
+            for call in doc.calls:
+                if call.name != "roles" and len(call.args) == 1:
+                    self._values[call.name] = plain(call.args[0])
 
     @classmethod
     def empty(cls) -> Settings:
