@@ -37,9 +37,14 @@ def test_cancel_kills_the_tree(tmp_path: Path) -> None:
     wait_until(lambda: not process_alive(pid), "the script's child to be killed")
 
 
-def test_async_stop_with_grace() -> None:
+def test_async_stop_with_grace(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+
     async def main() -> int:
-        proc = await AsyncProcess.spawn(["/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"])
+        script = f"trap '' TERM; touch {ready}; while true; do sleep 0.05; done"
+        proc = await AsyncProcess.spawn(["/bin/sh", "-c", script])
+        while not ready.exists():  # SIGTERM must not arrive before the trap is set
+            await asyncio.sleep(0.01)
         return await proc.stop(0.2)
 
     assert asyncio.run(main()) == -9
