@@ -12,7 +12,7 @@ string is a string, never a list turned into its repr.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ValidationError
@@ -21,6 +21,7 @@ from pydantic_core import PydanticCustomError
 from gitlab_ha.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 ERROR_KIND = "gitlab_ha"
 
@@ -36,13 +37,13 @@ def fail(message: str, at: str = "") -> PydanticCustomError:
     return PydanticCustomError(ERROR_KIND, message, {"at": at} if at else None)
 
 
-def _strict_str(value: Any) -> str:
+def strict_str(value: Any) -> str:
     if not isinstance(value, str):
         raise fail(f"expected a string, got {type_name(value)}")
     return value
 
 
-def _strict_int(value: Any) -> int:
+def strict_int(value: Any) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
@@ -50,7 +51,7 @@ def _strict_int(value: Any) -> int:
     return int(value)
 
 
-def _strict_bool(value: Any) -> bool:
+def strict_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
@@ -70,9 +71,21 @@ def str_list(value: Any) -> list[str]:
     return value
 
 
-Str = Annotated[str, BeforeValidator(_strict_str)]
-Int = Annotated[int, BeforeValidator(_strict_int)]
-Bool = Annotated[bool, BeforeValidator(_strict_bool)]
+def as_input_error(rule: Callable[[Any], T]) -> Callable[[Any, str], T]:
+    """A rule above as a plain converter `(value, where) -> value` raising InputError at `where`."""
+
+    def convert(value: Any, where: str) -> T:
+        try:
+            return rule(value)
+        except PydanticCustomError as exc:
+            raise InputError(exc.message(), where + str((exc.context or {}).get("at", ""))) from None
+
+    return convert
+
+
+Str = Annotated[str, BeforeValidator(strict_str)]
+Int = Annotated[int, BeforeValidator(strict_int)]
+Bool = Annotated[bool, BeforeValidator(strict_bool)]
 StrList = Annotated[list[str], BeforeValidator(str_list)]
 
 _MESSAGES = {
