@@ -14,9 +14,9 @@ import contextlib
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Unpack
 
-from gitlab_ha.proc.launch import DEVNULL, PIPE, STDOUT, Argv, Stream, argv_list, options
+from gitlab_ha.proc.launch import DEVNULL, PIPE, STDOUT, Argv, How, argv_list, options
 from gitlab_ha.proc.tree import kill_tree
 
 
@@ -35,20 +35,10 @@ class AsyncProcess:
         self.pid = proc.pid
 
     @classmethod
-    async def spawn(
-        cls,
-        argv: Argv,
-        *,
-        cwd: Path | str | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: Stream = DEVNULL,
-        stdout: Stream = None,
-        stderr: Stream = None,
-        user: str | None = None,
-    ) -> AsyncProcess:
-        """Start `argv` in a new session; OSError if it cannot start."""
+    async def spawn(cls, argv: Argv, **how: Unpack[How]) -> AsyncProcess:
+        """Start `argv` in a new session (`how` as for `Process.spawn`); OSError if it cannot start."""
         args = argv_list(argv)
-        with options(cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, user=user) as kwargs:
+        with options(**how) as kwargs:
             proc = await asyncio.create_subprocess_exec(*args, **kwargs)
         return cls(proc, args)
 

@@ -15,7 +15,7 @@ import pwd
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypedDict, Unpack
 
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
@@ -31,20 +31,25 @@ def argv_list(argv: Argv) -> list[str]:
     return [os.fspath(a) for a in argv]
 
 
+class How(TypedDict, total=False):
+    """How to start a child, as keyword arguments of `Process.spawn` and `AsyncProcess.spawn`."""
+
+    cwd: Path | str | None  # default: ours
+    env: Mapping[str, str] | None  # default: ours
+    stdin: Stream  # default: DEVNULL
+    stdout: Stream  # default: inherited
+    stderr: Stream  # default: inherited
+    user: str | None  # default: ours
+
+
 @contextlib.contextmanager
-def options(
-    *,
-    cwd: Path | str | None = None,
-    env: Mapping[str, str] | None = None,
-    stdin: Stream = DEVNULL,
-    stdout: Stream = None,
-    stderr: Stream = None,
-    user: str | None = None,
-) -> Iterator[dict[str, Any]]:
+def options(**how: Unpack[How]) -> Iterator[dict[str, Any]]:
     """The keyword arguments of `subprocess.Popen` / `asyncio.create_subprocess_exec` for one child.
 
     Files named by path are open while the block runs (start the child inside it) and closed after.
     """
+    env = how.get("env")
+    user = how.get("user")
     with contextlib.ExitStack() as files:
 
         def stream(value: Stream, mode: str) -> IO[bytes] | int | None:
@@ -53,10 +58,10 @@ def options(
             return value
 
         kwargs: dict[str, Any] = {
-            "stdin": stream(stdin, "rb"),
-            "stdout": stream(stdout, "ab"),
-            "stderr": stream(stderr, "ab"),
-            "cwd": cwd,
+            "stdin": stream(how.get("stdin", DEVNULL), "rb"),
+            "stdout": stream(how.get("stdout"), "ab"),
+            "stderr": stream(how.get("stderr"), "ab"),
+            "cwd": how.get("cwd"),
             "env": dict(env) if env is not None else None,
             "start_new_session": True,
         }

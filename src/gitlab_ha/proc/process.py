@@ -16,12 +16,11 @@ import os
 import select
 import signal
 import subprocess
-from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Unpack
 
-from gitlab_ha.proc.launch import DEVNULL, Argv, Stream, argv_list, options
+from gitlab_ha.proc.launch import Argv, How, argv_list, options
 from gitlab_ha.proc.tree import kill_tree, reap
 
 DEFAULT_GRACE = 10.0
@@ -37,20 +36,13 @@ class Process:
         self._pidfd = os.pidfd_open(popen.pid)
 
     @classmethod
-    def spawn(
-        cls,
-        argv: Argv,
-        *,
-        cwd: Path | str | None = None,
-        env: Mapping[str, str] | None = None,
-        stdin: Stream = DEVNULL,
-        stdout: Stream = None,
-        stderr: Stream = None,
-        user: str | None = None,
-    ) -> Process:
-        """Start `argv` in a new session; OSError if it cannot start. See `launch` for the stream forms."""
+    def spawn(cls, argv: Argv, **how: Unpack[How]) -> Process:
+        """Start `argv` in a new session (`how`: cwd, env, stdin, stdout, stderr, user; see `launch`).
+
+        OSError if it cannot start.
+        """
         args = argv_list(argv)
-        with options(cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr, user=user) as kwargs:
+        with options(**how) as kwargs:
             popen = subprocess.Popen(args, **kwargs)
         return cls(popen, args)
 
