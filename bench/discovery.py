@@ -10,15 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import selectors
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,27 +22,24 @@ from typing import Any
 import aiohttp
 from dnslib import DNSRecord
 
+from gitlab_ha.discovery.client import ConsulClient
+from gitlab_ha.proc import ExitedEarly, NotReady, Process, wait_log
+
 SERVICES = 100
 HOST = "127.0.0.1"
 
 
-def start_agent(workdir: Path, *mode: str) -> tuple[subprocess.Popen[bytes], int, int]:
+def start_agent(workdir: Path, *mode: str) -> tuple[Process, int, int]:
     argv = [sys.executable, "-m", "gitlab_ha", "consul", "agent", *(mode or ("-dev",)), "-node", "bench", "-client", HOST,
             "-http-port", "0", "-dns-port", "0", "-log-level", "warn"]  # fmt: skip
-    with open(workdir / "agent.log", "wb") as log:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log)
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    line = b""
-    deadline = time.monotonic() + 30
-    while not line.endswith(b"\n"):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit("agent did not start: " + (workdir / "agent.log").read_text()[-2000:])
-        if sel.select(0.2):
-            line += os.read(proc.stdout.fileno(), 1)
-    sel.close()
-    words = dict(w.split("=", 1) for w in line.decode().split() if "=" in w)
+    out = workdir / f"agent-{time.monotonic_ns()}.out"
+    proc = Process.spawn(argv, stdout=out, stderr=workdir / "agent.log")
+    try:
+        line = wait_log(out, r"==> gitlab-ha consul agent running: (?P<words>.*)", 30, process=proc)
+    except (NotReady, ExitedEarly) as exc:
+        proc.kill()
+        raise SystemExit(f"agent did not start ({exc}): " + (workdir / "agent.log").read_text()[-2000:]) from None
+    words = dict(w.split("=", 1) for w in line["words"].split() if "=" in w)
     with_cpu = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(proc.pid, {with_cpu[0]})  # the agent gets one core
     if len(with_cpu) > 1:
@@ -54,12 +47,14 @@ def start_agent(workdir: Path, *mode: str) -> tuple[subprocess.Popen[bytes], int
     return proc, int(words["http"].rsplit(":", 1)[1]), int(words["dns"].rsplit(":", 1)[1])
 
 
+_CLIENTS: dict[int, ConsulClient] = {}
+
+
 def http(port: int, method: str, path: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
-    req = urllib.request.Request(f"http://{HOST}:{port}{path}", data=data, method=method)
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        raw = resp.read()
-        return json.loads(raw) if "json" in resp.headers.get("Content-Type", "") else raw
+    """A call through the project's one Consul client; the decoded body of its 200 reply."""
+    client = _CLIENTS.setdefault(port, ConsulClient(f"{HOST}:{port}", timeout=60))
+    data = json.dumps(body) if body is not None and not isinstance(body, bytes) else body
+    return client.ok(method, path, f"{method} {path}", body=data)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -123,18 +118,15 @@ async def http_throughput(port: int, seconds: float, concurrency: int = 16) -> f
 def blocking_wakeup(port: int, rounds: int) -> list[float]:
     out = []
     http(port, "PUT", "/v1/kv/bench/wake", b"0")
+    reader = ConsulClient(f"{HOST}:{port}", timeout=60).api  # py-consul, in the blocking thread
     for i in range(rounds):
-        index = int(
-            urllib.request.urlopen(f"http://{HOST}:{port}/v1/kv/bench/wake", timeout=10).headers["X-Consul-Index"]
-        )
+        index, _ = reader.kv.get("bench/wake")
         woke: dict[str, float] = {}
         started = threading.Event()
 
-        def block(index: int = index, woke: dict[str, float] = woke, started: threading.Event = started) -> None:
-            req = urllib.request.Request(f"http://{HOST}:{port}/v1/kv/bench/wake?index={index}&wait=30s")
+        def block(index: str = index, woke: dict[str, float] = woke, started: threading.Event = started) -> None:
             started.set()
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                resp.read()
+            reader.kv.get("bench/wake", index=index, wait="30s")
             woke["at"] = time.perf_counter()
 
         thread = threading.Thread(target=block)
@@ -224,18 +216,7 @@ def durable_writes(workdir: Path, count: int) -> list[float]:
             out.append(time.perf_counter() - t0)
         return out
     finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
+        proc.stop(grace=15)
 
 
 def main() -> None:
@@ -291,7 +272,7 @@ def main() -> None:
             for key, value in report:
                 print(f"  {key.ljust(width)}  {value}")
         finally:
-            stop(proc)
+            proc.stop(grace=15)
 
 
 if __name__ == "__main__":

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import functools
 import os
-import selectors
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gitlab_ha.discovery.client import ConsulClient
+from gitlab_ha.proc import DEVNULL, ExitedEarly, NotReady, Process, wait_for, wait_log, wait_tcp
 from tests.helpers import cli
 
 STARTUP_DEADLINE = 30.0
@@ -35,14 +33,10 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def wait_until(predicate: Callable[[], Any], what: str, deadline: float = 30.0, step: float = 0.05) -> Any:
     """Poll `predicate` until it returns something truthy; fail naming `what` after `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(step)
+    try:
+        return wait_for(predicate, what, deadline, step=step)
+    except NotReady as exc:
+        pytest.fail(str(exc))
 
 
 def process_alive(pid: int) -> bool:
@@ -63,7 +57,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @dataclass
 class RunningAgent:
-    proc: subprocess.Popen[bytes]
+    proc: Process
     host: str
     http_port: int
     dns_port: int
@@ -80,20 +74,15 @@ class RunningAgent:
     def env(self) -> dict[str, str]:
         return {**os.environ, "CONSUL_HTTP_ADDR": f"{self.host}:{self.http_port}"}
 
-    def http(self, method: str, path: str, body: bytes | str | None = None) -> tuple[int, Any, dict[str, str]]:
-        data = body.encode() if isinstance(body, str) else body
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                raw = resp.read()
-                headers = dict(resp.headers)
-                status = resp.status
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            headers = dict(exc.headers)
-            status = exc.code
-        ctype = headers.get("Content-Type", "")
-        return status, (json.loads(raw) if "json" in ctype else raw.decode()), headers
+    @functools.cached_property
+    def client(self) -> ConsulClient:
+        """The project's one Consul client, on this agent."""
+        return ConsulClient(self.url)
+
+    def http(self, method: str, path: str, body: bytes | str | None = None) -> tuple[int, Any, Mapping[str, str]]:
+        """A raw request (the path may carry its query): status, body (JSON decoded or text), headers."""
+        reply = self.client.call(method, path, body=body)
+        return reply.status, reply.data, reply.headers
 
     def get(self, path: str) -> Any:
         status, body, _ = self.http("GET", path)
@@ -101,46 +90,28 @@ class RunningAgent:
         return body
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=15)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        self.proc.stop(grace=15)
+        if "client" in self.__dict__:
+            self.client.close()
+
+
+READY_LINE = r"==> gitlab-ha consul agent running: (?P<words>.*)"
 
 
 def start_agent(workdir: Path, *args: str, node: str = "node1", host: str = "127.0.0.1") -> RunningAgent:
-    log = workdir / f"agent-{node}-{time.monotonic_ns()}.log"
+    stem = workdir / f"agent-{node}-{time.monotonic_ns()}"
+    log, out = stem.with_suffix(".log"), stem.with_suffix(".out")
     argv = [
         sys.executable, "-m", "gitlab_ha", "consul", "agent", "-node", node, "-client", host, "-bind", host,
         "-http-port", "0", "-dns-port", "0", *args,
     ]  # fmt: skip
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    end = time.monotonic() + STARTUP_DEADLINE
-    line = b""
+    proc = Process.spawn(argv, stdout=out, stderr=log)
     try:
-        while not line.endswith(b"\n"):
-            if time.monotonic() > end or proc.poll() is not None:
-                raise RuntimeError(f"agent did not start: {log.read_text()[-2000:]}")
-            if sel.select(timeout=0.2):
-                chunk = os.read(proc.stdout.fileno(), 1)
-                if not chunk:
-                    continue
-                line += chunk
-    except BaseException:
+        line = wait_log(out, READY_LINE, STARTUP_DEADLINE, process=proc)
+    except (NotReady, ExitedEarly) as exc:
         proc.kill()
-        proc.wait()
-        raise
-    finally:
-        sel.close()
-    words = dict(w.split("=", 1) for w in line.decode().split() if "=" in w)
+        raise RuntimeError(f"agent did not start ({exc}): {log.read_text()[-2000:]}") from None
+    words = dict(w.split("=", 1) for w in line["words"].split() if "=" in w)
     http_port = int(words["http"].rsplit(":", 1)[1])
     dns_port = int(words["dns"].rsplit(":", 1)[1])
     return RunningAgent(proc, host, http_port, dns_port, words["node"], log, list(args), words)
@@ -185,13 +156,11 @@ def dig(agent: RunningAgent, *query: str) -> list[str]:
 
 @dataclass
 class WebServer:
-    proc: subprocess.Popen[bytes]
+    proc: Process
     port: int
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+        self.proc.stop(grace=10)
 
 
 @pytest.fixture
@@ -201,22 +170,14 @@ def web_server(tmp_path: Path) -> Iterator[WebServer]:
     root = tmp_path / "www"
     root.mkdir()
     (root / "index.html").write_text("ok\n")
-    proc = subprocess.Popen(
+    proc = Process.spawn(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(root)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=DEVNULL,
+        stderr=DEVNULL,
     )
     server = WebServer(proc, port)
     try:
-
-        def up() -> bool:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(up, "the web server to listen")
+        wait_tcp("127.0.0.1", port, process=proc)
         yield server
     finally:
         server.stop()

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from gitlab_ha.proc import Process
 from tests.discovery.conftest import RunningAgent, run_cli, wait_until
 
 
@@ -133,9 +134,7 @@ def test_leave_stops_the_agent(agent: RunningAgent) -> None:
 def test_lock_runs_child_while_holding_and_excludes_others(agent: RunningAgent, tmp_path: Path) -> None:
     held, release = tmp_path / "held", tmp_path / "release"
     script = f"echo $$ > {held}; while [ ! -f {release} ]; do sleep 0.05; done; exit 3"
-    first = subprocess.Popen(
-        [sys.executable, "-m", "gitlab_ha", "consul", "lock", "svc/migrate", script], env=agent.env
-    )
+    first = Process.spawn([sys.executable, "-m", "gitlab_ha", "consul", "lock", "svc/migrate", script], env=agent.env)
     try:
         wait_until(held.exists, "the first holder to run its child")
         entry = agent.get("/v1/kv/svc/migrate/.lock")[0]
@@ -149,9 +148,7 @@ def test_lock_runs_child_while_holding_and_excludes_others(agent: RunningAgent, 
         release.touch()
         assert first.wait(timeout=60) == 3  # the child's exit code
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        first.kill()
     assert "Session" not in agent.get("/v1/kv/svc/migrate/.lock")[0]
     assert agent.get("/v1/session/list") == []
     assert run_cli("consul", "lock", "svc/migrate", "exit 0", env=agent.env).returncode == 0
@@ -160,16 +157,14 @@ def test_lock_runs_child_while_holding_and_excludes_others(agent: RunningAgent, 
 def test_lock_lost_terminates_the_child(agent: RunningAgent, tmp_path: Path) -> None:
     held = tmp_path / "held"
     script = f"echo $$ > {held}; while true; do sleep 0.05; done"
-    holder = subprocess.Popen([sys.executable, "-m", "gitlab_ha", "consul", "lock", "svc/job", script], env=agent.env)
+    holder = Process.spawn([sys.executable, "-m", "gitlab_ha", "consul", "lock", "svc/job", script], env=agent.env)
     try:
         wait_until(lambda: held.exists() and held.read_text().strip(), "the child to run")
         session = agent.get("/v1/kv/svc/job/.lock")[0]["Session"]
         assert agent.http("PUT", f"/v1/session/destroy/{session}")[0] == 200
         assert holder.wait(timeout=60) == 1
     finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
+        holder.kill()
     child_pid = int(held.read_text())
     wait_until(lambda: not Path(f"/proc/{child_pid}").exists(), "the child to be gone")  # reaped by the lock
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import grp
 import json
 import os
 import pwd
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gitlab_ha.proc import STDOUT, Process, wait_http
 from tests.discovery.conftest import RunningAgent, dig, free_port, wait_until
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -95,18 +95,16 @@ def test_patroni_becomes_leader_through_the_agent(agent: RunningAgent, pg_workdi
     os.chown(cfg, pw.pw_uid, pw.pw_gid)
     site = sysconfig.get_paths()["purelib"]
     env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "HOME": str(pg_workdir), "PYTHONPATH": site, "LC_ALL": "C.UTF-8"}
-    log = open(pg_workdir / "patroni.out", "wb")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(
+    proc = Process.spawn(
         [_python_for_postgres(), "-m", "patroni", str(cfg)],
         cwd=pg_workdir,
         env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        user=pw.pw_uid,
-        group=grp.getgrgid(pw.pw_gid).gr_gid,
-        extra_groups=[],
+        stdout=pg_workdir / "patroni.out",
+        stderr=STDOUT,
+        user="postgres",
     )
     try:
+        wait_http(f"http://127.0.0.1:{rest_port}/liveness", deadline=60, process=proc)
         members = _wait_for_leader(proc, cfg, pg_workdir)
         assert [(m["Member"], m["Role"], m["State"]) for m in members] == [("pg1", "Leader", "running")]
 
@@ -131,20 +129,13 @@ def test_patroni_becomes_leader_through_the_agent(agent: RunningAgent, pg_workdi
         answers = dig(agent, "primary.lab.service.consul", "SRV")
         assert [int(line.split()[6]) for line in answers] == [pg_port]
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
+        proc.stop(grace=60)
         _stop_postmaster(data_dir)
-        log.close()
 
 
-def _wait_for_leader(proc: subprocess.Popen[bytes], cfg: Path, workdir: Path) -> list[dict[str, str]]:
+def _wait_for_leader(proc: Process, cfg: Path, workdir: Path) -> list[dict[str, str]]:
     def leader() -> list[dict[str, str]] | None:
-        if proc.poll() is not None:
+        if not proc.running:
             pytest.fail(f"patroni exited: {(workdir / 'patroni.out').read_text()[-3000:]}")
         out = subprocess.run(
             [str(VENV_BIN / "patronictl"), "-c", str(cfg), "list", "-f", "json"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,8 @@ from pathlib import Path
 import consul
 import pytest
 
-from tests.discovery.conftest import RunningAgent, process_alive, wait_until
+from gitlab_ha.proc import DEVNULL, PIPE, Process
+from tests.discovery.conftest import RunningAgent, process_alive, run_cli, wait_until
 
 HANDLER = """#!/bin/sh
 n=$(ls "$OUT" | wc -l)
@@ -43,12 +43,12 @@ def runs(out: Path) -> list[tuple[object, int]]:
 
 
 @pytest.fixture
-def watch_process(agent: RunningAgent) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
+def watch_process(agent: RunningAgent) -> Iterator[Callable[..., Process]]:
+    started: list[Process] = []
 
-    def start(*args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gitlab_ha", "consul", "watch", *args], env=agent.env, stdout=subprocess.DEVNULL
+    def start(*args: str) -> Process:
+        proc = Process.spawn(
+            [sys.executable, "-m", "gitlab_ha", "consul", "watch", *args], env=agent.env, stdout=DEVNULL
         )
         started.append(proc)
         return proc
@@ -57,17 +57,11 @@ def watch_process(agent: RunningAgent) -> Iterator[Callable[..., subprocess.Pope
         yield start
     finally:
         for proc in started:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            proc.stop(grace=10, sig=signal.SIGINT)
 
 
 def test_key_watch_from_cli(
-    agent: RunningAgent, handler: tuple[Path, Path], watch_process: Callable[..., subprocess.Popen[bytes]]
+    agent: RunningAgent, handler: tuple[Path, Path], watch_process: Callable[..., Process]
 ) -> None:
     script, out = handler
     client = consul.Consul(host=agent.host, port=agent.http_port)
@@ -120,9 +114,7 @@ def test_service_watch_from_agent_config(
 )
 def test_other_watch_types_print_json(agent: RunningAgent, args: list[str], expected: type) -> None:
     consul.Consul(host=agent.host, port=agent.http_port).kv.put("p/x", "1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gitlab_ha", "consul", "watch", *args], env=agent.env, stdout=subprocess.PIPE
-    )
+    proc = Process.spawn([sys.executable, "-m", "gitlab_ha", "consul", "watch", *args], env=agent.env, stdout=PIPE)
     try:
         assert proc.stdout is not None
         text = b""
@@ -134,15 +126,12 @@ def test_other_watch_types_print_json(agent: RunningAgent, args: list[str], expe
                 break
         assert isinstance(json.loads(text), expected)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        proc.stop(grace=10, sig=signal.SIGINT)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_stopping_a_watch_stops_its_running_handler_and_children(
-    agent: RunningAgent, watch_process: Callable[..., subprocess.Popen[bytes]], tmp_path: Path, stop: signal.Signals
+    agent: RunningAgent, watch_process: Callable[..., Process], tmp_path: Path, stop: signal.Signals
 ) -> None:
     child = tmp_path / "child.pid"
     handler = tmp_path / "slow.sh"
@@ -158,3 +147,32 @@ def test_stopping_a_watch_stops_its_running_handler_and_children(
     finally:
         if process_alive(pid):
             os.kill(pid, signal.SIGKILL)  # the defect under test: stop what it left, by its pid
+
+
+def test_passingonly_false_as_a_string_keeps_critical_instances(
+    agents: Callable[..., RunningAgent], handler: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`"passingonly": "false"` (as HCL and hand-written JSON spell it) is false, not a truthy string."""
+    script, out = handler
+    conf = tmp_path / "consul.d"
+    conf.mkdir()
+    watch = {"type": "service", "service": "postgresql", "passingonly": "false", "args": [str(script)]}
+    (conf / "watch.json").write_text(json.dumps({"watches": [watch]}))
+    agent = agents("-dev", "-config-dir", str(conf))
+    client = consul.Consul(host=agent.host, port=agent.http_port)
+    client.agent.service.register("postgresql", service_id="pg1", port=5432, check=consul.Check.ttl("30s"))
+    wait_until(
+        lambda: any(isinstance(r, list) and [e["Service"]["ID"] for e in r] == ["pg1"] for r, _ in runs(out)),
+        "a run listing the critical instance",
+        deadline=15,
+    )
+
+
+def test_a_list_given_as_a_watch_key_is_refused_by_file_and_field(tmp_path: Path) -> None:
+    """A list is not a key: it used to become the key "['a', 'b']"."""
+    (tmp_path / "watch.json").write_text(
+        json.dumps({"watches": [{"type": "key", "key": ["a", "b"], "args": ["true"]}]})
+    )
+    done = run_cli("consul", "validate", tmp_path)
+    assert done.returncode == 2, done.stdout
+    assert f"{tmp_path / 'watch.json'}: watches[0].key: expected a string, got array" in done.stderr

@@ -16,18 +16,16 @@ import base64
 import contextlib
 import json
 import logging
-import secrets
 import signal
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
 
 from gitlab_ha.cli.output import print_json, report
+from gitlab_ha.discovery.client import DEFAULT_HTTP_ADDR, ConsulClient, UnexpectedResponse, Unreachable
 from gitlab_ha.errors import InputError
 
 consul_app = typer.Typer(
@@ -44,52 +42,25 @@ consul_app.add_typer(catalog_app, name="catalog")
 consul_app.add_typer(kv_app, name="kv")
 
 HTTP_ADDR_HELP = "Address of the agent's HTTP API (also CONSUL_HTTP_ADDR)."
-DEFAULT_HTTP_ADDR = "http://127.0.0.1:8500"
 
 
 def _http_addr_option() -> Any:
     return typer.Option(DEFAULT_HTTP_ADDR, "-http-addr", "--http-addr", envvar="CONSUL_HTTP_ADDR", help=HTTP_ADDR_HELP)
 
 
-# --- HTTP client -------------------------------------------------------------------------------------------------
+# --- talking to the agent: the one client (gitlab_ha.discovery.client); here only its errors become output --------
 
 
-class Client:
-    def __init__(self, address: str) -> None:
-        address = address.strip()
-        if "://" not in address:
-            address = "http://" + address
-        if address.startswith("unix://"):
-            raise InputError("unix sockets are not supported", "-http-addr")
-        self.base = address.rstrip("/")
-
-    def call(
-        self, method: str, path: str, *, params: dict[str, str] | None = None, body: bytes | None = None
-    ) -> tuple[int, Any, dict[str, str]]:
-        url = self.base + path + (("?" + urllib.parse.urlencode(params)) if params else "")
-        request = urllib.request.Request(url, data=body, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                raw = resp.read()
-                return resp.status, _decode(raw, resp.headers.get("Content-Type", "")), dict(resp.headers)
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            return exc.code, raw.decode(errors="replace").strip(), dict(exc.headers)
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            _die(f"{method} {url}: {reason}")
-
-    def ok(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
-        status, data, _ = self.call(method, path, **kwargs)
-        if status != 200:
-            _die(f"{what}: Unexpected response code: {status} ({data})")
-        return data
-
-
-def _decode(raw: bytes, content_type: str) -> Any:
-    if "json" in content_type:
-        return json.loads(raw or b"null")
-    return raw
+@contextlib.contextmanager
+def _agent(http_addr: str) -> Iterator[ConsulClient]:
+    """The agent at -http-addr; an unreachable agent or a refused call is one `error:` line and exit 1."""
+    client = ConsulClient(http_addr)
+    try:
+        yield client
+    except (Unreachable, UnexpectedResponse) as exc:
+        _die(str(exc))
+    finally:
+        client.close()
 
 
 def _die(message: str) -> NoReturn:
@@ -144,37 +115,23 @@ def agent_cmd(
     import socket
 
     from gitlab_ha.discovery.agent import Agent
-    from gitlab_ha.discovery.config import AgentConfig, load_config_dir, load_document, parse_agent_config
+    from gitlab_ha.discovery.config import AgentFlags, agent_config
 
     del server, ui
-    cfg = AgentConfig(node_name=socket.gethostname(), dev=dev)
     dirs = list(config_dir)
-    cfg = load_config_dir(dirs, cfg)
-    if config_file:
-        cfg = parse_agent_config([(load_document(p), str(p)) for p in config_file], cfg)
-    # flags win over files, as in Consul
-    if node:
-        cfg.node_name = node
-    if bind:
-        cfg.bind_addr = bind
-    if advertise:
-        cfg.advertise_addr = advertise
-    if client:
-        cfg.client_addr = client
-    if http_port is not None:
-        cfg.http_port = http_port
-    if dns_port is not None:
-        cfg.dns_port = dns_port
-    if data_dir is not None:
-        cfg.data_dir = data_dir
-    if datacenter:
-        cfg.datacenter = datacenter.lower()
-    if domain:
-        cfg.domain = domain.strip(".").lower()
-    if enable_script_checks:
-        cfg.enable_script_checks = True
-    if not dev and cfg.data_dir is None:
-        raise InputError("data_dir is required (give -data-dir, data_dir in a config file, or -dev)", "-data-dir")
+    flags = AgentFlags(
+        node=node,
+        bind=bind,
+        advertise=advertise,
+        client=client,
+        http_port=http_port,
+        dns_port=dns_port,
+        data_dir=data_dir,
+        datacenter=datacenter,
+        domain=domain,
+        enable_script_checks=enable_script_checks,
+    )
+    cfg = agent_config(dirs, list(config_file), flags, node_name=socket.gethostname(), dev=dev)
     level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}.get(
         log_level.lower()
     )
@@ -217,7 +174,8 @@ def members_cmd(
 
     Example: gitlab-ha consul members -detailed
     """
-    members = Client(http_addr).ok("GET", "/v1/agent/members", "Error retrieving members")
+    with _agent(http_addr) as agent:
+        members = agent.ok("GET", "/v1/agent/members", "Error retrieving members")
     if json_out:
         print_json(members)
         return
@@ -245,26 +203,6 @@ def _member(m: dict[str, Any]) -> list[str]:
     return [m["Name"], f"{m['Addr']}:{m['Port']}", _STATUS_NAMES.get(m.get("Status", 0), "unknown")]
 
 
-def _definitions(files: list[Path]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    from gitlab_ha.discovery.config import load_document, services_in_document
-
-    found = []
-    for path in files:
-        defs = services_in_document(load_document(path), str(path))
-        if not defs:
-            raise InputError("no service or services block", str(path))
-        found.extend(defs)
-    return found
-
-
-def _service_body(svc: dict[str, Any], checks: list[dict[str, Any]]) -> bytes:
-    body = {k: v for k, v in svc.items() if not k.startswith("_")}
-    body["Name"] = body.pop("Service")
-    if checks:
-        body["Checks"] = [{k: v for k, v in c.items() if k not in ("Type", "ServiceID")} for c in checks]
-    return json.dumps(body).encode()
-
-
 @services_app.command("register")
 def services_register(
     files: list[Path] = typer.Argument(None, help="Service definition files (JSON or HCL)."),
@@ -279,7 +217,7 @@ def services_register(
 
     Example: gitlab-ha consul services register web.json
     """
-    from gitlab_ha.discovery.config import parse_service
+    from gitlab_ha.discovery.config import definition_files, parse_service, register_request
 
     if files and name:
         raise InputError("give definition files or -name, not both", "-name")
@@ -293,17 +231,14 @@ def services_register(
         }
         defs = [parse_service(raw, "flags")]
     elif files:
-        defs = _definitions(files)
+        defs = definition_files(files)
     else:
         raise InputError("give a service definition file or -name", "services register")
-    client = Client(http_addr)
-    for svc, checks in defs:
-        status, data, _ = client.call("PUT", "/v1/agent/service/register", body=_service_body(svc, checks))
-        if status != 200:
-            _die(
-                f"Error registering service {svc['Service']!r}: Unexpected response code: {status} ({data.decode() if isinstance(data, bytes) else data})"
-            )
-        typer.echo(f"Registered service: {svc['Service']}")
+    with _agent(http_addr) as agent:
+        for svc, checks in defs:
+            body = json.dumps(register_request(svc, checks))
+            agent.ok("PUT", "/v1/agent/service/register", f"Error registering service {svc['Service']!r}", body=body)
+            typer.echo(f"Registered service: {svc['Service']}")
 
 
 @services_app.command("deregister")
@@ -316,22 +251,20 @@ def services_deregister(
 
     Example: gitlab-ha consul services deregister -id web
     """
+    from gitlab_ha.discovery.config import definition_files
+
     if files and service_id:
         raise InputError("give definition files or -id, not both", "-id")
     if service_id:
         ids = [service_id]
     elif files:
-        ids = [svc["ID"] for svc, _ in _definitions(files)]
+        ids = [svc["ID"] for svc, _ in definition_files(files)]
     else:
         raise InputError("give a service definition file or -id", "services deregister")
-    client = Client(http_addr)
-    for sid in ids:
-        status, data, _ = client.call("PUT", f"/v1/agent/service/deregister/{urllib.parse.quote(sid, safe='')}")
-        if status != 200:
-            _die(
-                f"Error deregistering service {sid!r}: Unexpected response code: {status} ({data.decode() if isinstance(data, bytes) else data})"
-            )
-        typer.echo(f"Deregistered service: {sid}")
+    with _agent(http_addr) as agent:
+        for sid in ids:
+            agent.ok("PUT", f"/v1/agent/service/deregister/{sid}", f"Error deregistering service {sid!r}")
+            typer.echo(f"Deregistered service: {sid}")
 
 
 @catalog_app.command("services")
@@ -344,16 +277,16 @@ def catalog_services(
 
     Example: gitlab-ha consul catalog services -tags
     """
-    client = Client(http_addr)
-    if node:
-        data = client.ok("GET", f"/v1/catalog/node/{urllib.parse.quote(node)}", "Error listing services")
-        if data is None:
-            _die(f"No node {node!r}")
-        services: dict[str, list[str]] = {}
-        for svc in data["Services"].values():
-            services.setdefault(svc["Service"], []).extend(svc["Tags"])
-    else:
-        services = client.ok("GET", "/v1/catalog/services", "Error listing services")
+    with _agent(http_addr) as agent:
+        if node:
+            data = agent.ok("GET", f"/v1/catalog/node/{node}", "Error listing services")
+            if data is None:
+                _die(f"No node {node!r}")
+            services: dict[str, list[str]] = {}
+            for svc in data["Services"].values():
+                services.setdefault(svc["Service"], []).extend(svc["Tags"])
+        else:
+            services = agent.ok("GET", "/v1/catalog/services", "Error listing services")
     for name in sorted(services):
         typer.echo(f"{name}  {','.join(sorted(set(services[name])))}".rstrip() if tags else name)
 
@@ -368,16 +301,16 @@ def catalog_nodes(
 
     Example: gitlab-ha consul catalog nodes
     """
-    client = Client(http_addr)
-    if service:
-        entries = client.ok("GET", f"/v1/catalog/service/{urllib.parse.quote(service)}", "Error listing nodes")
-        nodes = {
-            e["Node"]: {"Node": e["Node"], "ID": e["ID"], "Address": e["Address"], "Datacenter": e["Datacenter"]}
-            for e in entries
-        }
-        listing = list(nodes.values())
-    else:
-        listing = client.ok("GET", "/v1/catalog/nodes", "Error listing nodes")
+    with _agent(http_addr) as agent:
+        if service:
+            entries = agent.ok("GET", f"/v1/catalog/service/{service}", "Error listing nodes")
+            nodes = {
+                e["Node"]: {"Node": e["Node"], "ID": e["ID"], "Address": e["Address"], "Datacenter": e["Datacenter"]}
+                for e in entries
+            }
+            listing = list(nodes.values())
+        else:
+            listing = agent.ok("GET", "/v1/catalog/nodes", "Error listing nodes")
     if json_out:
         print_json(listing)
         return
@@ -400,28 +333,28 @@ def kv_get(
 
     Example: gitlab-ha consul kv get -recurse service/
     """
-    client = Client(http_addr)
-    path = f"/v1/kv/{urllib.parse.quote(key)}"
-    if keys:
-        status, data, _ = client.call("GET", path, params={"keys": "", "separator": separator})
-        if status not in (200, 404):
-            _die(f"Error querying Consul agent: Unexpected response code: {status}")
-        for name in data if status == 200 else []:
-            typer.echo(name)
-        return
-    status, data, _ = client.call("GET", path, params={"recurse": ""} if recurse else None)
-    if status == 404:
+    path = f"/v1/kv/{key}"
+    with _agent(http_addr) as agent:
+        if keys:
+            reply = agent.call("GET", path, params={"keys": "", "separator": separator})
+            if reply.status not in (200, 404):
+                _die(f"Error querying Consul agent: Unexpected response code: {reply.status}")
+            for name in reply.data if reply.status == 200 else []:
+                typer.echo(name)
+            return
+        reply = agent.call("GET", path, params={"recurse": ""} if recurse else None)
+    if reply.status == 404:
         if recurse:
             return
         _die(f"No key exists at: {key}")
-    if status != 200:
-        _die(f"Error querying Consul agent: Unexpected response code: {status} ({data!r})")
+    if reply.status != 200:
+        _die(f"Error querying Consul agent: Unexpected response code: {reply.status} ({reply.text.strip()!r})")
 
     def value(entry: dict[str, Any]) -> str:
         raw = base64.b64decode(entry["Value"]) if entry.get("Value") else b""
         return base64.b64encode(raw).decode() if base64_out else raw.decode(errors="replace")
 
-    for entry in data:
+    for entry in reply.data:
         if detailed:
             fields = [
                 ("CreateIndex", entry["CreateIndex"]),
@@ -456,15 +389,7 @@ def kv_put(
 
     Example: gitlab-ha consul kv put config/redis/maxmemory 25mb
     """
-    if data == "-":
-        raw = sys.stdin.buffer.read()
-    elif data.startswith("@"):
-        try:
-            raw = Path(data[1:]).read_bytes()
-        except OSError as exc:
-            raise InputError(exc.strerror or str(exc), data[1:]) from None
-    else:
-        raw = data.encode()
+    raw = _argument_data(data)
     if base64_in:
         try:
             raw = base64.b64decode(raw, validate=True)
@@ -477,9 +402,8 @@ def kv_put(
         if not session:
             raise InputError("-acquire and -release need -session", "-session")
         params["acquire" if acquire else "release"] = session
-    result = Client(http_addr).ok(
-        "PUT", f"/v1/kv/{urllib.parse.quote(key)}", "Error! Did not write to " + key, params=params or None, body=raw
-    )
+    with _agent(http_addr) as agent:
+        result = agent.ok("PUT", f"/v1/kv/{key}", "Error! Did not write to " + key, params=params or None, body=raw)
     if result is not True:
         _die(f"Error! Did not write to {key}: CAS or lock failed")
     typer.echo(f"Success! Data written to: {key}")
@@ -500,9 +424,8 @@ def kv_delete(
     params = {"recurse": ""} if recurse else {}
     if cas:
         params["cas"] = str(modify_index)
-    result = Client(http_addr).ok(
-        "DELETE", f"/v1/kv/{urllib.parse.quote(key)}", "Error! Did not delete key " + key, params=params or None
-    )
+    with _agent(http_addr) as agent:
+        result = agent.ok("DELETE", f"/v1/kv/{key}", "Error! Did not delete key " + key, params=params or None)
     if result is not True:
         _die(f"Error! Did not delete key {key}: CAS failed")
     typer.echo(f"Success! Deleted keys with prefix: {key}" if recurse else f"Success! Deleted key: {key}")
@@ -517,11 +440,13 @@ def kv_export(
 
     Example: gitlab-ha consul kv export service/ > backup.json
     """
-    status, data, _ = Client(http_addr).call("GET", f"/v1/kv/{urllib.parse.quote(prefix)}", params={"recurse": ""})
-    if status not in (200, 404):
-        _die(f"Error querying Consul agent: Unexpected response code: {status}")
-    rows = [{"key": e["Key"], "flags": e["Flags"], "value": e["Value"] or ""} for e in (data if status == 200 else [])]
-    typer.echo(json.dumps(rows, indent=2))
+    from gitlab_ha.discovery.kv_export import export_rows
+
+    with _agent(http_addr) as agent:
+        reply = agent.call("GET", f"/v1/kv/{prefix}", params={"recurse": ""})
+    if reply.status not in (200, 404):
+        _die(f"Error querying Consul agent: Unexpected response code: {reply.status}")
+    typer.echo(json.dumps(export_rows(reply.data if reply.status == 200 else []), indent=2))
 
 
 @kv_app.command("import")
@@ -534,43 +459,28 @@ def kv_import(
 
     Example: gitlab-ha consul kv import @backup.json
     """
+    from gitlab_ha.discovery.kv_export import parse_export
+
+    entries = parse_export(_argument_data(data).decode(errors="replace"), data)
+    with _agent(http_addr) as agent:
+        for entry in entries:
+            if not entry.key.startswith(prefix):
+                continue
+            what = f"Error! Failed writing data for key {entry.key}"
+            agent.ok("PUT", f"/v1/kv/{entry.key}", what, params={"flags": str(entry.flags)}, body=entry.value)
+            typer.echo(f"Imported: {entry.key}")
+
+
+def _argument_data(data: str) -> bytes:
+    """A data argument as Consul's CLI reads one: `-` is stdin, `@FILE` a file, anything else itself."""
     if data == "-":
-        text = sys.stdin.read()
-    elif data.startswith("@"):
+        return sys.stdin.buffer.read()
+    if data.startswith("@"):
         try:
-            text = Path(data[1:]).read_text()
+            return Path(data[1:]).read_bytes()
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), data[1:]) from None
-    else:
-        text = data
-    try:
-        rows = json.loads(text)
-    except ValueError as exc:
-        raise InputError(f"invalid JSON: {exc}", data) from None
-    if not isinstance(rows, list):
-        raise InputError("expected a list of {key, flags, value}", data)
-    client = Client(http_addr)
-    for i, row in enumerate(rows):
-        if (
-            not isinstance(row, dict)
-            or not isinstance(row.get("key"), str)
-            or not isinstance(row.get("value", ""), str)
-        ):
-            raise InputError("each entry needs a string key and a base64 value", f"{data}[{i}]")
-        if not row["key"].startswith(prefix):
-            continue
-        try:
-            value = base64.b64decode(row.get("value", ""), validate=True)
-        except ValueError:
-            raise InputError("value is not valid base64", f"{data}[{i}]") from None
-        flags = row.get("flags", 0)
-        if not isinstance(flags, int) or isinstance(flags, bool) or flags < 0:
-            raise InputError("flags must be a non-negative integer", f"{data}[{i}]")
-        path = f"/v1/kv/{urllib.parse.quote(row['key'])}"
-        client.ok(
-            "PUT", path, f"Error! Failed writing data for key {row['key']}", params={"flags": str(flags)}, body=value
-        )
-        typer.echo(f"Imported: {row['key']}")
+    return data.encode()
 
 
 @consul_app.command("keygen")
@@ -579,7 +489,9 @@ def keygen_cmd() -> None:
 
     Example: gitlab-ha consul keygen
     """
-    typer.echo(base64.b64encode(secrets.token_bytes(32)).decode())
+    from gitlab_ha.secrets.generate import new_gossip_key
+
+    typer.echo(new_gossip_key())
 
 
 @consul_app.command("validate")
@@ -591,23 +503,9 @@ def validate_cmd(
 
     Example: gitlab-ha consul validate /etc/consul.d
     """
-    from gitlab_ha.discovery.checks import script_checks_allowed
-    from gitlab_ha.discovery.config import AgentConfig, config_files, load_document, parse_agent_config
-    from gitlab_ha.discovery.state import CommandError
+    from gitlab_ha.discovery.config import validate_paths
 
-    docs = []
-    for path in paths:
-        files = config_files(path) if path.is_dir() else [path]
-        if not path.exists():
-            raise InputError("no such file or directory", str(path))
-        docs += [(load_document(p), str(p)) for p in files]
-    cfg = parse_agent_config(docs, AgentConfig())
-    try:
-        for _svc, checks in cfg.services:
-            script_checks_allowed(cfg.enable_script_checks, checks)
-        script_checks_allowed(cfg.enable_script_checks, cfg.checks)
-    except CommandError as exc:
-        raise InputError(exc.message, " ".join(map(str, paths))) from None
+    validate_paths(list(paths))
     if not quiet:
         typer.echo("Configuration is valid!")
 
@@ -626,14 +524,12 @@ def maint_cmd(
     """
     if enable == disable:
         raise InputError("give -enable or -disable", "maint")
-    client = Client(http_addr)
     params = {"enable": "true" if enable else "false"}
     if reason:
         params["reason"] = reason
-    path = (
-        f"/v1/agent/service/maintenance/{urllib.parse.quote(service, safe='')}" if service else "/v1/agent/maintenance"
-    )
-    client.ok("PUT", path, "Error toggling maintenance mode", params=params)
+    path = f"/v1/agent/service/maintenance/{service}" if service else "/v1/agent/maintenance"
+    with _agent(http_addr) as agent:
+        agent.ok("PUT", path, "Error toggling maintenance mode", params=params)
     what = f"service {service!r}" if service else "node"
     typer.echo(f"{'Maintenance mode enabled' if enable else 'Maintenance mode disabled'} for {what}")
 
@@ -653,20 +549,19 @@ def lock_cmd(
 
     Example: gitlab-ha consul lock service/rails/migrate gitlab-rake db:migrate
     """
-    from gitlab_ha.discovery.config import parse_duration
     from gitlab_ha.discovery.lock import Lock
+    from gitlab_ha.discovery.values import parse_duration
 
     limit = parse_duration(timeout, "-timeout") if timeout else None
     argv = ["/bin/sh", "-c", " ".join(child)] if shell else list(child)
-    lock = Lock(
-        Client(http_addr).base, prefix.rstrip("/") + "/.lock", name or f"Consul lock for {' '.join(child)} at {prefix}"
-    )
-    try:
-        code = lock.run(argv, limit)
-    except TimeoutError:
-        _die(f"Lock acquisition failed: not held within {timeout}")
-    except OSError as exc:
-        _die(f"Lock failed: {exc}")
+    with _agent(http_addr) as agent:
+        lock = Lock(agent, prefix.rstrip("/") + "/.lock", name or f"Consul lock for {' '.join(child)} at {prefix}")
+        try:
+            code = lock.run(argv, limit)
+        except TimeoutError:
+            _die(f"Lock acquisition failed: not held within {timeout}")
+        except OSError as exc:
+            _die(f"Lock failed: {exc}")
     raise typer.Exit(code)
 
 
@@ -676,7 +571,8 @@ def leave_cmd(http_addr: str = _http_addr_option()) -> None:
 
     Example: gitlab-ha consul leave
     """
-    Client(http_addr).ok("PUT", "/v1/agent/leave", "Error leaving")
+    with _agent(http_addr) as agent:
+        agent.ok("PUT", "/v1/agent/leave", "Error leaving")
     typer.echo("Graceful leave complete")
 
 
@@ -686,7 +582,8 @@ def reload_cmd(http_addr: str = _http_addr_option()) -> None:
 
     Example: gitlab-ha consul reload
     """
-    Client(http_addr).ok("PUT", "/v1/agent/reload", "Error reloading")
+    with _agent(http_addr) as agent:
+        agent.ok("PUT", "/v1/agent/reload", "Error reloading")
     typer.echo("Configuration reload triggered")
 
 
@@ -706,7 +603,9 @@ def watch_cmd(
 
     Example: gitlab-ha consul watch -type service -service postgresql /usr/local/bin/notify
     """
-    from gitlab_ha.discovery.watches import WatchRunner, make_spec
+    from gitlab_ha.discovery.client import parse_address
+    from gitlab_ha.discovery.definitions import parse_watch_spec
+    from gitlab_ha.discovery.watches import WatchRunner
 
     params: dict[str, Any] = {"type": kind, "tag": tag, "passingonly": passingonly}
     for name, value in (("key", key), ("prefix", prefix), ("service", service), ("state", state)):
@@ -714,9 +613,9 @@ def watch_cmd(
             params[name] = value
     if kind == "keyprefix" and "prefix" not in params:
         params["prefix"] = ""
-    spec = make_spec(params, "-type")
-    address = Client(http_addr).base
-    runner = WatchRunner(spec, address, args=list(handler) if handler else None)
+    spec = parse_watch_spec(params, "-type")
+    scheme, host, port = parse_address(http_addr)
+    runner = WatchRunner(spec, f"{scheme}://{host}:{port}", argv=list(handler) if handler else None)
 
     async def main() -> None:
         task = asyncio.current_task()

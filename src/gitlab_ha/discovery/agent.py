@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gitlab_ha.discovery.checks import CheckManager, script_checks_allowed
-from gitlab_ha.discovery.config import AgentConfig, load_config_dir
+from gitlab_ha.discovery.checks import CheckManager
+from gitlab_ha.discovery.config import AgentConfig, check_script_rule, load_config_dir, script_checks_allowed
 from gitlab_ha.discovery.dns import DNSServer, Resolver
 from gitlab_ha.discovery.http_api import API
 from gitlab_ha.discovery.persist import Store
@@ -112,6 +112,10 @@ class Agent:
             check = {**check, CONFIG_SOURCE: source}
         self.submit(RegisterCheck(self.node, check))
 
+    def ttl_update(self, check_id: str) -> None:
+        """A pass/warn/fail arrived for a TTL check: its timer starts again."""
+        self.checks.ttl_update(check_id)
+
     def create_session(self, cmd: SessionCreate) -> str:
         result: str = self.submit(cmd)
         return result
@@ -172,9 +176,7 @@ class Agent:
             enable_script_checks=self.config.enable_script_checks,
         )
         fresh = load_config_dir(self.config_dirs, fresh) if self.config_dirs else fresh
-        for _svc, checks in fresh.services:
-            script_checks_allowed(fresh.enable_script_checks, checks)
-        script_checks_allowed(fresh.enable_script_checks, fresh.checks)
+        check_script_rule(fresh)
         self.config.services = fresh.services
         self.config.checks = fresh.checks
         self.config.dns = fresh.dns
@@ -187,7 +189,7 @@ class Agent:
     async def _restart_watches(self) -> None:
         for watch in self._watches:
             await watch.stop()
-        self._watches = [watch_from_config(w.params, w.where, self.http_address) for w in self.config.watches]
+        self._watches = [watch_from_config(w, self.http_address) for w in self.config.watches]
         for watch in self._watches:
             watch.start()
 

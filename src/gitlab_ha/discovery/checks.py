@@ -18,9 +18,9 @@ from typing import Any
 
 import aiohttp
 
-from gitlab_ha.discovery.config import parse_duration
-from gitlab_ha.discovery.processes import run_group
 from gitlab_ha.discovery.state import JSON, Command, CommandError, DeregisterService, State, UpdateCheck
+from gitlab_ha.discovery.values import parse_duration
+from gitlab_ha.proc import aio
 
 log = logging.getLogger("gitlab_ha.discovery.checks")
 
@@ -69,7 +69,7 @@ class Thresholds:
 
 async def run_script(args: list[str], timeout: float) -> Result:
     try:
-        outcome = await run_group(args, timeout=timeout)
+        outcome = await aio.run(args, timeout=timeout)
     except OSError as exc:
         return "critical", f"failed to start {args[0]}: {exc.strerror or exc}"
     if outcome.returncode is None:
@@ -253,10 +253,3 @@ class CheckManager:
                         self.submit(DeregisterService(self.node, check["ServiceID"], time.time()))
             for check_id in set(self._critical_since) - seen:
                 del self._critical_since[check_id]
-
-
-def script_checks_allowed(enabled: bool, checks: list[JSON]) -> None:
-    if not enabled and any(c.get("Type") == "script" for c in checks):
-        raise CommandError(
-            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' to true", 400
-        )

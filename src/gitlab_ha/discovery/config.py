@@ -19,70 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitlab_ha.discovery.definitions import WatchDefinition, parse_watch
+from gitlab_ha.discovery.state import CommandError
+from gitlab_ha.discovery.values import format_duration, norm, parse_duration
 from gitlab_ha.errors import InputError
+from gitlab_ha.validation import as_input_error, str_list, strict_bool, strict_int, strict_str, type_name
 
 JSON = dict[str, Any]
-
-_UNITS_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
-def norm(key: str) -> str:
-    """The spelling-insensitive form of a key: `Deregister_Critical…` and `deregistercritical…` match."""
-    return key.replace("_", "").replace("-", "").lower()
-
-
-def parse_duration(value: Any, where: str) -> float:
-    """A Go duration (`10s`, `1m30s`, `15.0s`, `500ms`) or a number of nanoseconds, as seconds."""
-    if isinstance(value, bool):
-        raise InputError(f'expected a duration like "10s", got {value!r}', where)
-    if isinstance(value, int | float):
-        return float(value) / 1e9
-    if not isinstance(value, str):
-        raise InputError(f'expected a duration like "10s", got {type(value).__name__}', where)
-    text = value.strip()
-    if text in ("0", ""):
-        return 0.0
-    sign = 1.0
-    if text[0] in "+-":
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    pos = 0
-    total = 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS_NS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
-        raise InputError(f"time: invalid duration {value!r}", where)
-    return sign * total / 1e9
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds in Go's `time.Duration.String()` style for the common cases (`10s`, `1m30s`, `500ms`)."""
-    if seconds == 0:
-        return "0s"
-    if seconds < 1:
-        ms = seconds * 1000
-        return f"{ms:g}ms" if ms >= 1 else f"{seconds * 1e6:g}µs"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    out = ""
-    if hours:
-        out += f"{int(hours)}h"
-    if hours or minutes:
-        out += f"{int(minutes)}m"
-    return out + f"{secs:g}s"
-
 
 # --- a tiny schema: normalised key -> (canonical key, converter) -------------------------------------------------
 
@@ -90,41 +33,18 @@ def format_duration(seconds: float) -> str:
 Converter = Callable[[Any, str], Any]
 
 
-def _str(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise InputError(f"expected a string, got {_type_name(value)}", where)
-    return value
-
-
-def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        raise InputError(f"expected an integer, got {_type_name(value)}", where)
-    return int(value)
-
-
-def _bool(value: Any, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise InputError(f"expected a boolean, got {_type_name(value)}", where)
-
-
-def _str_list(value: Any, where: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InputError(f"expected a list of strings, got {_type_name(value)}", where)
-    return [_str(item, f"{where}[{i}]") for i, item in enumerate(value)]
+# The scalar rules are the project's one set (gitlab_ha.validation), as converters here.
+_str = as_input_error(strict_str)
+_int = as_input_error(strict_int)
+_bool = as_input_error(strict_bool)
+_str_list = as_input_error(str_list)
 
 
 def _str_map(value: Any, where: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InputError(f"expected an object of strings, got {_type_name(value)}", where)
+        raise InputError(f"expected an object of strings, got {type_name(value)}", where)
     return {str(k): _str(v, f"{where}.{k}") for k, v in value.items()}
 
 
@@ -132,7 +52,7 @@ def _header(value: Any, where: str) -> dict[str, list[str]]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InputError(f"expected an object of string lists, got {_type_name(value)}", where)
+        raise InputError(f"expected an object of string lists, got {type_name(value)}", where)
     return {str(k): _str_list(v, f"{where}.{k}") for k, v in value.items()}
 
 
@@ -147,16 +67,11 @@ def _any(value: Any, where: str) -> Any:
     return value
 
 
-def _type_name(value: Any) -> str:
-    names = {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}
-    return names.get(type(value), "null" if value is None else type(value).__name__)
-
-
 def _fields(
     raw: Any, schema: Mapping[str, tuple[str, Converter]], where: str, *, ignore: frozenset[str] = frozenset()
 ) -> JSON:
     if not isinstance(raw, dict):
-        raise InputError(f"expected an object, got {_type_name(raw)}", where)
+        raise InputError(f"expected an object, got {type_name(raw)}", where)
     out: JSON = {}
     for key, value in raw.items():
         if not isinstance(key, str):
@@ -320,7 +235,7 @@ def parse_service(raw: Any, where: str) -> tuple[JSON, list[JSON]]:
         raw_checks.append(single)
     if many is not None:
         if not isinstance(many, list):
-            raise InputError(f"expected a list of checks, got {_type_name(many)}", f"{where}.checks")
+            raise InputError(f"expected a list of checks, got {type_name(many)}", f"{where}.checks")
         raw_checks.extend(many)
     checks = [
         parse_check(
@@ -360,7 +275,7 @@ def parse_document(text: str, where: str, *, hcl_hint: bool = False) -> JSON:
     else:
         data = _parse_hcl(text, where)
     if not isinstance(data, dict):
-        raise InputError(f"expected an object at the top level, got {_type_name(data)}", where)
+        raise InputError(f"expected an object at the top level, got {type_name(data)}", where)
     return data
 
 
@@ -470,7 +385,7 @@ def services_in_document(doc: JSON, where: str) -> list[tuple[JSON, list[JSON]]]
                 found.append(parse_service(item, f"{where}: service" + (f"[{i}]" if len(items) > 1 else "")))
         elif nk == "services":
             if not isinstance(value, list):
-                raise InputError(f"expected a list, got {_type_name(value)}", f"{where}: services")
+                raise InputError(f"expected a list, got {type_name(value)}", f"{where}: services")
             for i, item in enumerate(value):
                 found.append(parse_service(item, f"{where}: services[{i}]"))
     return found
@@ -486,12 +401,6 @@ class DNSConfig:
     only_passing: bool = False
     udp_answer_limit: int = 0  # 0: as many as fit in the UDP payload (then TC is set)
     enable_truncate: bool = True
-
-
-@dataclass
-class WatchConfig:
-    params: JSON
-    where: str
 
 
 @dataclass
@@ -516,7 +425,7 @@ class AgentConfig:
     dns: DNSConfig = field(default_factory=DNSConfig)
     services: list[tuple[JSON, list[JSON]]] = field(default_factory=list)
     checks: list[JSON] = field(default_factory=list)
-    watches: list[WatchConfig] = field(default_factory=list)
+    watches: list[WatchDefinition] = field(default_factory=list)
     node_meta: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
@@ -645,14 +554,8 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
                 _dns(cfg.dns, value, at)
             elif nk == "watches":
                 if not isinstance(value, list):
-                    raise InputError(f"expected a list, got {_type_name(value)}", at)
-                from gitlab_ha.discovery.watches import watch_from_config  # watches imports this module
-
-                for i, item in enumerate(value):
-                    if not isinstance(item, dict):
-                        raise InputError(f"expected an object, got {_type_name(item)}", f"{at}[{i}]")
-                    watch_from_config(item, f"{at}[{i}]", "http://127.0.0.1:8500")  # refuse a bad watch now
-                    cfg.watches.append(WatchConfig(item, f"{at}[{i}]"))
+                    raise InputError(f"expected a list, got {type_name(value)}", at)
+                cfg.watches.extend(parse_watch(item, f"{at}[{i}]") for i, item in enumerate(value))
             elif nk in _ACCEPTED_AGENT_KEYS:
                 continue
             else:
@@ -671,7 +574,7 @@ def _check_key(key: str, where: str) -> None:
 
 def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
     if not isinstance(value, dict):
-        raise InputError(f"expected an object, got {_type_name(value)}", where)
+        raise InputError(f"expected an object, got {type_name(value)}", where)
     for key, port in value.items():
         nk = norm(key)
         p = _int(port, f"{where}.{key}")
@@ -700,7 +603,7 @@ def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
 
 def _dns(dns: DNSConfig, value: Any, where: str) -> None:
     if not isinstance(value, dict):
-        raise InputError(f"expected an object, got {_type_name(value)}", where)
+        raise InputError(f"expected an object, got {type_name(value)}", where)
     for key, item in value.items():
         nk = norm(key)
         at = f"{where}.{key}"
@@ -748,3 +651,108 @@ def load_config_dir(directories: list[Path], base: AgentConfig) -> AgentConfig:
             docs.append((load_document(path), str(path)))
             base.files.append(path)
     return parse_agent_config(docs, base)
+
+
+def script_checks_allowed(enabled: bool, checks: list[JSON]) -> None:
+    """Script checks run only where `enable_script_checks` is on (CommandError 400, as Consul answers)."""
+    if not enabled and any(c.get("Type") == "script" for c in checks):
+        raise CommandError(
+            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' to true", 400
+        )
+
+
+def check_script_rule(cfg: AgentConfig) -> None:
+    """The config's own definitions obey `enable_script_checks` (CommandError otherwise)."""
+    for _svc, checks in cfg.services:
+        script_checks_allowed(cfg.enable_script_checks, checks)
+    script_checks_allowed(cfg.enable_script_checks, cfg.checks)
+
+
+# --- the agent's flags -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AgentFlags:
+    """`consul agent` flags; None (or False) means not given. Flags win over files, as in Consul."""
+
+    node: str | None = None
+    bind: str | None = None
+    advertise: str | None = None
+    client: str | None = None
+    http_port: int | None = None
+    dns_port: int | None = None
+    data_dir: Path | None = None
+    datacenter: str | None = None
+    domain: str | None = None
+    enable_script_checks: bool = False
+
+
+def agent_config(
+    config_dirs: list[Path], config_files: list[Path], flags: AgentFlags, *, node_name: str, dev: bool
+) -> AgentConfig:
+    """The agent's config: the config dirs, then the config files, then the flags; `node_name` by default."""
+    cfg = load_config_dir(config_dirs, AgentConfig(node_name=node_name, dev=dev))
+    if config_files:
+        cfg = parse_agent_config([(load_document(p), str(p)) for p in config_files], cfg)
+    if flags.node:
+        cfg.node_name = flags.node
+    if flags.bind:
+        cfg.bind_addr = flags.bind
+    if flags.advertise:
+        cfg.advertise_addr = flags.advertise
+    if flags.client:
+        cfg.client_addr = flags.client
+    if flags.http_port is not None:
+        cfg.http_port = flags.http_port
+    if flags.dns_port is not None:
+        cfg.dns_port = flags.dns_port
+    if flags.data_dir is not None:
+        cfg.data_dir = flags.data_dir
+    if flags.datacenter:
+        cfg.datacenter = flags.datacenter.lower()
+    if flags.domain:
+        cfg.domain = flags.domain.strip(".").lower()
+    if flags.enable_script_checks:
+        cfg.enable_script_checks = True
+    if not dev and cfg.data_dir is None:
+        raise InputError("data_dir is required (give -data-dir, data_dir in a config file, or -dev)", "-data-dir")
+    return cfg
+
+
+def validate_paths(paths: list[Path]) -> AgentConfig:
+    """Read config dirs and files as the agent would (`consul validate`); InputError naming file and field."""
+    docs = []
+    for path in paths:
+        files = config_files(path) if path.is_dir() else [path]
+        if not path.exists():
+            raise InputError("no such file or directory", str(path))
+        docs += [(load_document(p), str(p)) for p in files]
+    cfg = parse_agent_config(docs, AgentConfig())
+    try:
+        check_script_rule(cfg)
+    except CommandError as exc:
+        raise InputError(exc.message, " ".join(map(str, paths))) from None
+    return cfg
+
+
+# --- service definition files for `consul services register|deregister` -----------------------------------------
+
+
+def definition_files(files: list[Path]) -> list[tuple[JSON, list[JSON]]]:
+    """The services (and their checks) of definition files; each file must define one."""
+    found = []
+    for path in files:
+        defs = services_in_document(load_document(path), str(path))
+        if not defs:
+            raise InputError("no service or services block", str(path))
+        found.extend(defs)
+    return found
+
+
+def register_request(svc: JSON, checks: list[JSON]) -> JSON:
+    """The body of `PUT /v1/agent/service/register` for a parsed definition."""
+    body = {k: v for k, v in svc.items() if not k.startswith("_")}
+    body["Name"] = body.pop("Service")
+    if checks:
+        body["Checks"] = [{k: v for k, v in c.items() if k not in ("Type", "ServiceID")} for c in checks]
+    return body

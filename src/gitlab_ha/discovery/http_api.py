@@ -14,15 +14,16 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from gitlab_ha.discovery import catalog, kv, sessions
 from gitlab_ha.discovery.catalog import View
-from gitlab_ha.discovery.config import STATUSES, norm, parse_check, parse_duration, parse_service
+from gitlab_ha.discovery.config import STATUSES, AgentConfig, parse_check, parse_service
 from gitlab_ha.discovery.state import (
     JSON,
+    Command,
     CommandError,
     DeregisterCheck,
     DeregisterNode,
@@ -32,13 +33,48 @@ from gitlab_ha.discovery.state import (
     RegisterCheck,
     RegisterNode,
     RegisterService,
+    SessionCreate,
     SessionDestroy,
+    State,
     UpdateCheck,
 )
+from gitlab_ha.discovery.values import norm, parse_duration
 from gitlab_ha.errors import InputError
 
-if TYPE_CHECKING:
-    from gitlab_ha.discovery.agent import Agent
+
+class AgentPort(Protocol):
+    """What the HTTP API needs of the agent; `agent.Agent` is one (this module does not import it)."""
+
+    node: str
+    config: AgentConfig
+    changed: asyncio.Event
+    closing: bool
+
+    @property
+    def state(self) -> State: ...
+
+    def submit(self, cmd: Command) -> Any: ...
+
+    def register_service(
+        self, svc: JSON, checks: list[JSON], *, replace_checks: bool = False, source: str = ""
+    ) -> None: ...
+
+    def register_check(self, check: JSON, *, source: str = "") -> None: ...
+
+    def ttl_update(self, check_id: str) -> None: ...
+
+    def create_session(self, cmd: SessionCreate) -> str: ...
+
+    def renew_session(self, session_id: str) -> bool: ...
+
+    async def reload(self) -> None: ...
+
+    def request_stop(self) -> None: ...
+
+    def self_info(self) -> JSON: ...
+
+    def member_info(self) -> JSON: ...
+
 
 log = logging.getLogger("gitlab_ha.discovery.http")
 
@@ -46,13 +82,6 @@ MAX_WAIT = 600.0
 DEFAULT_WAIT = 300.0
 KV_MAX_VALUE = 512 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def text(body: str, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -86,7 +115,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if "filter" in request.query:
             # Consul's bexpr filters are not implemented; ignoring one would hand a client unfiltered data.
-            raise BadRequest("Failed to create boolean expression evaluator: ?filter is not supported by this agent")
+            raise CommandError("Failed to create boolean expression evaluator: ?filter is not supported by this agent")
         response = await handler(request)
         if (
             "pretty" in request.query
@@ -97,8 +126,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             if isinstance(raw, bytes):
                 response.body = json.dumps(json.loads(raw), indent=4).encode() + b"\n"
         return response
-    except BadRequest as exc:
-        return text(one_line(exc.message), exc.status)
     except CommandError as exc:
         return text(one_line(exc.message), exc.status)
     except InputError as exc:
@@ -129,7 +156,7 @@ def node_meta(request: web.Request) -> dict[str, str]:
     for raw in request.query.getall("node-meta", []):
         key, sep, value = raw.partition(":")
         if not sep or not key:
-            raise BadRequest(f"Invalid node-meta {raw!r}: use key:value")
+            raise CommandError(f"Invalid node-meta {raw!r}: use key:value")
         wanted[key] = value
     return wanted
 
@@ -145,9 +172,9 @@ def int_param(request: web.Request, name: str) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"Invalid {name} parameter: {raw!r} is not an unsigned integer") from None
+        raise CommandError(f"Invalid {name} parameter: {raw!r} is not an unsigned integer") from None
     if value < 0:
-        raise BadRequest(f"Invalid {name} parameter: {raw!r} is not an unsigned integer")
+        raise CommandError(f"Invalid {name} parameter: {raw!r} is not an unsigned integer")
     return value
 
 
@@ -159,16 +186,16 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
     raw = await request.read()
     if not raw.strip():
         if required:
-            raise BadRequest("Request decode failed: missing request body")
+            raise CommandError("Request decode failed: missing request body")
         return None
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadRequest(f"Request decode failed: {exc}") from None
+        raise CommandError(f"Request decode failed: {exc}") from None
 
 
 class API:
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: AgentPort) -> None:
         self.agent = agent
         self.app = web.Application(middlewares=[errors], client_max_size=KV_MAX_VALUE + 65536)
         r = self.app.router
@@ -231,7 +258,7 @@ class API:
     def check_dc(self, request: web.Request) -> None:
         dc = request.query.get("dc")
         if dc and dc.lower() != self.agent.config.datacenter:
-            raise BadRequest("No path to datacenter", 500)
+            raise CommandError("No path to datacenter", 500)
 
     async def blocking(self, request: web.Request, view: Callable[[], View]) -> View:
         """Run `view`; with `?index=` wait until its index passes that value or `wait` runs out."""
@@ -245,7 +272,7 @@ class API:
             try:
                 wait = parse_duration(request.query["wait"], "wait")
             except InputError:
-                raise BadRequest(f"Invalid wait time: {request.query['wait']!r}") from None
+                raise CommandError(f"Invalid wait time: {request.query['wait']!r}") from None
         wait = min(max(wait, 0.0), MAX_WAIT)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
@@ -350,7 +377,7 @@ class API:
     ) -> web.Response:
         raw = request.query.get("enable")
         if raw is None or raw.lower() not in ("true", "false"):
-            raise BadRequest("Missing value for enable" if raw is None else f"Invalid value for enable: {raw!r}")
+            raise CommandError("Missing value for enable" if raw is None else f"Invalid value for enable: {raw!r}")
         if raw.lower() == "true":
             check = {
                 "CheckID": check_id,
@@ -403,7 +430,7 @@ class API:
             if isinstance(body, dict) and len(body) == 1 and next(iter(body)).lower() == "service":
                 body = next(iter(body.values()))
             if not isinstance(body, dict):
-                raise BadRequest("Missing service ID")
+                raise CommandError("Missing service ID")
             svc, _ = parse_service(body, "")
             sid = svc["ID"]
         self.submit(DeregisterService(self.agent.node, sid, time.time()))
@@ -427,7 +454,7 @@ class API:
         if check["Type"] != "ttl":
             return text(f"CheckID {cid!r} does not have associated TTL", 500)
         note = output if output is not None else request.query.get("note", "")
-        self.agent.checks.ttl_update(cid)
+        self.agent.ttl_update(cid)
         self.submit(UpdateCheck(self.agent.node, cid, status, note, time.time()))
         return text("")
 
@@ -443,17 +470,17 @@ class API:
     async def check_update(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         if not isinstance(body, dict):
-            raise BadRequest("Request decode failed: expected a JSON object")
+            raise CommandError("Request decode failed: expected a JSON object")
         fields = {k.lower(): v for k, v in body.items()}
         unknown = set(fields) - {"status", "output"}
         if unknown:
-            raise BadRequest(f"Request decode failed: unknown field {sorted(unknown)[0]!r}")
+            raise CommandError(f"Request decode failed: unknown field {sorted(unknown)[0]!r}")
         status = fields.get("status", "")
         output = fields.get("output", "")
         if status not in STATUSES:
-            raise BadRequest(f"Invalid check status: {status!r}")
+            raise CommandError(f"Invalid check status: {status!r}")
         if not isinstance(output, str):
-            raise BadRequest("Request decode failed: Output must be a string")
+            raise CommandError("Request decode failed: Output must be a string")
         return await self._ttl(request, status, output)
 
     # -- catalog and health --------------------------------------------------------------------------------------
@@ -486,7 +513,7 @@ class API:
         body = await read_json(request)
         node_cmd, service, checks = parse_catalog_register(body)
         if node_cmd.node == self.agent.node:
-            raise BadRequest("Register services of this agent's node through /v1/agent/service/register")
+            raise CommandError("Register services of this agent's node through /v1/agent/service/register")
         if not node_cmd.datacenter:
             node_cmd = dataclasses.replace(node_cmd, datacenter=self.agent.config.datacenter)
         if node_cmd.node not in self.state.nodes or not body_flag(body, "skipnodeupdate"):
@@ -501,13 +528,13 @@ class API:
         self.check_dc(request)
         body = await read_json(request)
         if not isinstance(body, dict):
-            raise BadRequest("Request decode failed: expected a JSON object")
+            raise CommandError("Request decode failed: expected a JSON object")
         fields = {norm(k): v for k, v in body.items()}
         node = fields.get("node")
         if not isinstance(node, str) or not node:
-            raise BadRequest("Must supply node")
+            raise CommandError("Must supply node")
         if node == self.agent.node:
-            raise BadRequest("Deregister this agent's services through /v1/agent/service/deregister")
+            raise CommandError("Deregister this agent's services through /v1/agent/service/deregister")
         if node not in self.state.nodes:
             return jresp(True)
         service_id, check_id = fields.get("serviceid"), fields.get("checkid")
@@ -542,7 +569,7 @@ class API:
     async def health_state(self, request: web.Request) -> web.Response:
         wanted = request.match_info["state"]
         if wanted not in (*STATUSES, "any"):
-            raise BadRequest("Bad check state")
+            raise CommandError("Bad check state")
         idx, body = await self.blocking(request, lambda: catalog.health_state(self.state, wanted))
         return jresp(body, index=idx)
 
@@ -566,7 +593,7 @@ class API:
                 )
             return jresp([kv.entry_json(e) for e in entries], index=idx)
         if not key and request.query.get("index") is None:
-            raise BadRequest("Missing key name")
+            raise CommandError("Missing key name")
         idx, entry = await self.blocking(request, lambda: kv.get(self.state, key))
         headers = {"X-Consul-Index": str(idx), "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"}
         if entry is None:
@@ -579,20 +606,20 @@ class API:
         self.check_dc(request)
         key = request.match_info["key"]
         if not key:
-            raise BadRequest("Missing key name")
+            raise CommandError("Missing key name")
         value = await read_body(request)
         if len(value) > KV_MAX_VALUE:
-            raise BadRequest(
+            raise CommandError(
                 f"Request body({len(value)} bytes) too large, max size: {KV_MAX_VALUE} bytes. See https://developer.hashicorp.com/consul/docs/agent/config/config-files#kv_max_value_size.",
                 413,
             )
         flags = int_param(request, "flags") or 0
         if flags >= 2**64:
-            raise BadRequest("Invalid flags parameter")
+            raise CommandError("Invalid flags parameter")
         acquire = request.query.get("acquire")
         release = request.query.get("release")
         if acquire is not None and release is not None:
-            raise BadRequest("Conflicting flags: acquire and release")
+            raise CommandError("Conflicting flags: acquire and release")
         ok = self.submit(KVSet(key, value, flags, int_param(request, "cas"), acquire, release, time.time()))
         return jresp(bool(ok))
 
@@ -601,7 +628,7 @@ class API:
         key = request.match_info["key"]
         recurse = "recurse" in request.query
         if not key and not recurse:
-            raise BadRequest("Missing key name")
+            raise CommandError("Missing key name")
         ok = self.submit(KVDelete(key, recurse, int_param(request, "cas")))
         return jresp(bool(ok))
 
@@ -686,39 +713,39 @@ _CATALOG_CHECK_KEYS = {
 def parse_catalog_register(body: Any) -> tuple[RegisterNode, JSON | None, list[JSON]]:
     """The body of PUT /v1/catalog/register, refused field by field like the rest of the API."""
     if not isinstance(body, dict):
-        raise BadRequest("Request decode failed: expected a JSON object")
+        raise CommandError("Request decode failed: expected a JSON object")
     fields = {norm(k): v for k, v in body.items()}
     unknown = sorted(k for k in body if norm(k) not in _CATALOG_NODE_KEYS)
     if unknown:
-        raise BadRequest(f"Request decode failed: invalid key {unknown[0]!r}")
+        raise CommandError(f"Request decode failed: invalid key {unknown[0]!r}")
     node, address = fields.get("node"), fields.get("address")
     if not isinstance(node, str) or not node:
-        raise BadRequest("Must supply node")
+        raise CommandError("Must supply node")
     if not isinstance(address, str) or not address:
-        raise BadRequest("Must supply address")
+        raise CommandError("Must supply address")
     meta = fields.get("nodemeta") or {}
     tagged = fields.get("taggedaddresses") or {}
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
-        raise BadRequest("Request decode failed: NodeMeta must be an object of strings")
+        raise CommandError("Request decode failed: NodeMeta must be an object of strings")
     if not isinstance(tagged, dict) or not all(isinstance(v, str) for v in tagged.values()):
-        raise BadRequest("Request decode failed: TaggedAddresses must be an object of strings")
+        raise CommandError("Request decode failed: TaggedAddresses must be an object of strings")
     node_id = fields.get("id") or ""
     if not isinstance(node_id, str):
-        raise BadRequest("Request decode failed: ID must be a string")
+        raise CommandError("Request decode failed: ID must be a string")
     datacenter = fields.get("datacenter") or ""
     if not isinstance(datacenter, str):
-        raise BadRequest("Request decode failed: Datacenter must be a string")
+        raise CommandError("Request decode failed: Datacenter must be a string")
     cmd = RegisterNode(node, node_id, address, datacenter, dict(meta), agent=False, tagged_addresses=dict(tagged))
     service = None
     if fields.get("service") is not None:
         service, service_checks = parse_service(fields["service"], "Service")
         if service_checks:
-            raise BadRequest("Request decode failed: Service.Checks: give catalog checks in Check or Checks")
+            raise CommandError("Request decode failed: Service.Checks: give catalog checks in Check or Checks")
     raw_checks = [fields["check"]] if fields.get("check") is not None else []
     extra = fields.get("checks")
     if extra is not None:
         if not isinstance(extra, list):
-            raise BadRequest("Request decode failed: Checks must be a list")
+            raise CommandError("Request decode failed: Checks must be a list")
         raw_checks.extend(extra)
     checks = [_catalog_check(c, i) for i, c in enumerate(raw_checks)]
     return cmd, service, checks
@@ -726,20 +753,20 @@ def parse_catalog_register(body: Any) -> tuple[RegisterNode, JSON | None, list[J
 
 def _catalog_check(raw: Any, i: int) -> JSON:
     if not isinstance(raw, dict):
-        raise BadRequest(f"Request decode failed: Checks[{i}] must be an object")
+        raise CommandError(f"Request decode failed: Checks[{i}] must be an object")
     fields = {norm(k): v for k, v in raw.items()}
     unknown = sorted(k for k in raw if norm(k) not in _CATALOG_CHECK_KEYS)
     if unknown:
-        raise BadRequest(f"Request decode failed: Checks[{i}]: invalid key {unknown[0]!r}")
+        raise CommandError(f"Request decode failed: Checks[{i}]: invalid key {unknown[0]!r}")
     for key in ("checkid", "name", "notes", "status", "serviceid", "output"):
         if key in fields and not isinstance(fields[key], str):
-            raise BadRequest(f"Request decode failed: Checks[{i}].{key} must be a string")
+            raise CommandError(f"Request decode failed: Checks[{i}].{key} must be a string")
     check_id = fields.get("checkid") or fields.get("name")
     if not check_id:
-        raise BadRequest(f"Request decode failed: Checks[{i}]: missing CheckID")
+        raise CommandError(f"Request decode failed: Checks[{i}]: missing CheckID")
     status = fields.get("status") or "critical"
     if status not in STATUSES:
-        raise BadRequest(f"Request decode failed: Checks[{i}]: invalid status {status!r}")
+        raise CommandError(f"Request decode failed: Checks[{i}]: invalid status {status!r}")
     return {
         "CheckID": check_id,
         "Name": fields.get("name") or check_id,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from gitlab_ha.discovery.config import norm, parse_duration
 from gitlab_ha.discovery.state import JSON, SERF_CHECK, CommandError, SessionCreate, State
+from gitlab_ha.discovery.values import norm, parse_duration
 
 TTL_MAX = 86400.0
 DEFAULT_LOCK_DELAY = 15.0

@@ -25,7 +25,7 @@ TOMBSTONES_MAX = 10_000
 
 
 class CommandError(Exception):
-    """A command refused; `status` is the HTTP status Consul answers with."""
+    """A command or request refused; `status` is the HTTP status Consul answers with."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)

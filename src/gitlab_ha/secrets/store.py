@@ -30,12 +30,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import SECRET_MODE, write_atomic
 from gitlab_ha.secrets.catalog import BY_ENV, BY_NAME, ENV_PREFIX, SECRETS, Kind, SecretSpec, get_spec
 from gitlab_ha.secrets.hashing import pg_md5
+from gitlab_ha.validation import fail, validate
 
 STORE_VERSION = 1
 # Characters that need quoting or escaping in Ruby, YAML, .pgpass lines or URLs.
@@ -94,6 +97,58 @@ def _env_values(env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def _shape(message: str, kind: type) -> Any:
+    """A validator that refuses anything but `kind`, in the store's own words."""
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, kind):
+            raise fail(message)
+        return value
+
+    return BeforeValidator(check)
+
+
+class _StoredSecret(BaseModel):
+    """One entry of the file's `secrets` (its value is checked against its catalog entry afterwards)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: Annotated[str, _shape("must be an object with a string 'value'", str)]
+    generated_at: Annotated[str | None, _shape("'generated_at' must be a timestamp string", str | None)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise fail("must be an object with a string 'value'")
+        return data
+
+
+def _version(value: Any) -> int:
+    if value != STORE_VERSION or isinstance(value, bool):
+        raise fail(f"is not a secrets store of version {STORE_VERSION}")
+    return STORE_VERSION
+
+
+def _known_names(value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise fail("is not a secrets store: field 'secrets' must be an object")
+    unknown = sorted(name for name in value if name not in BY_NAME)
+    if unknown:
+        raise fail(f"unknown secret(s): {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
+    return value
+
+
+class _StoreFile(BaseModel):
+    """The store file (version 1), as the module docstring shows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Annotated[int, BeforeValidator(_version)]
+    created: Annotated[str, _shape("is not a secrets store: field 'created' must be a timestamp string", str)]
+    secrets: Annotated[dict[str, _StoredSecret], BeforeValidator(_known_names)]
+
+
 def _read(path: Path) -> tuple[str, dict[str, _Entry]]:
     """The store file's creation time and entries, after checking its mode and shape."""
     where = str(path)
@@ -122,37 +177,14 @@ def _read(path: Path) -> tuple[str, dict[str, _Entry]]:
         ) from None
     if not isinstance(data, dict):
         raise InputError("is not a secrets store: expected a JSON object", where)
-    if data.get("version") != STORE_VERSION:
-        raise InputError(f"is not a secrets store of version {STORE_VERSION} (field 'version')", where)
-    created = data.get("created")
-    if not isinstance(created, str):
-        raise InputError("is not a secrets store: field 'created' must be a timestamp string", where)
-    unknown_top = sorted(set(data) - {"version", "created", "secrets"})
-    if unknown_top:
-        raise InputError(f"unknown field(s): {', '.join(unknown_top)}", where)
-    raw = data.get("secrets")
-    if not isinstance(raw, dict):
-        raise InputError("is not a secrets store: field 'secrets' must be an object", where)
-    unknown = sorted(name for name in raw if name not in BY_NAME)
-    if unknown:
-        raise InputError(f"unknown secret(s): {', '.join(unknown)}; known: {', '.join(BY_NAME)}", where)
+    doc = validate(_StoreFile, data, where, sep=": ")
     entries: dict[str, _Entry] = {}
     for spec in SECRETS:
-        if spec.name not in raw:
-            continue
-        item = raw[spec.name]
-        at = f"{where}: secrets.{spec.name}"
-        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
-            raise InputError("must be an object with a string 'value'", at)
-        generated_at = item.get("generated_at")
-        if generated_at is not None and not isinstance(generated_at, str):
-            raise InputError("'generated_at' must be a timestamp string", at)
-        extra = sorted(set(item) - {"value", "generated_at"})
-        if extra:
-            raise InputError(f"unknown field(s): {', '.join(extra)}", at)
-        check_value(spec, item["value"], at)
-        entries[spec.name] = _Entry(item["value"], generated_at)
-    return created, entries
+        item = doc.secrets.get(spec.name)
+        if item is not None:
+            check_value(spec, item.value, f"{where}: secrets.{spec.name}")
+            entries[spec.name] = _Entry(item.value, item.generated_at)
+    return doc.created, entries
 
 
 def _write(path: Path, created: str, entries: Mapping[str, _Entry]) -> None:

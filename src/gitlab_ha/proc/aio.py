@@ -1,0 +1,99 @@
+"""The asyncio side of the toolkit: the agent's script checks and watch handlers run through it.
+
+Same launch (`launch.options`: a new session) and the same stop (`tree.kill_tree`) as `Process`. A
+script's children (`sh -c 'pg_isready …; sleep 5'`) inherit its stdout; killing only the script would
+leave them holding the pipe, so the check would wait for them past its timeout and they would outlive
+the agent. On a timeout, a removed check or the agent's shutdown the whole tree and group get SIGKILL,
+which also closes the pipe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Unpack
+
+from gitlab_ha.proc.launch import DEVNULL, PIPE, STDOUT, Argv, How, argv_list, options
+from gitlab_ha.proc.tree import kill_tree
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int | None  # None: killed after the timeout
+    output: bytes
+
+
+class AsyncProcess:
+    """A child of ours under asyncio (see `spawn`)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, argv: list[str]) -> None:
+        self.proc = proc
+        self.argv = argv
+        self.pid = proc.pid
+
+    @classmethod
+    async def spawn(cls, argv: Argv, **how: Unpack[How]) -> AsyncProcess:
+        """Start `argv` in a new session (`how` as for `Process.spawn`); OSError if it cannot start."""
+        args = argv_list(argv)
+        with options(**how) as kwargs:
+            proc = await asyncio.create_subprocess_exec(*args, **kwargs)
+        return cls(proc, args)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    async def wait(self, timeout: float | None = None) -> int:
+        """Its exit code; TimeoutError after `timeout` seconds."""
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the tree and group now (asyncio reaps the leader; `wait()` for its code)."""
+        kill_tree(self.pid)
+
+    async def stop(self, grace: float, *, sig: int = signal.SIGTERM) -> int:
+        """Send `sig`, wait up to `grace` seconds, then SIGKILL the tree and group; the exit code."""
+        if self.proc.returncode is None and grace > 0:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.proc.wait()), grace)
+        self.kill()
+        return await self.proc.wait()
+
+
+async def run(
+    argv: Argv,
+    *,
+    timeout: float,
+    stdin: bytes | None = None,
+    capture: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> Outcome:
+    """Run `argv` to its end with `stdin` fed in; after `timeout` seconds kill its tree. OSError if it cannot start.
+
+    With `capture`, stdout and stderr come back together in `Outcome.output`; else they are inherited.
+    """
+    child = await AsyncProcess.spawn(
+        argv,
+        stdin=PIPE if stdin is not None else DEVNULL,
+        stdout=PIPE if capture else None,
+        stderr=STDOUT if capture else None,
+        env=env,
+    )
+    try:
+        out, _ = await asyncio.wait_for(child.proc.communicate(stdin), timeout)
+    except TimeoutError:
+        child.kill()
+        await child.proc.wait()
+        return Outcome(None, b"")
+    except asyncio.CancelledError:
+        child.kill()
+        await child.proc.wait()  # SIGKILL is prompt; reaping here leaves no transport to a closed loop
+        raise
+    # Like Consul, a result counts once the script exited and every holder of its output closed it;
+    # a child that let go of the output (`nohup x >/dev/null &`) is the script's business and stays.
+    return Outcome(child.proc.returncode, out or b"")
