@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitlab_ha.proc import PIPE, STDOUT, Process
+from gitlab_ha.proc import PIPE, STDOUT, Process, call
 from gitlab_ha.proc.tree import gone
 from tests.discovery.conftest import process_alive, wait_until
 
@@ -110,3 +110,12 @@ def test_gone_counts_a_zombie_as_exited() -> None:
     wait_until(lambda: not proc.running, "the exit")
     assert gone(psutil.Process(proc.pid))  # not reaped yet: a zombie
     proc.stop()
+
+
+def test_call_feeds_input_captures_output_and_stops_a_hung_tree(tmp_path: Path) -> None:
+    done = call(["sh", "-c", "cat; echo oops >&2; exit 3"], input="hello")
+    assert (done.returncode, done.stdout, done.stderr) == (3, "hello", "oops\n")
+    marker = tmp_path / "child.pid"
+    with pytest.raises(TimeoutError):
+        call(["sh", "-c", f"sleep 60 & echo $! > {marker}; wait"], timeout=1)
+    assert not process_alive(int(marker.read_text()))

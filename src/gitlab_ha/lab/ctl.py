@@ -26,7 +26,6 @@ import http.client
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import psycopg
 import yaml
 
 from gitlab_ha.fsutil import write_atomic
+from gitlab_ha.proc import call
 from gitlab_ha.reconfigure.files.pgbouncer import databases_ini_text
 
 
@@ -59,7 +59,9 @@ def bootstrap(root: Path, srcdir: Path, datadir: Path | None, pg_bin: Path) -> i
     if datadir is None:
         datadir = root / "postgresql" / "data"
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
-    done = subprocess.run([str(pg_bin / "initdb"), "-D", str(datadir), "-E", "UTF8"], env=env, check=False)
+    done = call([str(pg_bin / "initdb"), "-D", str(datadir), "-E", "UTF8"], env=env, timeout=120)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
     if done.returncode != 0:
         return done.returncode
     for item in sorted(srcdir.iterdir()):

@@ -17,11 +17,11 @@ import contextlib
 import hashlib
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from gitlab_ha.errors import InputError
+from gitlab_ha.proc import call
 
 MARK_BASE = 0x4C00  # fwmarks 0x4c01… one per node
 
@@ -41,7 +41,7 @@ def cgroup2_root() -> Path:
 
 def _nft(script: str) -> None:
     nft = shutil.which("nft") or "/usr/sbin/nft"
-    done = subprocess.run([nft, "-f", "-"], input=script, capture_output=True, text=True, check=False)
+    done = call([nft, "-f", "-"], input=script, timeout=30)
     if done.returncode != 0:
         raise InputError(f"nft: {done.stderr.strip() or done.returncode}", "lab network")
 
@@ -107,8 +107,7 @@ class LabNetwork:
 
     def exists(self) -> bool:
         nft = shutil.which("nft") or "/usr/sbin/nft"
-        done = subprocess.run([nft, "list", "table", "ip", self.table], capture_output=True, check=False)
-        return done.returncode == 0
+        return call([nft, "list", "table", "ip", self.table], timeout=30).returncode == 0
 
     def up(self) -> None:
         if os.geteuid() != 0:

@@ -16,11 +16,12 @@ import os
 import select
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Unpack
 
-from gitlab_ha.proc.launch import Argv, How, argv_list, options
+from gitlab_ha.proc.launch import PIPE, Argv, How, argv_list, options
 from gitlab_ha.proc.tree import kill_tree, reap
 
 DEFAULT_GRACE = 10.0
@@ -138,3 +139,28 @@ class Process:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A command run to its end: its exit code and what it wrote."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def call(argv: Argv, *, input: str | None = None, timeout: float = 60.0, **how: Unpack[How]) -> Completed:
+    """Run `argv` to its end in a new session, feeding `input`, capturing its output (as text).
+
+    After `timeout` seconds the whole tree is stopped and TimeoutError raised. OSError if it cannot start.
+    """
+    how["stdin"] = how["stdout"] = how["stderr"] = PIPE
+    process = Process.spawn(argv, **how)
+    try:
+        out, err = process._popen.communicate(input.encode() if input is not None else None, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.stop(grace=1)
+        raise TimeoutError(f"{process} did not finish within {timeout:g}s") from None
+    code = process.wait()
+    return Completed(code, out.decode(errors="replace"), err.decode(errors="replace"))
