@@ -9,13 +9,13 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src"
 
 
-def _module(path: Path) -> str:
-    parts = list(path.relative_to(SRC).with_suffix("").parts)
+def _module(path: Path, src: Path) -> str:
+    parts = list(path.relative_to(src).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def import_graph(src: Path = SRC) -> dict[str, set[str]]:
-    modules = {_module(p): p for p in (src / "gitlab_ha").rglob("*.py")}
+    modules = {_module(p, src): p for p in (src / "gitlab_ha").rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), str(path))
