@@ -13,6 +13,8 @@ loopback topology (render/), each node's files and data (nodes/NODE/), and one l
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import shutil
 import signal
 import time
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+import requests
 
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import write_atomic
@@ -30,7 +33,8 @@ from gitlab_ha.lab.plan import PG_BIN, LabNode, LabPlan, make_plan, node_root
 from gitlab_ha.lab.ports import busy
 from gitlab_ha.lab.programs import ORDER, programs
 from gitlab_ha.lab.supervisor import Program, Supervisor
-from gitlab_ha.proc import NotReady, call, wait_tcp
+from gitlab_ha.probe.target import Target, TargetNode
+from gitlab_ha.proc import NotReady, call, wait_for, wait_tcp
 from gitlab_ha.render.context import Placeholders
 from gitlab_ha.secrets.pki import self_signed
 from gitlab_ha.secrets.store import SecretStore
@@ -269,10 +273,108 @@ class Lab:
             raise InputError(f"{target}: nothing runs there to signal", target)
         return pids
 
+    def target(self) -> Target:
+        """What `status` reads in this lab: every node's services, the lab's secrets, HAProxy's socket."""
+        plan = self.plan()
+        nodes = []
+        for node in plan.nodes:
+            services = set(node.runs) | set(node.not_runnable)
+            if node.model is not None:
+                services |= set(node.model.services.enabled)
+            redis_port = min(node.model.ports("redis") or {6379}) if node.model is not None else 6379
+            nodes.append(TargetNode(node.name, node.address, node.roles, frozenset(services), redis_port))
+        sockets = {
+            n.name: str(node_root(self.dir, n.name) / "run" / "haproxy.sock") for n in plan.nodes if "haproxy" in n.runs
+        }
+        return Target(
+            nodes,
+            self.secrets(),
+            redis_master_name=plan.lab_topo.redis.master_name,
+            database=plan.lab_topo.database.name,
+            haproxy_sockets=sockets,
+            lab=True,
+        )
+
     def _need_running(self) -> None:
         if not self.running():
             raise InputError("the lab is not running: `gitlab-ha lab up` first", str(self.dir))
 
 
+def _psql(lab: Lab, node: LabNode, sql_file: Path, database: str = "postgres") -> None:
+    """Run a statements file on a node's PostgreSQL as its superuser, over the unix socket (peer)."""
+    root = node_root(lab.dir, node.name)
+    done = call(
+        [
+            str(PG_BIN / "psql"),
+            "-X",
+            "-q",
+            "-h",
+            str(root / "postgresql"),
+            "-U",
+            "gitlab-psql",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-f",
+            str(sql_file),
+        ],
+        user="postgres",
+        env={"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin", "HOME": str(root / "postgresql")},
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise InputError(f"{sql_file.name} failed on {node.name}: {done.stderr.strip()[-400:]}", str(sql_file))
+
+
+def leader(lab: Lab, plan: LabPlan, deadline: float = 120.0) -> LabNode:
+    """The node whose Patroni answers 200 on /leader (waits up to `deadline` seconds)."""
+    members = [n for n in plan.nodes if "patroni" in n.runs]
+
+    def probe() -> LabNode | None:
+        for node in members:
+            try:
+                if requests.get(f"http://{node.address}:8008/leader", timeout=2).status_code == 200:
+                    return node
+            except requests.RequestException:
+                continue
+        return None
+
+    found: LabNode = wait_for(probe, "a Patroni leader", deadline=deadline)
+    return found
+
+
+def _after_postgresql(lab: Lab, plan: LabPlan, say: Say) -> None:
+    """A PostgreSQL without Patroni: reconfigure's database objects, then the runbook's Praefect SQL."""
+    for node in plan.nodes:
+        if "postgresql" not in node.runs:
+            continue
+        root = node_root(lab.dir, node.name)
+        _psql(lab, node, root / "postgresql" / "database-objects.sql")
+        sql = lab.dir / "render" / node.name / "praefect-db.sql"
+        if sql.exists():
+            staged = root / "postgresql" / "praefect-db.sql"
+            write_atomic(staged, sql.read_text(), mode=0o600)
+            os.chown(staged, *_postgres_ids())
+            _psql(lab, node, staged)
+            say(f"{node.name}: Praefect's role and database created (praefect-db.sql)")
+
+
+def _postgres_ids() -> tuple[int, int]:
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid
+
+
+def _after_patroni(lab: Lab, plan: LabPlan, say: Say) -> None:
+    """Once a member leads: reconfigure's database objects on it (users, Rails' database, PgBouncer's
+    auth function), as `gitlab-ctl reconfigure` runs them on the writable node."""
+    node = leader(lab, plan)
+    _psql(lab, node, node_root(lab.dir, node.name) / "postgresql" / "database-objects.sql")
+    say(f"{node.name} leads the Patroni cluster; database objects created there")
+
+
 # What `lab up` does once a service runs everywhere, as the runbook's steps do.
-AFTER: dict[str, Callable[[Lab, LabPlan, Say], None]] = {}
+AFTER: dict[str, Callable[[Lab, LabPlan, Say], None]] = {
+    "postgresql": _after_postgresql,
+    "patroni": _after_patroni,
+}

@@ -8,6 +8,8 @@ in the foreground with the rendered configuration.
 
 from __future__ import annotations
 
+import sys
+
 from gitlab_ha.lab.plan import PG_BIN, LabNode, LabPlan, node_root
 from gitlab_ha.lab.runtime import python_for_services
 from gitlab_ha.lab.supervisor import Program
@@ -22,7 +24,7 @@ def program(plan: LabPlan, node: LabNode, service: str) -> Program:
     if service == "consul":
         consul = root / "consul"
         argv: tuple[str, ...] = (
-            *python,
+            sys.executable,  # the agent runs as root, with the project's own interpreter
             "-m",
             "gitlab_ha",
             "consul",

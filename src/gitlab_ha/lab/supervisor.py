@@ -24,7 +24,7 @@ from supervisor.xmlrpc import SupervisorTransport
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import write_atomic
 from gitlab_ha.lab.network import LabNetwork
-from gitlab_ha.lab.runtime import python_for_services, service_env
+from gitlab_ha.lab.runtime import service_env
 from gitlab_ha.proc import call
 
 STOP_WAIT = {"patroni": 60, "postgresql": 60}  # a fast shutdown of PostgreSQL may take a while
@@ -60,7 +60,6 @@ class Supervisor:
         return self.logs / f"{program}.log"
 
     def config(self, programs: list[Program], network: LabNetwork) -> str:
-        python = python_for_services()
         lines = [
             "; written by gitlab-ha lab up; every program runs through lab.enter in its node's cgroup",
             "[unix_http_server]",
@@ -83,7 +82,13 @@ class Supervisor:
             "",
         ]
         for program in programs:
-            enter = [*python, "-m", "gitlab_ha.lab.enter", str(network.node_cgroup(program.node) / "cgroup.procs")]
+            # lab.enter runs as root until its exec: the project's own interpreter serves
+            enter = [
+                sys.executable,
+                "-m",
+                "gitlab_ha.lab.enter",
+                str(network.node_cgroup(program.node) / "cgroup.procs"),
+            ]
             if program.user:
                 enter += ["--user", program.user]
             if program.home:
