@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -34,6 +35,37 @@ class Rendered:
 
 def role_names(doc: Document) -> list[str]:
     return [ref.name for ref in doc.roles()]
+
+
+class Cluster:
+    """A rendered cluster read as a user would: each node's parsed gitlab.rb, the topology, the secrets."""
+
+    def __init__(self, r: Rendered) -> None:
+        self.r = r
+        self.docs = r.docs()
+        data = yaml.safe_load(r.topology.read_text())
+        self.nodes: list[dict[str, Any]] = data["nodes"]
+        self.redis_primary: str | None = data.get("redis_primary")
+        self.secrets = SecretStore.load(r.store)
+
+    def ips(self, role: str) -> list[str]:
+        return [n["address"] for n in self.nodes if role in n["roles"]]
+
+    def names(self, role: str) -> list[str]:
+        return [n["name"] for n in self.nodes if role in n["roles"]]
+
+    def value(self, node: str, key: str) -> Any:
+        found = self.docs[node].get(key)
+        return None if found is None else found.to_python()
+
+    def storages(self, node: str) -> dict[str, Any]:
+        doc: Document = self.docs[node]
+        value = self.value(node, "gitlab_rails['repositories_storages']")
+        if value is None:
+            call = next(c for c in doc.calls if c.name == "git_data_dirs")
+            value = call.args[0].to_python()
+        assert isinstance(value, dict)
+        return value
 
 
 def make_topology(tmp: Path, preset: str, version: str) -> Path:

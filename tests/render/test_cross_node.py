@@ -4,46 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-import yaml
 
-from gitlab_ha.rubycfg.document import Document
 from gitlab_ha.secrets.hashing import pg_md5
-from gitlab_ha.secrets.store import SecretStore
-from tests.render.conftest import Rendered, role_names
+from tests.render.conftest import Cluster, Rendered, role_names
 
 CASES = [(p, v) for p in ("seed-15", "ref-3k", "ref-10k") for v in ("16.6.0", "19.3.0")]
-
-
-class Cluster:
-    def __init__(self, r: Rendered) -> None:
-        self.r = r
-        self.docs = r.docs()
-        data = yaml.safe_load(r.topology.read_text())
-        self.nodes: list[dict[str, Any]] = data["nodes"]
-        self.redis_primary: str | None = data.get("redis_primary")
-        self.secrets = SecretStore.load(r.store)
-
-    def ips(self, role: str) -> list[str]:
-        return [n["address"] for n in self.nodes if role in n["roles"]]
-
-    def names(self, role: str) -> list[str]:
-        return [n["name"] for n in self.nodes if role in n["roles"]]
-
-    def value(self, node: str, key: str) -> Any:
-        found = self.docs[node].get(key)
-        return None if found is None else found.to_python()
-
-    def storages(self, node: str) -> dict[str, Any]:
-        doc: Document = self.docs[node]
-        value = self.value(node, "gitlab_rails['repositories_storages']")
-        if value is None:
-            call = next(c for c in doc.calls if c.name == "git_data_dirs")
-            value = call.args[0].to_python()
-        assert isinstance(value, dict)
-        return value
 
 
 @pytest.fixture(params=CASES, ids=lambda c: f"{c[0]}-{c[1]}")
