@@ -108,6 +108,17 @@ def _gitaly(ctx: Context, rb: RbBuilder) -> None:
 
 def _web(ctx: Context, node: Node, rb: RbBuilder) -> None:
     rb.section("Web: TLS ends at the external load balancer, NGINX serves HTTP")
+    since = ctx.features.application_role_enables_nginx
+    rb.set(
+        "nginx",
+        "enable",
+        value=True,
+        comment=(
+            "application_role enables NGINX from 17.4 only; said explicitly at every release"
+            if since
+            else "application_role does not start NGINX before 17.4: without this nothing listens on :80"
+        ),
+    )
     rb.set("nginx", "listen_port", value=PORTS["rails_http"])
     rb.set("nginx", "listen_https", value=False)
     lbs = ctx.cidrs(Role.INTERNAL_LB, Role.EXTERNAL_LB)
