@@ -259,8 +259,8 @@ MISTAKES = [
         "postgres-1",
         "gitlab.rb",
         sub(
-            r"trust_auth_cidr_addresses'\] = %w\(127\.0\.0\.1/32\)",
-            "trust_auth_cidr_addresses'] = %w(127.0.0.1/32 10.10.1.0/24)",
+            r"trust_auth_cidr_addresses'\] = %w\(127\.0\.0\.1/32 ",
+            "trust_auth_cidr_addresses'] = %w(127.0.0.1/32 10.10.1.0/24 ",
         ),
         "trust_auth",
     ),

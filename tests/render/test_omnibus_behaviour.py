@@ -28,3 +28,25 @@ def test_rails_nodes_enable_nginx(cluster: Cluster) -> None:
     for node in set(cluster.docs) - set(rails):
         assert cluster.value(node, "nginx['enable']") in (None, False), node
 
+
+def _cidr(ip: str) -> str:
+    return f"{ip}/32"
+
+
+def test_patroni_replication_and_rewind_authenticate(cluster: Cluster) -> None:
+    """Patroni's replication (gitlab_replicator) and pg_rewind (the superuser gitlab-psql, which has
+    no password before 19.1) reach the peers through pg_hba.conf lines built from these lists: the
+    database peers are trusted, every other database client logs in with md5, and Patroni still sends
+    the replication password in case an operator narrows the trust."""
+    patroni = cluster.ips("patroni")
+    clients = {ip for role in ("rails", "sidekiq", "pgbouncer", "internal_lb") for ip in cluster.ips(role)} - set(
+        patroni
+    )
+    for node in cluster.names("patroni"):
+        trusted = cluster.value(node, "postgresql['trust_auth_cidr_addresses']")
+        assert trusted[0] == "127.0.0.1/32", trusted
+        assert sorted(trusted[1:]) == sorted(_cidr(ip) for ip in patroni), node
+        md5 = cluster.value(node, "postgresql['md5_auth_cidr_addresses']")
+        assert sorted(md5) == sorted(_cidr(ip) for ip in clients), node
+        assert not set(md5) & set(trusted), node
+        assert cluster.value(node, "patroni['replication_password']") == cluster.secrets.get("replication_password")
