@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,3 +104,47 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], R
         return cache[key]
 
     return get
+
+
+@dataclass
+class RunbookStep:
+    number: int
+    title: str
+    nodes: list[str]  # node names from the step's "On:" line
+    text: str  # the step's prose
+    commands: list[str]  # lines of its first code block
+    check: list[str]  # lines of its "Check:" code block
+
+
+def runbook_steps(text: str) -> list[RunbookStep]:
+    """RUNBOOK.md's numbered steps, read back: title, nodes, prose, commands and check."""
+    steps: list[RunbookStep] = []
+    for chunk in re.split(r"^## ", text, flags=re.MULTILINE)[1:]:
+        heading, _, body = chunk.partition("\n")
+        number = re.match(r"(\d+)\. (.*)", heading)
+        if number is None:
+            continue
+        on = re.search(r"^On: (.*)$", body, flags=re.MULTILINE)
+        blocks = re.findall(r"```sh\n(.*?)```", body, flags=re.DOTALL)
+        prose = re.sub(r"```sh\n.*?```", "", body, flags=re.DOTALL)
+        check = re.search(r"Check:\s*```sh\n(.*?)```", body, flags=re.DOTALL)
+        steps.append(
+            RunbookStep(
+                int(number.group(1)),
+                number.group(2),
+                re.findall(r"`([^`]+)` \(", on.group(1)) if on else [],
+                prose,
+                blocks[0].splitlines() if blocks else [],
+                check.group(1).splitlines() if check else [],
+            )
+        )
+    return steps
+
+
+def runbook_sections(text: str) -> dict[str, str]:
+    """Every `## ` section of RUNBOOK.md by its heading (numbered steps included), with its body."""
+    out: dict[str, str] = {}
+    for chunk in re.split(r"^## ", text, flags=re.MULTILINE)[1:]:
+        heading, _, body = chunk.partition("\n")
+        out[heading.strip()] = body
+    return out

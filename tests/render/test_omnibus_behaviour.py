@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from gitlab_ha.lint.haproxy import parse_haproxy
+from gitlab_ha.rubycfg import parse_file
 from tests.render.conftest import Cluster, Rendered
 
 CASES = [(p, v) for p in ("seed-15", "ref-3k", "ref-10k") for v in ("16.6.0", "19.3.0")]
@@ -50,3 +52,47 @@ def test_patroni_replication_and_rewind_authenticate(cluster: Cluster) -> None:
         assert sorted(md5) == sorted(_cidr(ip) for ip in clients), node
         assert not set(md5) & set(trusted), node
         assert cluster.value(node, "patroni['replication_password']") == cluster.secrets.get("replication_password")
+
+
+def test_steady_state_never_migrates(cluster: Cluster) -> None:
+    """Omnibus' "already migrated" marker is keyed on db host/port and REVISION: a steady gitlab.rb
+    with auto_migrate true behind PgBouncer would migrate through PgBouncer at the next reconfigure
+    and at every upgrade. No steady-state file migrates; Praefect keeps one migrating node."""
+    for node in cluster.names("rails") + cluster.names("sidekiq"):
+        assert cluster.value(node, "gitlab_rails['auto_migrate']") is False, node
+    praefect = [n for n in cluster.docs if cluster.value(n, "praefect['auto_migrate']") is True]
+    assert praefect == cluster.names("praefect")[:1]
+
+
+@pytest.mark.parametrize(("preset", "version"), [*CASES, ("ref-2k", "19.3.0")])
+def test_first_run_migrates_straight_to_the_leader(
+    rendered: Callable[[str, str], Rendered], preset: str, version: str
+) -> None:
+    """One node has gitlab.rb.first-run: the same settings, auto_migrate on, and the database reached
+    on PostgreSQL's port at the Patroni leader (the internal LB's leader frontend), never PgBouncer."""
+    cluster = Cluster(rendered(preset, version))
+    first_runs = sorted(cluster.r.out.glob("*/gitlab.rb.first-run"))
+    app = cluster.names("rails") + cluster.names("sidekiq")
+    assert [p.parent.name for p in first_runs] == app[:1]
+    node = app[0]
+    first = parse_file(first_runs[0]).flat()
+    steady = cluster.docs[node].flat()
+    assert first["gitlab_rails['auto_migrate']"].to_python() is True
+    host = first["gitlab_rails['db_host']"].to_python()
+    port = first["gitlab_rails['db_port']"].to_python()
+    changed = {k for k in steady.keys() | first.keys() if k not in steady or k not in first}
+    changed |= {k for k in steady.keys() & first.keys() if steady[k].to_python() != first[k].to_python()}
+    assert "gitlab_rails['auto_migrate']" in changed
+    assert changed <= {"gitlab_rails['auto_migrate']", "gitlab_rails['db_host']", "gitlab_rails['db_port']"}
+    patroni = cluster.ips("patroni")
+    if not patroni:  # one plain PostgreSQL: Rails talks to it directly in both files
+        assert (host, port) == (cluster.ips("postgres")[0], 5432)
+        return
+    (lb,) = cluster.names("internal_lb")
+    assert host == cluster.ips("internal_lb")[0]
+    config = parse_haproxy((cluster.r.out / lb / "haproxy.cfg").read_text(), f"{lb}/haproxy.cfg")
+    front, servers = config.servers_for_port(port)
+    assert front is not None
+    assert sorted((s.host, s.port, s.check_port) for s in servers) == sorted((ip, 5432, 8008) for ip in patroni)
+    assert not set(cluster.ips("pgbouncer")) & {s.host for s in servers if s.port == 6432}
+

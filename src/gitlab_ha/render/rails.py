@@ -25,19 +25,35 @@ def db_endpoint(ctx: Context) -> tuple[str, int]:
     return (postgres.ip if postgres else "127.0.0.1"), PORTS["postgres"]
 
 
-def render(ctx: Context, node: Node, rb: RbBuilder) -> None:
+def migration_endpoint(ctx: Context) -> tuple[str, int]:
+    """Where the migrating node reaches the database for its first run: PostgreSQL's port on the
+    Patroni leader (the internal LB's leader frontend), never PgBouncer's transaction pooling."""
+    lb = ctx.internal_lb
+    patroni = ctx.nodes(Role.PATRONI)
+    if lb is not None and patroni:
+        return lb.ip, PORTS["postgres"]
+    db = ctx.one(Role.POSTGRES) or (patroni[0] if patroni else None)
+    return (db.ip if db else "127.0.0.1"), PORTS["postgres"]
+
+
+def render(ctx: Context, node: Node, rb: RbBuilder, *, first_run: bool = False) -> None:
+    """Rails and Sidekiq settings. No steady-state file migrates: Omnibus' "already migrated" marker
+    (upgrade-status/db-migrate-<md5 of db host, port, ...>-<REVISION>) would make a node with
+    auto_migrate true behind PgBouncer migrate through it. `first_run` renders the migrating
+    node's gitlab.rb.first-run instead: auto_migrate on, straight to the leader."""
     if not is_app(node):
         return
     migrating = ctx.migrating_rails
-    first = migrating is not None and migrating.name == node.name
     rb.section("GitLab Rails")
-    rb.set(
-        "gitlab_rails",
-        "auto_migrate",
-        value=first,
-        comment="only this node migrates (RUNBOOK.md)" if first else "the first Rails node migrates",
-    )
-    _database(ctx, rb)
+    if first_run:
+        comment = "first run only: this reconfigure migrates, then the steady gitlab.rb goes back"
+    elif migrating is not None and migrating.name == node.name:
+        comment = "migrations run from gitlab.rb.first-run on this node (RUNBOOK.md), never through PgBouncer"
+    else:
+        where = migrating.name if migrating is not None else "the migrating node"
+        comment = f"migrations run from {where}'s gitlab.rb.first-run (RUNBOOK.md)"
+    rb.set("gitlab_rails", "auto_migrate", value=first_run, comment=comment)
+    _database(ctx, rb, first_run=first_run)
     _redis(ctx, rb)
     _gitaly(ctx, rb)
     if node.has(Role.RAILS):
@@ -47,10 +63,15 @@ def render(ctx: Context, node: Node, rb: RbBuilder) -> None:
     object_storage(ctx, rb)
 
 
-def _database(ctx: Context, rb: RbBuilder) -> None:
-    host, port = db_endpoint(ctx)
+def _database(ctx: Context, rb: RbBuilder, *, first_run: bool) -> None:
+    host, port = migration_endpoint(ctx) if first_run else db_endpoint(ctx)
     rb.section("Database")
-    via = "internal load balancer -> PgBouncer" if port == PORTS["pgbouncer"] else "PostgreSQL"
+    if first_run:
+        via = "PostgreSQL"
+        if ctx.nodes(Role.PATRONI) and ctx.internal_lb is not None:
+            via = "first run: internal load balancer -> the Patroni leader, not PgBouncer"
+    else:
+        via = "internal load balancer -> PgBouncer" if port == PORTS["pgbouncer"] else "PostgreSQL"
     rb.set("gitlab_rails", "db_host", value=host, comment=via)
     rb.set("gitlab_rails", "db_port", value=port)
     rb.set("gitlab_rails", "db_database", value=ctx.topo.database.name)

@@ -242,10 +242,11 @@ def steps(ctx: Context) -> list[Step]:
             Step(
                 "First Rails node: database migrations against the leader",
                 [rails],
-                f"Migrations must not go through PgBouncer's transaction pooling: gitlab.rb.first-run points at {target}, "
-                "and its reconfigure creates and migrates the database (auto_migrate). Afterwards the normal "
-                "gitlab.rb goes back through PgBouncer. For every later upgrade, do the same on this node: "
-                "install gitlab.rb.first-run, reconfigure, then gitlab.rb again.",
+                "Migrations never go through PgBouncer's transaction pooling. Every steady-state gitlab.rb "
+                "(this node's too) has gitlab_rails['auto_migrate'] = false; only gitlab.rb.first-run has "
+                f"auto_migrate = true and points at {target}, so its reconfigure creates and migrates the "
+                "database. Then the steady gitlab.rb goes back (through PgBouncer) and its reconfigure does "
+                "not migrate. Every upgrade migrates the same way (see Upgrades at the end).",
                 [
                     f"sudo install -m 0600 -o root -g root {rails.name}/gitlab.rb.first-run /etc/gitlab/gitlab.rb",
                     "sudo touch /etc/gitlab/skip-auto-reconfigure",
@@ -422,7 +423,8 @@ def runbook(ctx: Context, source: str) -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {n.name} | {n.ip} | {', '.join(r.value for r in n.roles)} |" for n in topo.nodes]
-    for number, step in enumerate(steps(ctx), start=1):
+    all_steps = steps(ctx)
+    for number, step in enumerate(all_steps, start=1):
         lines += [
             "",
             f"## {number}. {step.title}",
@@ -439,4 +441,33 @@ def runbook(ctx: Context, source: str) -> str:
             lines += ["", "Check:", "", "```sh", *step.check, "```"]
         if step.healthy:
             lines += ["", "Healthy: " + "; ".join(step.healthy)]
+    lines += _upgrades(ctx)
     return "\n".join(lines) + "\n"
+
+
+def _upgrades(ctx: Context) -> list[str]:
+    """How every later release migrates: the first-run file again, because Omnibus' marker changes."""
+    rails = ctx.migrating_rails
+    if rails is None:
+        return []
+    return [
+        "",
+        "## Upgrades",
+        "",
+        "Every node has /etc/gitlab/skip-auto-reconfigure, so a package upgrade reconfigures nothing by",
+        "itself. Omnibus decides whether a reconfigure migrates with a marker keyed on the database host",
+        "and port and the package's REVISION",
+        "(`/var/opt/gitlab/gitlab-rails/upgrade-status/db-migrate-<md5 of db host, port, ...>-<REVISION>`):",
+        "a new release has a new REVISION, so its migrations have not run yet. Run them the same way as",
+        f"the first time, on `{rails.name}` only, after rendering the new release into this folder",
+        "(`gitlab-ha render` with the new `gitlab.version`) and upgrading the package there:",
+        "",
+        "```sh",
+        f"sudo install -m 0600 -o root -g root {rails.name}/gitlab.rb.first-run /etc/gitlab/gitlab.rb",
+        "sudo gitlab-ctl reconfigure   # auto_migrate = true, straight to the Patroni leader: migrates",
+        _install(rails),
+        "sudo gitlab-ctl reconfigure   # auto_migrate = false, back through PgBouncer: no migration",
+        "```",
+        "",
+        "Then upgrade and reconfigure the other nodes with their own gitlab.rb; none of them migrates.",
+    ]
