@@ -96,3 +96,13 @@ def test_first_run_migrates_straight_to_the_leader(
     assert sorted((s.host, s.port, s.check_port) for s in servers) == sorted((ip, 5432, 8008) for ip in patroni)
     assert not set(cluster.ips("pgbouncer")) & {s.host for s in servers if s.port == 6432}
 
+
+def test_rails_only_nodes_run_no_sidekiq_and_no_rails_node_runs_gitaly(cluster: Cluster) -> None:
+    """application_role enables the whole `rails` service group: Puma, Workhorse, Sidekiq and Gitaly.
+    A Rails node without the sidekiq role switches Sidekiq off; no Rails node runs a Gitaly."""
+    sidekiq = set(cluster.names("sidekiq"))
+    for node in cluster.names("rails"):
+        expected = None if node in sidekiq else False
+        assert cluster.value(node, "sidekiq['enable']") is expected, node
+        assert cluster.value(node, "gitaly['enable']") is False, node
+

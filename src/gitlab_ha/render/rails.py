@@ -60,6 +60,14 @@ def render(ctx: Context, node: Node, rb: RbBuilder, *, first_run: bool = False) 
         _web(ctx, node, rb)
     if node.has(Role.SIDEKIQ):
         _sidekiq(ctx, node, rb)
+    elif node.has(Role.RAILS):
+        rb.section("Sidekiq")
+        rb.set(
+            "sidekiq",
+            "enable",
+            value=False,
+            comment="application_role's rails group includes Sidekiq; it runs on the Sidekiq nodes",
+        )
     object_storage(ctx, rb)
 
 
@@ -124,7 +132,7 @@ def _gitaly(ctx: Context, rb: RbBuilder) -> None:
         rb.set("gitlab_rails", "repositories_storages", value=storages)
     else:
         rb.call("git_data_dirs", storages)
-    rb.set("gitaly", "enable", value=False)
+    rb.set("gitaly", "enable", value=False, comment="application_role's rails group includes Gitaly; not here")
 
 
 def _web(ctx: Context, node: Node, rb: RbBuilder) -> None:
