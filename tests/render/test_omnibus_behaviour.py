@@ -106,3 +106,23 @@ def test_rails_only_nodes_run_no_sidekiq_and_no_rails_node_runs_gitaly(cluster: 
         assert cluster.value(node, "sidekiq['enable']") is expected, node
         assert cluster.value(node, "gitaly['enable']") is False, node
 
+
+@pytest.mark.parametrize(
+    ("preset", "maxmemory"), [("ref-10k", "13500mb"), ("ref-25k", "13500mb"), ("ref-50k", "27000mb")]
+)
+def test_redis_cache_is_an_lru_and_persistent_redis_never_evicts(
+    rendered: Callable[[str, str], Rendered], preset: str, maxmemory: str
+) -> None:
+    """GitLab's 10k+ reference architectures: the cache cluster gets 90% of the node's RAM
+    (m5.xlarge, 15 GB: '13500mb') and evicts least recently used keys; the persistent cluster keeps
+    Omnibus' noeviction (its queues and sessions must never be evicted)."""
+    cluster = Cluster(rendered(preset, "19.3.0"))
+    cache = cluster.names("redis_cache")
+    assert cache
+    for node in cache:
+        assert cluster.value(node, "redis['maxmemory']") == maxmemory, node
+        assert cluster.value(node, "redis['maxmemory_policy']") == "allkeys-lru", node
+        assert cluster.value(node, "redis['maxmemory_samples']") == 5, node
+    for node in cluster.names("redis"):
+        for key in ("maxmemory", "maxmemory_policy", "maxmemory_samples"):
+            assert cluster.value(node, f"redis['{key}']") is None, (node, key)
