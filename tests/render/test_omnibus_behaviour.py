@@ -9,6 +9,7 @@ import pytest
 
 from gitlab_ha.lint.haproxy import parse_haproxy
 from gitlab_ha.rubycfg import parse_file
+from gitlab_ha.topology.versions import parse_version
 from tests.render.conftest import Cluster, Rendered
 
 CASES = [(p, v) for p in ("seed-15", "ref-3k", "ref-10k") for v in ("16.6.0", "19.3.0")]
@@ -126,3 +127,59 @@ def test_redis_cache_is_an_lru_and_persistent_redis_never_evicts(
     for node in cluster.names("redis"):
         for key in ("maxmemory", "maxmemory_policy", "maxmemory_samples"):
             assert cluster.value(node, f"redis['{key}']") is None, (node, key)
+
+
+def _targets(jobs: list[dict[str, object]], name: str) -> list[str]:
+    (job,) = [j for j in jobs if j["job_name"] == name]
+    static = job["static_configs"]
+    assert isinstance(static, list)
+    return sorted(t for entry in static for t in entry["targets"])
+
+
+def _routable(address: str, node_ip: str) -> bool:
+    host, _, port = address.rpartition(":")
+    return host == node_ip and port.isdigit()
+
+
+@pytest.mark.parametrize(("preset", "version"), [*CASES, ("ref-2k", "16.6.0"), ("ref-2k", "19.3.0")])
+def test_prometheus_scrapes_what_consul_discovery_misses(
+    rendered: Callable[[str, str], Rendered], preset: str, version: str
+) -> None:
+    """Omnibus' Consul discovery finds no PgBouncer exporter (never registered) and generates no
+    Praefect job: the monitoring node lists both statically, at addresses their exporters listen on.
+    Rails' NGINX status page (the `nginx` job) lets the monitoring node in."""
+    cluster = Cluster(rendered(preset, version))
+    monitoring = cluster.names("monitoring")
+    ips = {n["name"]: n["address"] for n in cluster.nodes}
+    if not monitoring:
+        for node in cluster.docs:
+            assert cluster.value(node, "prometheus['scrape_configs']") is None, node
+            assert cluster.value(node, "nginx['status']['options']['allow']") is None, node
+        return
+    (mon,) = monitoring
+    jobs = cluster.value(mon, "prometheus['scrape_configs']")
+    names = [j["job_name"] for j in jobs]
+    assert len(names) == len(set(names)), names
+    # Omnibus adds its own jobs to the same list (prometheus, node for the local exporter, ...) and
+    # Prometheus refuses two jobs of one name; only from 18.9 does a user's node, postgres, pgbouncer
+    # or redis job replace Omnibus' job of that name.
+    replaced = {"node", "postgres", "pgbouncer", "redis"} if parse_version(cluster.r.version) >= (18, 9, 0) else set()
+    assert not set(names) & ({"prometheus", "node"} - replaced), names
+    praefect = []
+    for node in cluster.names("praefect"):
+        listen = cluster.value(node, "praefect['configuration']")["prometheus_listen_addr"]
+        assert _routable(listen, ips[node]) and listen.endswith(":9652"), (node, listen)
+        praefect.append(listen)
+    if praefect:
+        assert _targets(jobs, "praefect") == sorted(praefect)
+    pgbouncers = []
+    for node, doc in cluster.docs.items():
+        if "pgbouncer_role" in [ref.name for ref in doc.roles()]:
+            listen = cluster.value(node, "pgbouncer_exporter['listen_address']")
+            assert _routable(listen, ips[node]) and listen.endswith(":9188"), (node, listen)
+            pgbouncers.append(listen)
+    if pgbouncers:
+        assert _targets(jobs, "pgbouncer") == sorted(pgbouncers)  # the name that replaces 18.9's broken default
+    for node in cluster.names("rails"):
+        allow = cluster.value(node, "nginx['status']['options']['allow']")
+        assert allow == ["127.0.0.1", *(ips[m] for m in monitoring)], node

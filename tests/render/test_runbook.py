@@ -44,3 +44,12 @@ def test_migrations_run_from_the_first_run_file_then_the_steady_file_returns(
     assert "/var/opt/gitlab/gitlab-rails/upgrade-status/db-migrate-" in upgrades
     assert f"{node}/gitlab.rb.first-run" in upgrades and "REVISION" in upgrades
     assert upgrades.index("gitlab.rb.first-run") < upgrades.index("gitlab-ctl reconfigure")
+
+
+@pytest.mark.parametrize("preset", ["ref-3k", "ref-10k"])
+def test_monitoring_step_says_what_consul_does_not_find(rendered: Callable[[str, str], Rendered], preset: str) -> None:
+    r = rendered(preset, "19.3.0")
+    step = _step(_steps(r), "Monitoring")
+    assert "every exporter" not in step.text  # Consul discovery misses Praefect and the PgBouncer exporter
+    assert "scrape_configs" in step.text and "praefect" in step.text and "pgbouncer" in step.text
+    assert any("/api/v1/targets" in line for line in step.check)

@@ -114,6 +114,17 @@ def local_pgbouncer(ctx: Context, node: Node) -> bool:
     return node.has(Role.PATRONI) and not node.has(Role.PGBOUNCER) and len(ctx.nodes(Role.PATRONI)) > 1
 
 
+def runs_pgbouncer(ctx: Context, node: Node) -> bool:
+    """A PgBouncer behind the internal LB, or a database node's local one for read load balancing."""
+    return node.has(Role.PGBOUNCER) or local_pgbouncer(ctx, node)
+
+
+def pgbouncer_exporter_address(node: Node) -> str:
+    """The PgBouncer exporter, on the node's own address: Omnibus never registers it in Consul, so the
+    monitoring node scrapes it there (monitoring.py)."""
+    return f"{node.ip}:{PORTS['pgbouncer_exporter']}"
+
+
 def render_local_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
     if not local_pgbouncer(ctx, node):
         return
@@ -128,7 +139,7 @@ def render_local_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
         "databases",
         value={ctx.topo.database.name: {"host": "127.0.0.1", "user": "pgbouncer", "password": pgbouncer_md5}},
     )
-    rb.set("pgbouncer_exporter", "listen_address", value=f"{node.ip}:9188")
+    rb.set("pgbouncer_exporter", "listen_address", value=pgbouncer_exporter_address(node))
 
 
 def render_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
@@ -161,7 +172,7 @@ def render_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
     )
     rb.set("consul", "watchers", value=Words(["postgresql"]))
     rb.section("Monitoring")
-    rb.set("pgbouncer_exporter", "listen_address", value=f"{node.ip}:9188")
+    rb.set("pgbouncer_exporter", "listen_address", value=pgbouncer_exporter_address(node))
 
 
 def pgpass(ctx: Context) -> str:

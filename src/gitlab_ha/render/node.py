@@ -17,7 +17,7 @@ def omnibus_roles(ctx: Context, node: Node) -> list[str]:
     roles += redis.omnibus_roles(ctx, node)
     if node.has(Role.PATRONI):
         roles.append("patroni_role")
-    if node.has(Role.PGBOUNCER) or database.local_pgbouncer(ctx, node):
+    if database.runs_pgbouncer(ctx, node):
         roles.append("pgbouncer_role")
     if node.has(Role.POSTGRES) or node.has(Role.PRAEFECT_POSTGRES):
         roles.append("postgres_role")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gitlab_ha.render.context import Context
 from gitlab_ha.render.gitaly import rails_storages
+from gitlab_ha.render.monitoring import nginx_status_allow
 from gitlab_ha.render.rb import RbBuilder
 from gitlab_ha.render.redis import master_name, sentinel_nodes
 from gitlab_ha.rubycfg.emit import Words
@@ -160,7 +161,8 @@ def _web(ctx: Context, node: Node, rb: RbBuilder) -> None:
         value=Words(["127.0.0.0/8", *lbs, *ctx.cidrs(Role.MONITORING)]),
         comment="load balancer health checks reach /-/readiness",
     )
-    rb.set("gitlab_workhorse", "prometheus_listen_addr", value=f"{node.ip}:9229")
+    nginx_status_allow(ctx, rb)
+    rb.set("gitlab_workhorse", "prometheus_listen_addr", value=f"{node.ip}:{PORTS['workhorse_metrics']}")
     rb.set("puma", "listen", value="0.0.0.0")
 
 

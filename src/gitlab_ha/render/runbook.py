@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gitlab_ha.render.context import PRAEFECT_DB, PRAEFECT_DB_USER, Context
+from gitlab_ha.render.database import runs_pgbouncer
 from gitlab_ha.render.redis import master_name
 from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.model import Node
@@ -312,16 +313,7 @@ def steps(ctx: Context) -> list[Step]:
         out.append(_cloud_load_balancer(ctx, web))
     mon = ctx.nodes(Role.MONITORING)
     if mon:
-        out.append(
-            Step(
-                "Monitoring",
-                mon,
-                "Prometheus finds every exporter through Consul.",
-                ["sudo gitlab-ctl reconfigure"],
-                ["curl -s http://<node>:9090/-/ready"],
-                ["`Prometheus Server is Ready.`"],
-            )
-        )
+        out.append(_monitoring(ctx, mon))
     standalone = ctx.nodes(Role.STANDALONE)
     end_to_end = _end_to_end(ctx, web or standalone)
     if standalone:
@@ -338,6 +330,46 @@ def steps(ctx: Context) -> list[Step]:
     if end_to_end is not None:
         out.append(end_to_end)
     return out
+
+
+def _monitoring(ctx: Context, mon: list[Node]) -> Step:
+    """Prometheus: what Consul discovery finds, and the static jobs for what it does not."""
+    praefects = ctx.nodes(Role.PRAEFECT)
+    pgbouncers = [n for n in ctx.topo.nodes if runs_pgbouncer(ctx, n)]
+    static = []
+    if praefects:
+        static.append(f"`praefect` ({len(praefects)} targets, :{PORTS['praefect_metrics']})")
+    if pgbouncers:
+        static.append(f"`pgbouncer` ({len(pgbouncers)} targets, :{PORTS['pgbouncer_exporter']})")
+    if ctx.has_consul:
+        why = (
+            "Prometheus discovers through Consul the exporters that register there (node, Redis, PostgreSQL, "
+            "Gitaly, Rails, Sidekiq, Workhorse, NGINX). Consul discovery does not cover Praefect's metrics "
+            "(registered, but Omnibus generates no job) nor the PgBouncer exporters (never registered), so "
+            "gitlab.rb lists them in prometheus['scrape_configs']"
+            + (f": jobs {' and '.join(static)}." if static else ".")
+        )
+    else:
+        why = "No Consul here: gitlab.rb lists every node exporter in prometheus['scrape_configs']."
+    if ctx.nodes(Role.RAILS):
+        why += " Rails nodes let this node read NGINX's status page (nginx['status']['options']['allow'])."
+    ip = mon[0].ip
+    targets = (
+        f"curl -s 'http://{ip}:{PORTS['prometheus']}/api/v1/targets?state=active' | sudo /opt/gitlab/embedded/bin/ruby "
+        '-rjson -e \'JSON.parse(STDIN.read)["data"]["activeTargets"].each { |t| puts [t["labels"]["job"], '
+        't["scrapeUrl"], t["health"]].join(" ") }\''
+    )
+    healthy = ["`Prometheus Server is Ready.`", "every target `up`"]
+    if static:
+        healthy[-1] += ", among them " + " and ".join(static)
+    return Step(
+        "Monitoring",
+        mon,
+        why,
+        ["sudo gitlab-ctl reconfigure"],
+        [f"curl -s http://{ip}:{PORTS['prometheus']}/-/ready", targets],
+        healthy,
+    )
 
 
 def _cloud_load_balancer(ctx: Context, web: list[Node]) -> Step:
