@@ -18,7 +18,6 @@ from gitlab_ha.lab.lab import Lab
 from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.lab.plan import LabPlan, node_root
 from gitlab_ha.lab.programs import program
-from gitlab_ha.lab.runtime import python_for_services
 from gitlab_ha.lab.supervisor import Program
 from gitlab_ha.proc import wait_for, wait_tcp
 from tests.lab.conftest import preset_text
@@ -38,7 +37,7 @@ def patroni_lab(lab_dir: Path) -> Iterator[tuple[Lab, LabPlan]]:
     dcs = Program(
         "consul",
         MEMBERS[0],
-        (*python_for_services(), "-m", "gitlab_ha", "consul", "agent", "-dev", "-client", f"'{addresses}'"),
+        (sys.executable, "-m", "gitlab_ha", "consul", "agent", "-dev", "-client", f"'{addresses}'"),
     )
     progs = [dcs, *(program(plan, plan.node(name), "patroni") for name in MEMBERS)]
     try:
@@ -94,8 +93,10 @@ def test_the_replica_streams_and_the_old_leader_rejoins_after_a_switchover(patro
         pytest.fail(f"{second} never streamed from {first}:\n{_log(lab, second)}")
 
     config = node_root(lab.dir, first) / "patroni" / "patroni.yaml"
+    # as `gitlab-ctl patroni switchover` on the leader's host: from its address (Patroni's allowlist)
+    argv = [str(PATRONICTL), "-c", str(config), "switchover", "--leader", first, "--candidate", second, "--force"]
     done = subprocess.run(
-        [str(PATRONICTL), "-c", str(config), "switchover", "--leader", first, "--candidate", second, "--force"],
+        lab.exec_argv(first, argv),
         capture_output=True,
         text=True,
         timeout=120,

@@ -69,11 +69,22 @@ def test_md5_of_another_password_is_reported(tmp_path: Path) -> None:
     assert [(f.node, f.line, f.column) for f in found] == [("10.0.0.6", 2, 35)]
 
 
+# Every service the roles ran must be switched on by name (lint on meaning sees one forgotten).
 ENABLE_INSTEAD_OF_ROLES = {
-    "consul-redis-2": ("roles(['consul_role', 'redis_replica_role', 'redis_sentinel_role'])", "redis", "sentinel"),
-    "consul-redis-3": ("roles(['consul_role', 'redis_replica_role', 'redis_sentinel_role'])", "redis", "sentinel"),
-    "postgres-2": ("roles(['patroni_role', 'pgbouncer_role'])", "patroni", "pgbouncer", "postgresql"),
-    "rails-2": ("roles(['application_role', 'sidekiq_role'])", "puma", "sidekiq"),
+    "consul-redis-2": (
+        "roles(['consul_role', 'redis_replica_role', 'redis_sentinel_role'])",
+        "consul",
+        "redis",
+        "sentinel",
+    ),
+    "consul-redis-3": (
+        "roles(['consul_role', 'redis_replica_role', 'redis_sentinel_role'])",
+        "consul",
+        "redis",
+        "sentinel",
+    ),
+    "postgres-2": ("roles(['patroni_role', 'pgbouncer_role'])", "consul", "patroni", "pgbouncer", "postgresql"),
+    "rails-2": ("roles(['application_role', 'sidekiq_role'])", "puma", "gitlab_workhorse", "sidekiq"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -188,6 +189,26 @@ def logs(
                 console.out(line.rstrip("\n"), highlight=False)
             else:
                 time.sleep(0.2)
+
+
+@lab_app.command(
+    "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h"]}
+)
+def exec_(
+    ctx: typer.Context,
+    node: str = typer.Argument(..., help="The node to run on."),
+    user: str | None = typer.Option(None, "--user", "-u", help="Run as this account (postgres, redis)."),
+    directory: Path = _dir_option(),
+) -> None:
+    """Run a command as if on NODE: from its address, so servers judge it as that node
+    (Patroni's allowlist, pg_hba.conf). Put the command after `--`.
+
+    Example: gitlab-ha lab exec postgres-1 -- patronictl -c lab/nodes/postgres-1/patroni/patroni.yaml list
+    """
+    if not ctx.args:
+        fail("name a command after `--`")
+    argv = Lab(directory).exec_argv(node, list(ctx.args), user)
+    os.execvp(argv[0], argv)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ import os
 import pwd
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -294,6 +295,17 @@ class Lab:
             haproxy_sockets=sockets,
             lab=True,
         )
+
+    def exec_argv(self, node: str, argv: list[str], user: str | None = None) -> list[str]:
+        """`argv` as run on `node`: in its cgroup, so it connects from the node's address (what
+        `gitlab-ctl patroni switchover` on that host would do)."""
+        plan = self.plan()
+        network = self.network(plan)
+        plan.node(node)
+        enter = [sys.executable, "-m", "gitlab_ha.lab.enter", str(network.node_cgroup(node) / "cgroup.procs")]
+        if user is not None:
+            enter += ["--user", user]
+        return [*enter, "--", *argv]
 
     def _need_running(self) -> None:
         if not self.running():

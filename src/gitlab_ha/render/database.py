@@ -28,6 +28,12 @@ def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
         comment=f"2 x {len(db_nodes)} database nodes",
     )
     rb.set("patroni", "postgresql", "max_wal_senders", value=wal_senders(slots), comment="replication slots + 1")
+    rb.set(
+        "patroni",
+        "use_pg_rewind",
+        value=True,
+        comment="said here, not left to the default: only then does Omnibus turn wal_log_hints on",
+    )
     rb.set("patroni", "username", value=ctx.secrets.get("patroni_api_username"))
     rb.set("patroni", "password", value=ctx.secrets.get("patroni_api_password"))
     rb.set(

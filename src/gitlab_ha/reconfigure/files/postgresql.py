@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
+from gitlab_ha.reconfigure.settings import as_int
 
 SUPERUSER = "gitlab-psql"  # postgresql['username']: the OS user and the database superuser
 
@@ -70,7 +71,7 @@ def socket_dir(node: NodeInput) -> str:
 
 
 def port(node: NodeInput) -> int:
-    return int(node.settings.get("postgresql", "port", default=5432))
+    return node.settings.number("postgresql", "port", default=5432)
 
 
 def replication_user(node: NodeInput) -> str:
@@ -210,7 +211,7 @@ def parameters(node: NodeInput) -> dict[str, Any]:
         if key in values and not isinstance(value, (dict, list)):
             values[key] = value
     if values["wal_keep_size"] is None:
-        values["wal_keep_size"] = int(values["wal_keep_segments"]) * 16  # Postgresql.parse_wal_keep_size
+        values["wal_keep_size"] = as_int(values["wal_keep_segments"], 10) * 16  # Postgresql.parse_wal_keep_size
     values["listen_address"] = node.layout.listen(
         None if values["listen_address"] is None else str(values["listen_address"])
     )

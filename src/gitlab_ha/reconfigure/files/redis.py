@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
+from gitlab_ha.reconfigure.settings import as_int
 
 REDIS_DEFAULTS: dict[str, Any] = {
     "bind": "127.0.0.1",
@@ -72,7 +73,7 @@ def bind(node: NodeInput) -> str:
 
 
 def port(node: NodeInput) -> int:
-    return int(redis(node, "port"))
+    return as_int(redis(node, "port"), 0)
 
 
 def redis_conf(node: NodeInput) -> OmnibusFile:
