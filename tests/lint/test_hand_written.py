@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from gitlab_ha.lint.api import lint_folder
 from tests.conftest import REFERENCE
-from tests.render.conftest import Rendered
+from tests.render.conftest import Rendered, copy_render
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -82,8 +81,7 @@ def test_services_switched_on_by_enable_flags_are_roles_too(
 ) -> None:
     """Without a topology, `x['enable'] = true` instead of `roles [...]` names the same services."""
     clean = rendered("seed-15", "16.6.0")
-    out = tmp_path / "out"
-    shutil.copytree(clean.out, out)
+    out = copy_render(clean, tmp_path)
     for node, (roles_line, *services) in ENABLE_INSTEAD_OF_ROLES.items():
         path = out / node / "gitlab.rb"
         text = path.read_text()
@@ -146,8 +144,7 @@ def test_rails_port_is_read_from_gitlab_rails_nginx_from_19_2(
 ) -> None:
     """The load balancers' Rails backends are judged against the port NGINX really listens on."""
     clean = rendered("ref-3k", "19.3.0")
-    out = tmp_path / "out"
-    shutil.copytree(clean.out, out)
+    out = copy_render(clean, tmp_path)
     rb = out / "rails-1" / "gitlab.rb"
     before = rb.read_text()
     rb.write_text(

@@ -10,15 +10,7 @@ import pytest
 from gitlab_ha.lint.haproxy import parse_haproxy
 from gitlab_ha.rubycfg import parse_file
 from gitlab_ha.topology.versions import parse_version
-from tests.render.conftest import Cluster, Rendered
-
-CASES = [(p, v) for p in ("seed-15", "ref-3k", "ref-10k") for v in ("16.6.0", "19.3.0")]
-
-
-@pytest.fixture(params=CASES, ids=lambda c: f"{c[0]}-{c[1]}")
-def cluster(request: pytest.FixtureRequest, rendered: Callable[[str, str], Rendered]) -> Cluster:
-    preset, version = request.param
-    return Cluster(rendered(preset, version))
+from tests.render.conftest import CASES, Cluster, Rendered
 
 
 def test_rails_nodes_enable_nginx(cluster: Cluster) -> None:

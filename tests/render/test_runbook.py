@@ -6,9 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.render.conftest import Cluster, Rendered, RunbookStep, runbook_sections, runbook_steps
-
-CASES = [(p, v) for p in ("seed-15", "ref-3k", "ref-10k") for v in ("16.6.0", "19.3.0")]
+from tests.render.conftest import CASES, Cluster, Rendered, RunbookStep, runbook_sections, runbook_steps
 
 
 def _steps(r: Rendered) -> list[RunbookStep]:
