@@ -179,9 +179,17 @@ CHANGES: tuple[Change, ...] = (
 )
 
 
+_BY_KEY: dict[str, Change] = {change.key: change for change in CHANGES}
+
+
 def change_for(key: str) -> Change | None:
-    for change in CHANGES:
-        if change.covers(key):
+    """The change that covers `key`: one for the key itself or for a prefix of it (its setting group,
+    or a prefix that ends at `]`). A lookup per prefix: lint asks for every assignment of every node."""
+    base, bracket, _ = key.partition("[")
+    candidates = [base] + [key[: i + 1] for i, char in enumerate(key) if char == "]"] if bracket else [key]
+    for candidate in candidates:
+        change = _BY_KEY.get(candidate)
+        if change is not None and change.covers(key):
             return change
     return None
 
