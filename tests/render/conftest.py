@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,24 @@ def render_preset(tmp: Path, preset: str, version: str) -> Rendered:
     assert result.returncode == 0, result.stderr
     outputs.append(result.stdout + result.stderr)
     return Rendered(preset, version, topo, store, out, outputs)
+
+
+# The presets and releases most render tests read: the seed, a 3k and a 10k (Redis cache) cluster,
+# at the seed's release and the newest.
+CASES = [(p, v) for p in ("seed-15", "ref-3k", "ref-10k") for v in ("16.6.0", "19.3.0")]
+
+
+@pytest.fixture(params=CASES, ids=lambda c: f"{c[0]}-{c[1]}")
+def cluster(request: pytest.FixtureRequest, rendered: Callable[[str, str], Rendered]) -> Cluster:
+    preset, version = request.param
+    return Cluster(rendered(preset, version))
+
+
+def copy_render(r: Rendered, tmp: Path) -> Path:
+    """A copy of a render to edit (the session's render stays as it is)."""
+    out = tmp / "out"
+    shutil.copytree(r.out, out)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -3,20 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-
-import pytest
 
 from gitlab_ha.secrets.hashing import pg_md5
-from tests.render.conftest import Cluster, Rendered, role_names
-
-CASES = [(p, v) for p in ("seed-15", "ref-3k", "ref-10k") for v in ("16.6.0", "19.3.0")]
-
-
-@pytest.fixture(params=CASES, ids=lambda c: f"{c[0]}-{c[1]}")
-def cluster(request: pytest.FixtureRequest, rendered: Callable[[str, str], Rendered]) -> Cluster:
-    preset, version = request.param
-    return Cluster(rendered(preset, version))
+from tests.render.conftest import Cluster, role_names
 
 
 def test_praefect_and_gitaly_tokens(cluster: Cluster) -> None:

@@ -10,15 +10,7 @@ import pytest
 from gitlab_ha.lint.haproxy import parse_haproxy
 from gitlab_ha.rubycfg import parse_file
 from gitlab_ha.topology.versions import parse_version
-from tests.render.conftest import Cluster, Rendered
-
-CASES = [(p, v) for p in ("seed-15", "ref-3k", "ref-10k") for v in ("16.6.0", "19.3.0")]
-
-
-@pytest.fixture(params=CASES, ids=lambda c: f"{c[0]}-{c[1]}")
-def cluster(request: pytest.FixtureRequest, rendered: Callable[[str, str], Rendered]) -> Cluster:
-    preset, version = request.param
-    return Cluster(rendered(preset, version))
+from tests.render.conftest import CASES, Cluster, Rendered
 
 
 def test_rails_nodes_enable_nginx(cluster: Cluster) -> None:
@@ -183,3 +175,25 @@ def test_prometheus_scrapes_what_consul_discovery_misses(
     for node in cluster.names("rails"):
         allow = cluster.value(node, "nginx['status']['options']['allow']")
         assert allow == ["127.0.0.1", *(ips[m] for m in monitoring)], node
+
+
+RAILS_NGINX = ("listen_port", "listen_https", "real_ip_trusted_addresses")
+
+
+@pytest.mark.parametrize(("preset", "version"), [*CASES, ("ref-3k", "19.1.0"), ("ref-3k", "19.2.0")])
+def test_rails_nginx_keys_move_under_gitlab_rails_from_19_2(
+    rendered: Callable[[str, str], Rendered], preset: str, version: str
+) -> None:
+    """From 19.2.0 `nginx['listen_port' | 'listen_https' | 'real_ip_trusted_addresses']` warn on every
+    reconfigure; `gitlab_rails['nginx'][...]` replaces them. One form per release, same values."""
+    cluster = Cluster(rendered(preset, version))
+    lbs = sorted(f"{ip}/32" for role in ("internal_lb", "external_lb") for ip in cluster.ips(role))
+    new = parse_version(version) >= (19, 2, 0)
+    for node in cluster.names("rails"):
+        used, unused = ("gitlab_rails['nginx']", "nginx") if new else ("nginx", "gitlab_rails['nginx']")
+        assert cluster.value(node, f"{used}['listen_port']") == 80, node
+        assert cluster.value(node, f"{used}['listen_https']") is False, node
+        assert sorted(cluster.value(node, f"{used}['real_ip_trusted_addresses']")) == lbs, node
+        for key in RAILS_NGINX:
+            assert cluster.value(node, f"{unused}['{key}']") is None, (node, key)
+        assert cluster.value(node, "nginx['enable']") is True  # stays top-level in every release

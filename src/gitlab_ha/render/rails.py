@@ -149,11 +149,14 @@ def _web(ctx: Context, node: Node, rb: RbBuilder) -> None:
             else "application_role does not start NGINX before 17.4: without this nothing listens on :80"
         ),
     )
-    rb.set("nginx", "listen_port", value=PORTS["rails_http"])
-    rb.set("nginx", "listen_https", value=False)
+    # From 19.2 NGINX's Rails-facing keys live under gitlab_rails['nginx']; the old nginx[...] forms
+    # still work but warn at every reconfigure. nginx['enable'] and nginx['status'] stay top-level.
+    web: tuple[str, ...] = ("gitlab_rails", "nginx") if ctx.features.rails_nginx_keys else ("nginx",)
+    rb.set(*web, "listen_port", value=PORTS["rails_http"])
+    rb.set(*web, "listen_https", value=False)
     lbs = ctx.cidrs(Role.INTERNAL_LB, Role.EXTERNAL_LB)
     if lbs:
-        rb.set("nginx", "real_ip_trusted_addresses", value=Words(lbs))
+        rb.set(*web, "real_ip_trusted_addresses", value=Words(lbs))
         rb.set("gitlab_rails", "trusted_proxies", value=Words(lbs))
     rb.set(
         "gitlab_rails",

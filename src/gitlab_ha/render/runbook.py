@@ -16,6 +16,8 @@ from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 
 PRAEFECT_CONFIG = "/var/opt/gitlab/praefect/config.toml"
+GITALY_CONFIG = "/var/opt/gitlab/gitaly/config.toml"
+RESTART_PRAEFECT = "sudo gitlab-ctl restart praefect   # after the first reconfigure"
 
 
 @dataclass
@@ -147,10 +149,13 @@ def steps(ctx: Context) -> list[Step]:
                 pgbouncers,
                 "The watch rewrites PgBouncer's target to the leader; it logs in with this .pgpass "
                 "(what `gitlab-ctl write-pgpass --host 127.0.0.1 --database pgbouncer --user pgbouncer "
-                "--hostuser gitlab-consul` would write, without typing the password).",
+                "--hostuser gitlab-consul` would write, without typing the password). The first reconfigure "
+                "runs before the .pgpass exists, so reconfigure once more (as GitLab's docs do) and restart "
+                "Consul, whose watch then runs its handler again and can reload PgBouncer.",
                 [
                     "sudo gitlab-ctl reconfigure",
                     "sudo install -m 0600 -o gitlab-consul -g gitlab-consul <node>/pgpass /var/opt/gitlab/consul/.pgpass",
+                    "sudo gitlab-ctl reconfigure   # once more, now that the .pgpass is there",
                     "sudo gitlab-ctl restart consul",
                 ],
                 [
@@ -183,8 +188,9 @@ def steps(ctx: Context) -> list[Step]:
                 "Praefect, first node (runs Praefect's migrations)",
                 praefects[:1],
                 "Only this node has praefect['auto_migrate'] = true; skip-auto-reconfigure keeps "
-                "package upgrades from migrating behind your back.",
-                ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure"],
+                "package upgrades from migrating behind your back. Restart Praefect after its first "
+                "reconfigure so that it runs with the configuration just written.",
+                ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure", RESTART_PRAEFECT],
                 [f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} sql-ping"],
                 ["`praefect sql-ping: OK`"],
             )
@@ -194,8 +200,8 @@ def steps(ctx: Context) -> list[Step]:
                 Step(
                     "Praefect, the other nodes",
                     praefects[1:],
-                    "Same configuration without migrations.",
-                    ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure"],
+                    "Same configuration without migrations; restart Praefect after its first reconfigure.",
+                    ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure", RESTART_PRAEFECT],
                     [f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} sql-ping"],
                     ["`praefect sql-ping: OK`"],
                 )
@@ -206,8 +212,10 @@ def steps(ctx: Context) -> list[Step]:
             Step(
                 "Gitaly",
                 gitalys,
-                "Storage nodes; their auth token is Praefect's internal token.",
-                ["sudo gitlab-ctl reconfigure"],
+                "Storage nodes; their auth token is Praefect's internal token. Restart Gitaly after its "
+                "first reconfigure so that it runs with the configuration just written. Its check against "
+                "Rails (`gitaly check`) comes once Rails is up.",
+                ["sudo gitlab-ctl reconfigure", "sudo gitlab-ctl restart gitaly"],
                 [
                     f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} dial-nodes   # on a Praefect node"
                 ]
@@ -272,6 +280,7 @@ def steps(ctx: Context) -> list[Step]:
                 ['`{"status":"ok"}` on Rails nodes; `sudo gitlab-ctl status sidekiq` shows `run` on Sidekiq nodes'],
             )
         )
+    out += _once_rails_is_up(ctx, gitalys)
     web = ctx.nodes(Role.RAILS)
     if web:
         out.append(
@@ -330,6 +339,59 @@ def steps(ctx: Context) -> list[Step]:
     if end_to_end is not None:
         out.append(end_to_end)
     return out
+
+
+def _once_rails_is_up(ctx: Context, gitalys: list[Node]) -> list[Step]:
+    """What needs Rails running: Gitaly's own check of its API access, and incremental logging."""
+    out: list[Step] = []
+    if gitalys and ctx.nodes(Role.RAILS):
+        out.append(
+            Step(
+                "Check each Gitaly against Rails",
+                gitalys,
+                f"Gitaly calls Rails' internal API ({ctx.internal_url}) for every push; now that Rails runs, "
+                "Gitaly's own check can reach it.",
+                [f"sudo /opt/gitlab/embedded/bin/gitaly check {GITALY_CONFIG}"],
+                [],
+                ["`Checking GitLab API access: OK`, the GitLab version and revision, and a last line `OK`"],
+            )
+        )
+    web = ctx.nodes(Role.RAILS)
+    if web and len(ctx.nodes(Role.RAILS, Role.SIDEKIQ)) > 1:
+        out.append(_incremental_logging(ctx, web[0]))
+    return out
+
+
+def _incremental_logging(ctx: Context, rails: Node) -> Step:
+    """Job logs without NFS: the runner's chunks reach any Rails node, so they go through Redis to
+    object storage (GitLab's reference architectures require it when NFS is not used)."""
+    store = ctx.topo.object_storage
+    why = (
+        "There is no NFS: a running job's log reaches whichever Rails node the runner talks to and is read "
+        "from any other, and Sidekiq archives it from yet another node. Incremental logging keeps the live "
+        "log in Redis and archives it to object storage; GitLab's reference architectures require it when "
+        "NFS is not used. "
+    )
+    why += (
+        f"It needs object storage for CI artifacts (configured: bucket `{store.buckets.get('artifacts', '?')}`)."
+        if store is not None
+        else "It needs object storage for CI artifacts, which this topology lacks: add `object_storage` and "
+        "render again first."
+    )
+    if ctx.features.incremental_logging_setting:
+        url = ctx.topo.gitlab.external_url.rstrip("/")
+        commands = [
+            "sudo gitlab-rails runner '::Gitlab::CurrentSettings.update!(ci_job_live_trace_enabled: true)'",
+            "# the same from the Admin area (Settings > CI/CD > Job logs > Turn on incremental logging) or,",
+            "# with an administrator's token, the Settings API:",
+            f"# curl --request PUT --header 'PRIVATE-TOKEN: <admin token>' "
+            f"'{url}/api/v4/application/settings?ci_job_live_trace_enabled=true'",
+        ]
+        check = ["sudo gitlab-rails runner 'puts Gitlab::CurrentSettings.ci_job_live_trace_enabled?'"]
+    else:
+        commands = ["sudo gitlab-rails runner 'Feature.enable(:ci_enable_live_trace)'"]
+        check = ["sudo gitlab-rails runner 'puts Feature.enabled?(:ci_enable_live_trace)'"]
+    return Step("Incremental logging (job logs without NFS)", [rails], why, commands, check, ["`true`"])
 
 
 def _monitoring(ctx: Context, mon: list[Node]) -> Step:
