@@ -17,6 +17,8 @@ declare -A need=(
   [ip]=iproute2
   [sshd]=openssh-server
   [psql]=postgresql-client-15
+  [dnsperf]=dnsperf
+  [unbound]=unbound
 )
 missing=()
 for cmd in "${!need[@]}"; do
