@@ -14,8 +14,9 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitlab_ha.discovery.config import DNSConfig, parse_document, parse_service, services_in_document
-from gitlab_ha.discovery.dns import Resolver
+from gitlab_ha.discovery.config import parse_document, parse_service, services_in_document
+from gitlab_ha.discovery.dns import Resolver, Settings
+from gitlab_ha.discovery.dns_server import ZoneSync
 from gitlab_ha.discovery.state import RegisterNode, RegisterService, State
 from gitlab_ha.errors import InputError
 from tests.discovery.conftest import RunningAgent, dig, run_cli
@@ -215,7 +216,9 @@ def _resolver() -> Resolver:
         svc = {"ID": f"web{i}", "Service": "web", "Tags": [f"t{i % 3}", "all"], "Address": f"127.0.1.{i}", "Port": 8000 + i,
                "Meta": {}, "EnableTagOverride": False, "Weights": {"Passing": 1, "Warning": 1}}  # fmt: skip
         state.apply(RegisterService("n1", svc))
-    return Resolver(state, domain="consul", datacenter="dc1", config=DNSConfig())
+    sync = ZoneSync(state)
+    sync.refresh_all()
+    return Resolver(sync.zone, Settings())
 
 
 @settings(max_examples=500, deadline=None)

@@ -18,8 +18,9 @@ from typing import Any
 from aiohttp import web
 
 from gitlab_ha.discovery.checks import CheckManager
-from gitlab_ha.discovery.config import AgentConfig, check_script_rule, load_config_dir, script_checks_allowed
-from gitlab_ha.discovery.dns import DNSServer, Resolver
+from gitlab_ha.discovery.config import AgentConfig, DNSConfig, check_script_rule, load_config_dir, script_checks_allowed
+from gitlab_ha.discovery.dns import Settings
+from gitlab_ha.discovery.dns_server import DNSService, ZoneSync
 from gitlab_ha.discovery.http_api import API
 from gitlab_ha.discovery.persist import Store
 from gitlab_ha.discovery.state import (
@@ -56,12 +57,12 @@ class Agent:
         self.changed = asyncio.Event()
         self._session_deadline: dict[str, float] = {}
         self._runner: web.AppRunner | None = None
-        self._dns: list[DNSServer] = []
+        self._dns: DNSService | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._watches: list[WatchRunner] = []
         self.http_port = config.http_port
         self.dns_port = config.dns_port
-        self.resolver = Resolver(self.state, domain=config.domain, datacenter=config.datacenter, config=config.dns)
+        self.zone_sync = ZoneSync(self.state)
         self._stopped = asyncio.Event()
         self.closing = False
 
@@ -83,6 +84,9 @@ class Agent:
 
     def submit(self, cmd: Command) -> Any:
         result = self.store.submit(cmd)
+        update = self.zone_sync.after(cmd)
+        if self._dns is not None:
+            self._dns.changed(update)  # before the change is acknowledged: a later query sees it
         if isinstance(cmd, RegisterService | DeregisterService | RegisterCheck | DeregisterCheck | RegisterNode):
             self.checks.sync()
         if isinstance(cmd, SessionCreate) and cmd.ttl > 0:
@@ -182,7 +186,8 @@ class Agent:
         self.config.dns = fresh.dns
         self.config.enable_script_checks = fresh.enable_script_checks
         self.config.watches = fresh.watches
-        self.resolver.set_config(fresh.dns)
+        if self._dns is not None:
+            self._dns.set_settings(self.dns_settings(fresh.dns))
         self._apply_config_definitions()
         await self._restart_watches()
 
@@ -192,6 +197,17 @@ class Agent:
         self._watches = [watch_from_config(w, self.http_address) for w in self.config.watches]
         for watch in self._watches:
             watch.start()
+
+    def dns_settings(self, dns: DNSConfig) -> Settings:
+        return Settings(
+            domain=self.config.domain,
+            datacenter=self.config.datacenter,
+            service_ttl=int(dns.service_ttl),
+            node_ttl=int(dns.node_ttl),
+            only_passing=dns.only_passing,
+            udp_answer_limit=dns.udp_answer_limit,
+            ns_address=self.config.address,
+        )
 
     # -- API views -----------------------------------------------------------------------------------------------
 
@@ -294,12 +310,13 @@ class Agent:
                 server = site._server
                 assert isinstance(server, asyncio.Server)
                 self.http_port = server.sockets[0].getsockname()[1]
-        if self.dns_port >= 0:
-            for host in hosts:  # UDP and TCP on every client address; port 0 picks one port for them all
-                dns = DNSServer(self.resolver, host, self.dns_port)
-                self._dns.append(dns)
-                await dns.start()
-                self.dns_port = dns.port
+        if self.dns_port >= 0:  # UDP and TCP on every client address; port 0 picks one port for them all
+            level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+            self._dns = DNSService(
+                self.zone_sync, self.dns_settings(self.config.dns), hosts, self.dns_port, level=level
+            )
+            await self._dns.start()
+            self.dns_port = self._dns.port
         await self._restart_watches()
         log.info(
             "agent %s: HTTP %s, DNS %s",
@@ -319,8 +336,8 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.checks.close()
-        for dns in self._dns:
-            await dns.close()
+        if self._dns is not None:
+            await self._dns.close()
         if self._runner is not None:
             await self._runner.cleanup()
         self.store.close()
