@@ -22,6 +22,7 @@ from gitlab_ha.discovery.config import AgentConfig, DNSConfig, check_script_rule
 from gitlab_ha.discovery.dns import Settings
 from gitlab_ha.discovery.dns_server import DNSService, ZoneSync
 from gitlab_ha.discovery.http_api import API
+from gitlab_ha.discovery.http_server import IDLE_TIMEOUT, ConnectionGuard, GuardedSite, quiet_resource_errors
 from gitlab_ha.discovery.persist import Store
 from gitlab_ha.discovery.state import (
     JSON,
@@ -300,16 +301,17 @@ class Agent:
         await self.checks.start()
         self._tasks.append(asyncio.create_task(self._expire_sessions()))
         api = API(self)
-        self._runner = web.AppRunner(api.app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        guard = ConnectionGuard()
+        api.app.middlewares.append(guard.middleware)
+        self._runner = web.AppRunner(
+            api.app, access_log=None, handle_signals=False, shutdown_timeout=2.0, keepalive_timeout=IDLE_TIMEOUT
+        )
         await self._runner.setup()
         hosts = self.config.client_addr.split() or ["127.0.0.1"]
         for host in hosts:
-            site = web.TCPSite(self._runner, host, self.http_port, reuse_address=True)
+            site = GuardedSite(self._runner, host, self.http_port, guard)
             await site.start()
-            if self.http_port == 0:
-                server = site._server
-                assert isinstance(server, asyncio.Server)
-                self.http_port = server.sockets[0].getsockname()[1]
+            self.http_port = site.port
         if self.dns_port >= 0:  # UDP and TCP on every client address; port 0 picks one port for them all
             level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
             self._dns = DNSService(
@@ -344,6 +346,7 @@ class Agent:
 
     async def run_forever(self, ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
+        quiet_resource_errors(loop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopped.set)
         with contextlib.suppress(NotImplementedError):
