@@ -18,7 +18,14 @@ from typing import Any
 from aiohttp import web
 
 from gitlab_ha.discovery.checks import CheckManager
-from gitlab_ha.discovery.config import AgentConfig, DNSConfig, check_script_rule, load_config_dir, script_checks_allowed
+from gitlab_ha.discovery.config import (
+    AgentConfig,
+    DNSConfig,
+    check_script_rule,
+    load_config_dir,
+    script_checks_allowed,
+    script_checks_warning,
+)
 from gitlab_ha.discovery.dns import Settings
 from gitlab_ha.discovery.dns_server import DNSService, ZoneSync
 from gitlab_ha.discovery.http_api import API
@@ -103,16 +110,21 @@ class Agent:
 
     # -- services, checks, sessions ------------------------------------------------------------------------------
 
+    def _scripts_allowed(self, source: str) -> bool:
+        """Remote (HTTP API) script checks need enable_script_checks; config-file ones either setting."""
+        local = source == "config" and self.config.enable_local_script_checks
+        return self.config.enable_script_checks or local
+
     def register_service(
         self, svc: JSON, checks: list[JSON], *, replace_checks: bool = False, source: str = ""
     ) -> None:
-        script_checks_allowed(self.config.enable_script_checks, checks)
+        script_checks_allowed(self._scripts_allowed(source), checks)
         if source:
             svc = {**svc, CONFIG_SOURCE: source}
         self.submit(RegisterService(self.node, svc, tuple(checks), replace_checks))
 
     def register_check(self, check: JSON, *, source: str = "") -> None:
-        script_checks_allowed(self.config.enable_script_checks, [check])
+        script_checks_allowed(self._scripts_allowed(source), [check])
         if source:
             check = {**check, CONFIG_SOURCE: source}
         self.submit(RegisterCheck(self.node, check))
@@ -179,13 +191,16 @@ class Agent:
             dns_port=self.config.dns_port,
             dev=self.config.dev,
             enable_script_checks=self.config.enable_script_checks,
+            enable_local_script_checks=self.config.enable_local_script_checks,
         )
         fresh = load_config_dir(self.config_dirs, fresh) if self.config_dirs else fresh
         check_script_rule(fresh)
+        self._warn_about_scripts(fresh)
         self.config.services = fresh.services
         self.config.checks = fresh.checks
         self.config.dns = fresh.dns
         self.config.enable_script_checks = fresh.enable_script_checks
+        self.config.enable_local_script_checks = fresh.enable_local_script_checks
         self.config.watches = fresh.watches
         if self._dns is not None:
             self._dns.set_settings(self.dns_settings(fresh.dns))
@@ -273,7 +288,16 @@ class Agent:
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _warn_about_scripts(config: AgentConfig) -> None:
+        warning = script_checks_warning(config)
+        if warning is not None:
+            log.warning("DANGER: %s", warning)
+
     async def start(self) -> None:
+        self._warn_about_scripts(self.config)
+        if self.config.dev and self.config.data_dir is not None:
+            log.warning("-dev keeps the state in memory: data_dir %s is not used", self.config.data_dir)
         # Restarted on the same data dir under another -node name: the node ID is the same, and Consul
         # would not keep two nodes with one ID. The old name (and its services, checks, sessions) goes.
         for name, node in sorted(self.state.nodes.items()):
