@@ -28,6 +28,7 @@ def one_line_error(done: subprocess.CompletedProcess[str], *fragments: str) -> N
 
 def test_validate_refuses_devices_fifos_and_huge_files(tmp_path: Path) -> None:
     one_line_error(cli("validate", "/dev/zero"), "/dev/zero", "character device")
+    one_line_error(cli("consul", "validate", "/dev/zero"), "/dev/zero", "character device")
     fifo = tmp_path / "cluster.yml"
     os.mkfifo(fifo)
     one_line_error(cli("validate", fifo), str(fifo), "FIFO")

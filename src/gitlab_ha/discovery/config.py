@@ -24,6 +24,7 @@ from gitlab_ha.discovery.definitions import WatchDefinition, parse_watch
 from gitlab_ha.discovery.state import CommandError
 from gitlab_ha.discovery.values import format_duration, norm, parse_duration
 from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import read_user_text
 from gitlab_ha.validation import as_input_error, str_list, strict_bool, strict_int, strict_str, type_name
 
 JSON = dict[str, Any]
@@ -257,10 +258,7 @@ def parse_service(raw: Any, where: str) -> tuple[JSON, list[JSON]]:
 
 def load_document(path: Path) -> JSON:
     """A JSON or HCL (v1) file as a dict; the error names the file."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), str(path)) from None
+    text = read_user_text(path)  # a regular file of sane size: not /dev/zero, not a FIFO
     return parse_document(text, str(path), hcl_hint=path.suffix == ".hcl")
 
 
