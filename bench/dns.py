@@ -13,14 +13,14 @@ import json
 import os
 import re
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
 from dnslib import QTYPE, DNSRecord
 
+from discovery import launch_agent  # bench/discovery.py (a script's own folder is on sys.path)
 from gitlab_ha.discovery.client import ConsulClient
-from gitlab_ha.proc import ExitedEarly, NotReady, Process, call, wait_log, wait_tcp
+from gitlab_ha.proc import Process, call, wait_tcp
 
 SERVICES = 100
 HOST = "127.0.0.1"
@@ -34,20 +34,6 @@ def free_port() -> int:
         sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def start_agent(workdir: Path) -> tuple[Process, int, int]:
-    argv = [sys.executable, "-m", "gitlab_ha", "consul", "agent", "-dev", "-node", "bench", "-client", HOST,
-            "-http-port", "0", "-dns-port", "0", "-log-level", "warn"]  # fmt: skip
-    out = workdir / "agent.out"
-    proc = Process.spawn(argv, stdout=out, stderr=workdir / "agent.log")
-    try:
-        line = wait_log(out, r"==> gitlab-ha consul agent running: (?P<words>.*)", 30, process=proc)
-    except (NotReady, ExitedEarly) as exc:
-        proc.kill()
-        raise SystemExit(f"agent did not start ({exc}): " + (workdir / "agent.log").read_text()[-2000:]) from None
-    words = dict(w.split("=", 1) for w in line["words"].split() if "=" in w)
-    return proc, int(words["http"].rsplit(":", 1)[1]), int(words["dns"].rsplit(":", 1)[1])
 
 
 def srv_records(port: int, name: str) -> list[str]:
@@ -125,7 +111,7 @@ def dnsperf(port: int, queries: Path) -> tuple[float, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        agent, http_port, dns_port = start_agent(workdir)
+        agent, http_port, dns_port = launch_agent(workdir)
         unbound: Process | None = None
         client = ConsulClient(f"{HOST}:{http_port}", timeout=60)
         try:

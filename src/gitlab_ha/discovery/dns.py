@@ -592,10 +592,6 @@ class Resolver:
                 extra = self._address_rec(target, inst.address or node_address, ttl)
                 extras.append(extra if extra is not None and extra.rtype != CNAME else None)
             return NOERROR, answers, extras, []
-        for address in dict.fromkeys(inst.address or self.zone.nodes.get(node, "") for node, inst in found):
-            rec = self._address_rec(owner, address, ttl)
-            if rec is not None and (qtype in (ANY, rec.rtype) or rec.rtype == CNAME):
-                answers.append(rec)
-        if not answers:
-            return NOERROR, [], [], [self._soa()]
-        return NOERROR, answers, [], []
+        return self._addresses(
+            owner, qtype, [inst.address or self.zone.nodes.get(node, "") for node, inst in found], ttl
+        )
