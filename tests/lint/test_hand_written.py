@@ -94,3 +94,20 @@ def test_services_switched_on_by_enable_flags_are_roles_too(
         return sorted((f.rule, f.message) for f in lint_folder(root, version="16.6.0") if f.severity.value != "note")
 
     assert loud(out) == loud(clean.out)
+
+
+def _rails(auto_migrate: str | None) -> str:
+    line = f"gitlab_rails['auto_migrate'] = {auto_migrate}\n" if auto_migrate is not None else ""
+    return "roles ['application_role']\n" + line
+
+
+def test_migrating_rails_nodes_none_is_a_note_two_are_an_error(tmp_path: Path) -> None:
+    def gha051(*settings: str | None) -> list[tuple[str, str]]:
+        root = tmp_path / "-".join(str(s) for s in settings)
+        write(root, {f"10.0.0.{i}/gitlab.rb": _rails(s) for i, s in enumerate(settings, start=5)})
+        return [(f.node, f.severity.value) for f in lint_folder(root, version="16.6.0") if f.rule == "GHA051"]
+
+    assert gha051("false", "false") == [("10.0.0.5", "note")]  # the docs' layout: migrations run deliberately
+    assert gha051("true", "false") == []
+    assert gha051("true", None) == [("10.0.0.6", "error")]  # unset means Omnibus' default: true
+    assert gha051("false", "true", "true") == [("10.0.0.7", "error")]

@@ -228,7 +228,16 @@ MISTAKES = [
         sub(r"max_replication_slots'\] = 4", "max_replication_slots'] = 2"),
         "max_replication_slots",
     ),
-    Mistake("GHA051", "rails-2", "gitlab.rb", sub(r"auto_migrate'\] = false", "auto_migrate'] = true"), "auto_migrate"),
+    # no steady file migrates; two that do are the mistake (reported on the second)
+    Mistake(
+        "GHA051",
+        "rails-1",
+        "gitlab.rb",
+        sub(r"auto_migrate'\] = false", "auto_migrate'] = true"),
+        "auto_migrate",
+        also=("rails-2",),
+        at="rails-2",
+    ),
     Mistake(
         "GHA052",
         "praefect-2",
@@ -259,8 +268,8 @@ MISTAKES = [
         "postgres-1",
         "gitlab.rb",
         sub(
-            r"trust_auth_cidr_addresses'\] = %w\(127\.0\.0\.1/32\)",
-            "trust_auth_cidr_addresses'] = %w(127.0.0.1/32 10.10.1.0/24)",
+            r"trust_auth_cidr_addresses'\] = %w\(127\.0\.0\.1/32 ",
+            "trust_auth_cidr_addresses'] = %w(127.0.0.1/32 10.10.1.0/24 ",
         ),
         "trust_auth",
     ),

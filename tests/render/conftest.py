@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -34,6 +36,37 @@ class Rendered:
 
 def role_names(doc: Document) -> list[str]:
     return [ref.name for ref in doc.roles()]
+
+
+class Cluster:
+    """A rendered cluster read as a user would: each node's parsed gitlab.rb, the topology, the secrets."""
+
+    def __init__(self, r: Rendered) -> None:
+        self.r = r
+        self.docs = r.docs()
+        data = yaml.safe_load(r.topology.read_text())
+        self.nodes: list[dict[str, Any]] = data["nodes"]
+        self.redis_primary: str | None = data.get("redis_primary")
+        self.secrets = SecretStore.load(r.store)
+
+    def ips(self, role: str) -> list[str]:
+        return [n["address"] for n in self.nodes if role in n["roles"]]
+
+    def names(self, role: str) -> list[str]:
+        return [n["name"] for n in self.nodes if role in n["roles"]]
+
+    def value(self, node: str, key: str) -> Any:
+        found = self.docs[node].get(key)
+        return None if found is None else found.to_python()
+
+    def storages(self, node: str) -> dict[str, Any]:
+        doc: Document = self.docs[node]
+        value = self.value(node, "gitlab_rails['repositories_storages']")
+        if value is None:
+            call = next(c for c in doc.calls if c.name == "git_data_dirs")
+            value = call.args[0].to_python()
+        assert isinstance(value, dict)
+        return value
 
 
 def make_topology(tmp: Path, preset: str, version: str) -> Path:
@@ -71,3 +104,47 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], R
         return cache[key]
 
     return get
+
+
+@dataclass
+class RunbookStep:
+    number: int
+    title: str
+    nodes: list[str]  # node names from the step's "On:" line
+    text: str  # the step's prose
+    commands: list[str]  # lines of its first code block
+    check: list[str]  # lines of its "Check:" code block
+
+
+def runbook_steps(text: str) -> list[RunbookStep]:
+    """RUNBOOK.md's numbered steps, read back: title, nodes, prose, commands and check."""
+    steps: list[RunbookStep] = []
+    for chunk in re.split(r"^## ", text, flags=re.MULTILINE)[1:]:
+        heading, _, body = chunk.partition("\n")
+        number = re.match(r"(\d+)\. (.*)", heading)
+        if number is None:
+            continue
+        on = re.search(r"^On: (.*)$", body, flags=re.MULTILINE)
+        blocks = re.findall(r"```sh\n(.*?)```", body, flags=re.DOTALL)
+        prose = re.sub(r"```sh\n.*?```", "", body, flags=re.DOTALL)
+        check = re.search(r"Check:\s*```sh\n(.*?)```", body, flags=re.DOTALL)
+        steps.append(
+            RunbookStep(
+                int(number.group(1)),
+                number.group(2),
+                re.findall(r"`([^`]+)` \(", on.group(1)) if on else [],
+                prose,
+                blocks[0].splitlines() if blocks else [],
+                check.group(1).splitlines() if check else [],
+            )
+        )
+    return steps
+
+
+def runbook_sections(text: str) -> dict[str, str]:
+    """Every `## ` section of RUNBOOK.md by its heading (numbered steps included), with its body."""
+    out: dict[str, str] = {}
+    for chunk in re.split(r"^## ", text, flags=re.MULTILINE)[1:]:
+        heading, _, body = chunk.partition("\n")
+        out[heading.strip()] = body
+    return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from shlex import quote
 
 from gitlab_ha.render.context import PRAEFECT_DB, PRAEFECT_DB_USER, Context
+from gitlab_ha.render.database import runs_pgbouncer
 from gitlab_ha.render.redis import master_name
 from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.model import Node
@@ -244,10 +245,11 @@ def steps(ctx: Context) -> list[Step]:
             Step(
                 "First Rails node: database migrations against the leader",
                 [rails],
-                f"Migrations must not go through PgBouncer's transaction pooling: gitlab.rb.first-run points at {target}, "
-                "and its reconfigure creates and migrates the database (auto_migrate). Afterwards the normal "
-                "gitlab.rb goes back through PgBouncer. For every later upgrade, do the same on this node: "
-                "install gitlab.rb.first-run, reconfigure, then gitlab.rb again.",
+                "Migrations never go through PgBouncer's transaction pooling. Every steady-state gitlab.rb "
+                "(this node's too) has gitlab_rails['auto_migrate'] = false; only gitlab.rb.first-run has "
+                f"auto_migrate = true and points at {target}, so its reconfigure creates and migrates the "
+                "database. Then the steady gitlab.rb goes back (through PgBouncer) and its reconfigure does "
+                "not migrate. Every upgrade migrates the same way (see Upgrades at the end).",
                 [
                     f"sudo install -m 0600 -o root -g root {quote(f'{rails.name}/gitlab.rb.first-run')} /etc/gitlab/gitlab.rb",
                     "sudo touch /etc/gitlab/skip-auto-reconfigure",
@@ -313,16 +315,7 @@ def steps(ctx: Context) -> list[Step]:
         out.append(_cloud_load_balancer(ctx, web))
     mon = ctx.nodes(Role.MONITORING)
     if mon:
-        out.append(
-            Step(
-                "Monitoring",
-                mon,
-                "Prometheus finds every exporter through Consul.",
-                ["sudo gitlab-ctl reconfigure"],
-                ["curl -s http://<node>:9090/-/ready"],
-                ["`Prometheus Server is Ready.`"],
-            )
-        )
+        out.append(_monitoring(ctx, mon))
     standalone = ctx.nodes(Role.STANDALONE)
     end_to_end = _end_to_end(ctx, web or standalone)
     if standalone:
@@ -339,6 +332,46 @@ def steps(ctx: Context) -> list[Step]:
     if end_to_end is not None:
         out.append(end_to_end)
     return out
+
+
+def _monitoring(ctx: Context, mon: list[Node]) -> Step:
+    """Prometheus: what Consul discovery finds, and the static jobs for what it does not."""
+    praefects = ctx.nodes(Role.PRAEFECT)
+    pgbouncers = [n for n in ctx.topo.nodes if runs_pgbouncer(ctx, n)]
+    static = []
+    if praefects:
+        static.append(f"`praefect` ({len(praefects)} targets, :{PORTS['praefect_metrics']})")
+    if pgbouncers:
+        static.append(f"`pgbouncer` ({len(pgbouncers)} targets, :{PORTS['pgbouncer_exporter']})")
+    if ctx.has_consul:
+        why = (
+            "Prometheus discovers through Consul the exporters that register there (node, Redis, PostgreSQL, "
+            "Gitaly, Rails, Sidekiq, Workhorse, NGINX). Consul discovery does not cover Praefect's metrics "
+            "(registered, but Omnibus generates no job) nor the PgBouncer exporters (never registered), so "
+            "gitlab.rb lists them in prometheus['scrape_configs']"
+            + (f": jobs {' and '.join(static)}." if static else ".")
+        )
+    else:
+        why = "No Consul here: gitlab.rb lists every node exporter in prometheus['scrape_configs']."
+    if ctx.nodes(Role.RAILS):
+        why += " Rails nodes let this node read NGINX's status page (nginx['status']['options']['allow'])."
+    ip = mon[0].ip
+    targets = (
+        f"curl -s 'http://{ip}:{PORTS['prometheus']}/api/v1/targets?state=active' | sudo /opt/gitlab/embedded/bin/ruby "
+        '-rjson -e \'JSON.parse(STDIN.read)["data"]["activeTargets"].each { |t| puts [t["labels"]["job"], '
+        't["scrapeUrl"], t["health"]].join(" ") }\''
+    )
+    healthy = ["`Prometheus Server is Ready.`", "every target `up`"]
+    if static:
+        healthy[-1] += ", among them " + " and ".join(static)
+    return Step(
+        "Monitoring",
+        mon,
+        why,
+        ["sudo gitlab-ctl reconfigure"],
+        [f"curl -s http://{ip}:{PORTS['prometheus']}/-/ready", targets],
+        healthy,
+    )
 
 
 def _cloud_load_balancer(ctx: Context, web: list[Node]) -> Step:
@@ -424,7 +457,8 @@ def runbook(ctx: Context, source: str) -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {n.name} | {n.ip} | {', '.join(r.value for r in n.roles)} |" for n in topo.nodes]
-    for number, step in enumerate(steps(ctx), start=1):
+    all_steps = steps(ctx)
+    for number, step in enumerate(all_steps, start=1):
         lines += [
             "",
             f"## {number}. {step.title}",
@@ -441,4 +475,33 @@ def runbook(ctx: Context, source: str) -> str:
             lines += ["", "Check:", "", "```sh", *step.check, "```"]
         if step.healthy:
             lines += ["", "Healthy: " + "; ".join(step.healthy)]
+    lines += _upgrades(ctx)
     return "\n".join(lines) + "\n"
+
+
+def _upgrades(ctx: Context) -> list[str]:
+    """How every later release migrates: the first-run file again, because Omnibus' marker changes."""
+    rails = ctx.migrating_rails
+    if rails is None:
+        return []
+    return [
+        "",
+        "## Upgrades",
+        "",
+        "Every node has /etc/gitlab/skip-auto-reconfigure, so a package upgrade reconfigures nothing by",
+        "itself. Omnibus decides whether a reconfigure migrates with a marker keyed on the database host",
+        "and port and the package's REVISION",
+        "(`/var/opt/gitlab/gitlab-rails/upgrade-status/db-migrate-<md5 of db host, port, ...>-<REVISION>`):",
+        "a new release has a new REVISION, so its migrations have not run yet. Run them the same way as",
+        f"the first time, on `{rails.name}` only, after rendering the new release into this folder",
+        "(`gitlab-ha render` with the new `gitlab.version`) and upgrading the package there:",
+        "",
+        "```sh",
+        f"sudo install -m 0600 -o root -g root {rails.name}/gitlab.rb.first-run /etc/gitlab/gitlab.rb",
+        "sudo gitlab-ctl reconfigure   # auto_migrate = true, straight to the Patroni leader: migrates",
+        _install(rails),
+        "sudo gitlab-ctl reconfigure   # auto_migrate = false, back through PgBouncer: no migration",
+        "```",
+        "",
+        "Then upgrade and reconfigure the other nodes with their own gitlab.rb; none of them migrates.",
+    ]

@@ -186,7 +186,7 @@ def redis_conf(node: NodeInput) -> OmnibusFile:
         node.layout.dir("redis") / "redis.conf",
         "\n".join(lines) + "\n",
         0o644,
-        "gitlab-redis",
+        node.layout.redis_os_user,
         "redis",
         secret=node.settings.is_set("redis", "password"),
     )
@@ -230,7 +230,7 @@ def sentinel_conf(node: NodeInput) -> OmnibusFile:
         node.layout.dir("sentinel") / "sentinel.conf",
         "\n".join(lines) + "\n",
         0o644,
-        "gitlab-redis",
+        node.layout.redis_os_user,
         "sentinel",
         secret=True,
     )
