@@ -1,5 +1,5 @@
-"""How the HTTP API holds its connections: a header/idle timeout, a cap below the descriptor limit that
-makes room by closing the longest-idle connection, and resource errors logged once per interval.
+"""How the HTTP API holds its connections: a header timeout, an idle timeout, a cap below the descriptor
+limit that makes room by closing the longest-idle connection, and resource errors logged once per interval.
 
 Without them, connections that never send a request were kept for ever: 1,100 of them under a
 1,024-descriptor limit left no descriptor to accept a real client, and asyncio logged a traceback for
@@ -23,7 +23,8 @@ from gitlab_ha.discovery.ratelog import RateLimitedLog
 
 log = logging.getLogger("gitlab_ha.discovery.http")
 
-IDLE_TIMEOUT = 10.0  # no complete request headers within this long (after connecting or a response): closed
+HEADER_TIMEOUT = 10.0  # a new connection without a complete request within this long is closed
+IDLE_TIMEOUT = 75.0  # a keep-alive connection idle this long is closed (off any client's loop: Patroni's is 10 s)
 CONNECTIONS_MAX = 4096
 CONNECTIONS_MIN = 16
 # asyncio accepts up to `backlog` sockets per loop turn before any protocol (and so the cap) sees them:
@@ -53,6 +54,7 @@ class ConnectionGuard:
         self._busy: dict[RequestHandler, int] = {}
         self._idle_since: dict[RequestHandler, float] = {}
         self._closing: set[RequestHandler] = set()  # closed by us, not yet gone from the server's list
+        self._fresh: set[RequestHandler] = set()  # connected, no request seen yet
         self.trouble = RateLimitedLog(log)
 
     @web.middleware
@@ -60,6 +62,7 @@ class ConnectionGuard:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         proto = request.protocol
+        self._fresh.discard(proto)
         self._busy[proto] = self._busy.get(proto, 0) + 1
         try:
             return await handler(request)
@@ -81,9 +84,19 @@ class ConnectionGuard:
                 return _Refused()
             handler = server()
             self._idle_since[handler] = time.monotonic()
+            self._fresh.add(handler)
+            asyncio.get_running_loop().call_later(HEADER_TIMEOUT, self._no_request_yet, handler)
             return handler
 
         return make
+
+    def _no_request_yet(self, handler: RequestHandler) -> None:
+        """HEADER_TIMEOUT after connecting: a connection that has not sent a whole request is closed
+        (aiohttp's own keep-alive timer is IDLE_TIMEOUT, far too long for a client that sends nothing)."""
+        if handler in self._fresh:
+            self._fresh.discard(handler)
+            if handler not in self._busy:
+                handler.force_close()
 
     def _make_room(self, listed: list[RequestHandler], open_now: list[RequestHandler]) -> bool:
         """Close the longest-idle connection; False if every one is busy."""
@@ -92,6 +105,7 @@ class ConnectionGuard:
             for gone in [h for h in table if h not in alive]:
                 del table[gone]
         self._closing &= alive
+        self._fresh &= alive
         idle = [h for h in open_now if h not in self._busy]
         if not idle:
             return False
