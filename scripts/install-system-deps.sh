@@ -19,6 +19,8 @@ declare -A need=(
   [psql]=postgresql-client-15
   [nft]=nftables
   [python3.11]=python3.11
+  [dnsperf]=dnsperf
+  [unbound]=unbound
 )
 missing=()
 for cmd in "${!need[@]}"; do

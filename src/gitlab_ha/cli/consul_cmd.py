@@ -100,7 +100,16 @@ def agent_cmd(
     datacenter: str | None = typer.Option(None, "-datacenter", "--datacenter", help="Datacenter name (default dc1)."),
     domain: str | None = typer.Option(None, "-domain", "--domain", help="DNS domain (default consul)."),
     enable_script_checks: bool = typer.Option(
-        False, "-enable-script-checks", "--enable-script-checks", help="Allow script checks."
+        False,
+        "-enable-script-checks",
+        "--enable-script-checks",
+        help="Allow script checks from config files and from anyone who reaches the HTTP API.",
+    ),
+    enable_local_script_checks: bool = typer.Option(
+        False,
+        "-enable-local-script-checks",
+        "--enable-local-script-checks",
+        help="Allow script checks from config files only.",
     ),
     server: bool = typer.Option(
         True, "-server", "--server", help="Accepted for Consul compatibility (this agent holds the state)."
@@ -130,6 +139,7 @@ def agent_cmd(
         datacenter=datacenter,
         domain=domain,
         enable_script_checks=enable_script_checks,
+        enable_local_script_checks=enable_local_script_checks,
     )
     cfg = agent_config(dirs, list(config_file), flags, node_name=socket.gethostname(), dev=dev)
     level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}.get(

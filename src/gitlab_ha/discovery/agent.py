@@ -18,9 +18,18 @@ from typing import Any
 from aiohttp import web
 
 from gitlab_ha.discovery.checks import CheckManager
-from gitlab_ha.discovery.config import AgentConfig, check_script_rule, load_config_dir, script_checks_allowed
-from gitlab_ha.discovery.dns import DNSServer, Resolver
+from gitlab_ha.discovery.config import (
+    AgentConfig,
+    DNSConfig,
+    check_script_rule,
+    load_config_dir,
+    script_checks_allowed,
+    script_checks_warning,
+)
+from gitlab_ha.discovery.dns import Settings
+from gitlab_ha.discovery.dns_server import DNSService, ZoneSync
 from gitlab_ha.discovery.http_api import API
+from gitlab_ha.discovery.http_server import IDLE_TIMEOUT, ConnectionGuard, GuardedSite, quiet_resource_errors
 from gitlab_ha.discovery.persist import Store
 from gitlab_ha.discovery.state import (
     JSON,
@@ -56,12 +65,12 @@ class Agent:
         self.changed = asyncio.Event()
         self._session_deadline: dict[str, float] = {}
         self._runner: web.AppRunner | None = None
-        self._dns: list[DNSServer] = []
+        self._dns: DNSService | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._watches: list[WatchRunner] = []
         self.http_port = config.http_port
         self.dns_port = config.dns_port
-        self.resolver = Resolver(self.state, domain=config.domain, datacenter=config.datacenter, config=config.dns)
+        self.zone_sync = ZoneSync(self.state)
         self._stopped = asyncio.Event()
         self.closing = False
 
@@ -83,6 +92,9 @@ class Agent:
 
     def submit(self, cmd: Command) -> Any:
         result = self.store.submit(cmd)
+        update = self.zone_sync.after(cmd)
+        if self._dns is not None:
+            self._dns.changed(update)  # before the change is acknowledged: a later query sees it
         if isinstance(cmd, RegisterService | DeregisterService | RegisterCheck | DeregisterCheck | RegisterNode):
             self.checks.sync()
         if isinstance(cmd, SessionCreate) and cmd.ttl > 0:
@@ -98,16 +110,21 @@ class Agent:
 
     # -- services, checks, sessions ------------------------------------------------------------------------------
 
+    def _scripts_allowed(self, source: str) -> bool:
+        """Remote (HTTP API) script checks need enable_script_checks; config-file ones either setting."""
+        local = source == "config" and self.config.enable_local_script_checks
+        return self.config.enable_script_checks or local
+
     def register_service(
         self, svc: JSON, checks: list[JSON], *, replace_checks: bool = False, source: str = ""
     ) -> None:
-        script_checks_allowed(self.config.enable_script_checks, checks)
+        script_checks_allowed(self._scripts_allowed(source), checks)
         if source:
             svc = {**svc, CONFIG_SOURCE: source}
         self.submit(RegisterService(self.node, svc, tuple(checks), replace_checks))
 
     def register_check(self, check: JSON, *, source: str = "") -> None:
-        script_checks_allowed(self.config.enable_script_checks, [check])
+        script_checks_allowed(self._scripts_allowed(source), [check])
         if source:
             check = {**check, CONFIG_SOURCE: source}
         self.submit(RegisterCheck(self.node, check))
@@ -174,15 +191,19 @@ class Agent:
             dns_port=self.config.dns_port,
             dev=self.config.dev,
             enable_script_checks=self.config.enable_script_checks,
+            enable_local_script_checks=self.config.enable_local_script_checks,
         )
         fresh = load_config_dir(self.config_dirs, fresh) if self.config_dirs else fresh
         check_script_rule(fresh)
+        self._warn_about_scripts(fresh)
         self.config.services = fresh.services
         self.config.checks = fresh.checks
         self.config.dns = fresh.dns
         self.config.enable_script_checks = fresh.enable_script_checks
+        self.config.enable_local_script_checks = fresh.enable_local_script_checks
         self.config.watches = fresh.watches
-        self.resolver.set_config(fresh.dns)
+        if self._dns is not None:
+            self._dns.set_settings(self.dns_settings(fresh.dns))
         self._apply_config_definitions()
         await self._restart_watches()
 
@@ -192,6 +213,17 @@ class Agent:
         self._watches = [watch_from_config(w, self.http_address) for w in self.config.watches]
         for watch in self._watches:
             watch.start()
+
+    def dns_settings(self, dns: DNSConfig) -> Settings:
+        return Settings(
+            domain=self.config.domain,
+            datacenter=self.config.datacenter,
+            service_ttl=int(dns.service_ttl),
+            node_ttl=int(dns.node_ttl),
+            only_passing=dns.only_passing,
+            udp_answer_limit=dns.udp_answer_limit,
+            ns_address=self.config.address,
+        )
 
     # -- API views -----------------------------------------------------------------------------------------------
 
@@ -256,7 +288,16 @@ class Agent:
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _warn_about_scripts(config: AgentConfig) -> None:
+        warning = script_checks_warning(config)
+        if warning is not None:
+            log.warning("DANGER: %s", warning)
+
     async def start(self) -> None:
+        self._warn_about_scripts(self.config)
+        if self.config.dev and self.config.data_dir is not None:
+            log.warning("-dev keeps the state in memory: data_dir %s is not used", self.config.data_dir)
         # Restarted on the same data dir under another -node name: the node ID is the same, and Consul
         # would not keep two nodes with one ID. The old name (and its services, checks, sessions) goes.
         for name, node in sorted(self.state.nodes.items()):
@@ -284,22 +325,24 @@ class Agent:
         await self.checks.start()
         self._tasks.append(asyncio.create_task(self._expire_sessions()))
         api = API(self)
-        self._runner = web.AppRunner(api.app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        guard = ConnectionGuard()
+        api.app.middlewares.append(guard.middleware)
+        self._runner = web.AppRunner(
+            api.app, access_log=None, handle_signals=False, shutdown_timeout=2.0, keepalive_timeout=IDLE_TIMEOUT
+        )
         await self._runner.setup()
         hosts = self.config.client_addr.split() or ["127.0.0.1"]
         for host in hosts:
-            site = web.TCPSite(self._runner, host, self.http_port, reuse_address=True)
+            site = GuardedSite(self._runner, host, self.http_port, guard)
             await site.start()
-            if self.http_port == 0:
-                server = site._server
-                assert isinstance(server, asyncio.Server)
-                self.http_port = server.sockets[0].getsockname()[1]
-        if self.dns_port >= 0:
-            for host in hosts:  # UDP and TCP on every client address; port 0 picks one port for them all
-                dns = DNSServer(self.resolver, host, self.dns_port)
-                self._dns.append(dns)
-                await dns.start()
-                self.dns_port = dns.port
+            self.http_port = site.port
+        if self.dns_port >= 0:  # UDP and TCP on every client address; port 0 picks one port for them all
+            level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+            self._dns = DNSService(
+                self.zone_sync, self.dns_settings(self.config.dns), hosts, self.dns_port, level=level
+            )
+            await self._dns.start()
+            self.dns_port = self._dns.port
         await self._restart_watches()
         log.info(
             "agent %s: HTTP %s, DNS %s",
@@ -319,14 +362,15 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.checks.close()
-        for dns in self._dns:
-            await dns.close()
+        if self._dns is not None:
+            await self._dns.close()
         if self._runner is not None:
             await self._runner.cleanup()
         self.store.close()
 
     async def run_forever(self, ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
+        quiet_resource_errors(loop)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopped.set)
         with contextlib.suppress(NotImplementedError):

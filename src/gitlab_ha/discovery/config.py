@@ -12,6 +12,7 @@ they can travel inside state-machine commands and be persisted as JSON unchanged
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from gitlab_ha.discovery.definitions import WatchDefinition, parse_watch
 from gitlab_ha.discovery.state import CommandError
 from gitlab_ha.discovery.values import format_duration, norm, parse_duration
 from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import read_user_text
 from gitlab_ha.validation import as_input_error, str_list, strict_bool, strict_int, strict_str, type_name
 
 JSON = dict[str, Any]
@@ -256,10 +258,7 @@ def parse_service(raw: Any, where: str) -> tuple[JSON, list[JSON]]:
 
 def load_document(path: Path) -> JSON:
     """A JSON or HCL (v1) file as a dict; the error names the file."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), str(path)) from None
+    text = read_user_text(path)  # a regular file of sane size: not /dev/zero, not a FIFO
     return parse_document(text, str(path), hcl_hint=path.suffix == ".hcl")
 
 
@@ -418,7 +417,8 @@ class AgentConfig:
     server_port: int = 8300
     server: bool = True
     dev: bool = False
-    enable_script_checks: bool = False
+    enable_script_checks: bool = False  # script checks from anyone who reaches the HTTP API, and from files
+    enable_local_script_checks: bool = False  # script checks from config files only
     encrypt: str = ""
     session_ttl_min: float = 10.0
     check_update_interval: float = 300.0
@@ -428,6 +428,7 @@ class AgentConfig:
     watches: list[WatchDefinition] = field(default_factory=list)
     node_meta: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    script_checks_at: list[str] = field(default_factory=list)  # where the config files define script checks
 
     @property
     def address(self) -> str:
@@ -468,7 +469,6 @@ _ACCEPTED_AGENT_KEYS = frozenset(
         "performance",
         "disable_update_check",
         "disable_remote_exec",
-        "enable_local_script_checks",
         "addresses",
         "recursors",
         "retry_interval",
@@ -517,10 +517,16 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
             nk = norm(key)
             at = f"{where}: {key}"
             if nk in ("service", "services"):
-                cfg.services.extend(services_in_document({key: value}, where))
+                found = services_in_document({key: value}, where)
+                cfg.services.extend(found)
+                if any(c["Type"] == "script" for _svc, checks in found for c in checks):
+                    cfg.script_checks_at.append(at)
             elif nk in ("check", "checks"):
                 items = value if isinstance(value, list) else [value]
-                cfg.checks.extend(parse_check(item, f"{at}[{i}]") for i, item in enumerate(items))
+                for i, item in enumerate(items):
+                    cfg.checks.append(parse_check(item, f"{at}[{i}]"))
+                    if cfg.checks[-1]["Type"] == "script":
+                        cfg.script_checks_at.append(f"{at}[{i}]")
             elif nk == "nodename":
                 cfg.node_name = _str(value, at)
             elif nk == "datacenter":
@@ -539,6 +545,8 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
                 cfg.server = _bool(value, at)
             elif nk == "enablescriptchecks":
                 cfg.enable_script_checks = _bool(value, at)
+            elif nk == "enablelocalscriptchecks":
+                cfg.enable_local_script_checks = _bool(value, at)
             elif nk == "encrypt":
                 cfg.encrypt = _str(value, at)
                 _check_key(cfg.encrypt, at)
@@ -653,19 +661,45 @@ def load_config_dir(directories: list[Path], base: AgentConfig) -> AgentConfig:
     return parse_agent_config(docs, base)
 
 
+SCRIPTS_DISABLED = (
+    "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
+    "'enable_local_script_checks' to true"
+)
+
+
 def script_checks_allowed(enabled: bool, checks: list[JSON]) -> None:
-    """Script checks run only where `enable_script_checks` is on (CommandError 400, as Consul answers)."""
+    """Script checks run only where they are enabled (CommandError 400, as Consul answers). `enabled`:
+    `enable_script_checks` for the HTTP API; either setting for the agent's own config files."""
     if not enabled and any(c.get("Type") == "script" for c in checks):
-        raise CommandError(
-            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' to true", 400
-        )
+        raise CommandError(SCRIPTS_DISABLED, 400)
 
 
 def check_script_rule(cfg: AgentConfig) -> None:
-    """The config's own definitions obey `enable_script_checks` (CommandError otherwise)."""
-    for _svc, checks in cfg.services:
-        script_checks_allowed(cfg.enable_script_checks, checks)
-    script_checks_allowed(cfg.enable_script_checks, cfg.checks)
+    """The config files' script checks need `enable_script_checks` or `enable_local_script_checks`
+    (InputError naming the first file and field that defines one)."""
+    if cfg.script_checks_at and not (cfg.enable_script_checks or cfg.enable_local_script_checks):
+        raise InputError(SCRIPTS_DISABLED, cfg.script_checks_at[0])
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def script_checks_warning(cfg: AgentConfig) -> str | None:
+    """The warning for remote script checks on an HTTP API that other hosts can reach (None if loopback)."""
+    exposed = [h for h in (cfg.client_addr.split() or ["127.0.0.1"]) if not _loopback(h)]
+    if not cfg.enable_script_checks or not exposed:
+        return None
+    return (
+        f"enable_script_checks is on and the HTTP API listens on {', '.join(exposed)}: anyone who can reach it "
+        "can run any command as this agent's user (PUT /v1/agent/check/register with args). There are no ACLs "
+        "here: use enable_local_script_checks (config-file checks only) or listen on loopback"
+    )
 
 
 # --- the agent's flags -------------------------------------------------------------------------------------------
@@ -685,6 +719,7 @@ class AgentFlags:
     datacenter: str | None = None
     domain: str | None = None
     enable_script_checks: bool = False
+    enable_local_script_checks: bool = False
 
 
 def agent_config(
@@ -714,6 +749,11 @@ def agent_config(
         cfg.domain = flags.domain.strip(".").lower()
     if flags.enable_script_checks:
         cfg.enable_script_checks = True
+    if flags.enable_local_script_checks:
+        cfg.enable_local_script_checks = True
+    if dev and flags.data_dir is not None:
+        raise InputError("-dev keeps the state in memory and would ignore -data-dir: give one of them", "-data-dir")
+    check_script_rule(cfg)
     if not dev and cfg.data_dir is None:
         raise InputError("data_dir is required (give -data-dir, data_dir in a config file, or -dev)", "-data-dir")
     return cfg
@@ -728,10 +768,7 @@ def validate_paths(paths: list[Path]) -> AgentConfig:
             raise InputError("no such file or directory", str(path))
         docs += [(load_document(p), str(p)) for p in files]
     cfg = parse_agent_config(docs, AgentConfig())
-    try:
-        check_script_rule(cfg)
-    except CommandError as exc:
-        raise InputError(exc.message, " ".join(map(str, paths))) from None
+    check_script_rule(cfg)
     return cfg
 
 

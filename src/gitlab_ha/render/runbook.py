@@ -7,6 +7,7 @@ looks like. No secret value ever appears here: steps that need one use a rendere
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from shlex import quote
 
 from gitlab_ha.render.context import PRAEFECT_DB, PRAEFECT_DB_USER, Context
 from gitlab_ha.render.database import runs_pgbouncer
@@ -35,8 +36,8 @@ def _names(nodes: list[Node]) -> str:
 
 
 def _install(node: Node | None = None) -> str:
-    name = node.name if node is not None else "<node>"
-    return f"sudo install -m 0600 -o root -g root {name}/gitlab.rb /etc/gitlab/gitlab.rb"
+    source = quote(f"{node.name}/gitlab.rb") if node is not None else "<node>/gitlab.rb"
+    return f"sudo install -m 0600 -o root -g root {source} /etc/gitlab/gitlab.rb"
 
 
 def steps(ctx: Context) -> list[Step]:
@@ -51,8 +52,9 @@ def steps(ctx: Context) -> list[Step]:
             omnibus,
             "Every node but the load balancers runs the same Omnibus release.",
             [
-                f"curl -fsSL https://packages.gitlab.com/install/repositories/gitlab/{pkg}/script.deb.sh | sudo bash",
-                f"sudo apt-get install -y {pkg}={topo.gitlab.version}-{topo.gitlab.edition}.0   # or dnf install {pkg}-{topo.gitlab.version}",
+                f"curl -fsSL {quote(f'https://packages.gitlab.com/install/repositories/gitlab/{pkg}/script.deb.sh')} | sudo bash",
+                f"sudo apt-get install -y {quote(f'{pkg}={topo.gitlab.version}-{topo.gitlab.edition}.0')}"
+                f"   # or dnf install {quote(f'{pkg}-{topo.gitlab.version}')}",
             ],
             ["sudo gitlab-ctl status || true"],
             ["the package is installed; no service runs yet (no reconfigure has happened)"],
@@ -91,15 +93,15 @@ def steps(ctx: Context) -> list[Step]:
     if redis_nodes:
         master = topo.redis_master()
         check = [
-            f"sudo /opt/gitlab/embedded/bin/redis-cli -h {master.ip if master else '<master>'} --askpass info replication"
+            f"sudo /opt/gitlab/embedded/bin/redis-cli -h {quote(master.ip) if master else '<master>'} --askpass info replication"
             "   # password: redis_password from the secrets store"
         ]
         healthy = [f"role:master, connected_slaves:{max(len(ctx.nodes(Role.REDIS)) - 1, 0)}"]
         if ctx.topo.has_role(Role.SENTINEL):
             sentinel = ctx.nodes(Role.SENTINEL)[0]
             check.append(
-                f"/opt/gitlab/embedded/bin/redis-cli -h {sentinel.ip} -p {PORTS['sentinel']} "
-                f"sentinel get-master-addr-by-name {master_name(ctx, cache=False)}"
+                f"/opt/gitlab/embedded/bin/redis-cli -h {quote(sentinel.ip)} -p {PORTS['sentinel']} "
+                f"sentinel get-master-addr-by-name {quote(master_name(ctx, cache=False))}"
             )
             healthy.append(f"{master.ip if master else '<master>'} and {PORTS['redis']}")
         out.append(
@@ -175,7 +177,7 @@ def steps(ctx: Context) -> list[Step]:
                 [
                     "sudo gitlab-ctl reconfigure",
                     "# gitlab-psql runs as user gitlab-psql: feed it the file on stdin, read by your shell",
-                    f"sudo gitlab-psql -d template1 < {praefect_db.name}/praefect-db.sql",
+                    f"sudo gitlab-psql -d template1 < {quote(f'{praefect_db.name}/praefect-db.sql')}",
                 ],
                 ["sudo gitlab-psql -d template1 -c '\\l'"],
                 [f"`{PRAEFECT_DB}` owned by `{PRAEFECT_DB_USER}`"],
@@ -233,7 +235,7 @@ def steps(ctx: Context) -> list[Step]:
                 "Rails reaches PgBouncer (6432), Praefect (2305) and the Patroni leader (5432) through it.",
                 [
                     "sudo apt-get install -y haproxy",
-                    f"sudo install -m 0644 {lb.name}/haproxy.cfg /etc/haproxy/haproxy.cfg",
+                    f"sudo install -m 0644 {quote(f'{lb.name}/haproxy.cfg')} /etc/haproxy/haproxy.cfg",
                     "sudo haproxy -c -f /etc/haproxy/haproxy.cfg && sudo systemctl restart haproxy",
                 ],
                 [f"curl -s 'http://127.0.0.1:{PORTS['haproxy_stats']}/;csv' | cut -d, -f1,2,18"],
@@ -257,7 +259,7 @@ def steps(ctx: Context) -> list[Step]:
                 "database. Then the steady gitlab.rb goes back (through PgBouncer) and its reconfigure does "
                 "not migrate. Every upgrade migrates the same way (see Upgrades at the end).",
                 [
-                    f"sudo install -m 0600 -o root -g root {rails.name}/gitlab.rb.first-run /etc/gitlab/gitlab.rb",
+                    f"sudo install -m 0600 -o root -g root {quote(f'{rails.name}/gitlab.rb.first-run')} /etc/gitlab/gitlab.rb",
                     "sudo touch /etc/gitlab/skip-auto-reconfigure",
                     "sudo gitlab-ctl reconfigure",
                     _install(rails),
@@ -311,10 +313,10 @@ def steps(ctx: Context) -> list[Step]:
                     "sudo sshd -t && sudo systemctl restart sshd",
                     "sudo apt-get install -y haproxy",
                     "# put the certificate and key for the external URL in /etc/haproxy/certs/gitlab.pem",
-                    f"sudo install -m 0644 {ext.name}/haproxy.cfg /etc/haproxy/haproxy.cfg",
+                    f"sudo install -m 0644 {quote(f'{ext.name}/haproxy.cfg')} /etc/haproxy/haproxy.cfg",
                     "sudo haproxy -c -f /etc/haproxy/haproxy.cfg && sudo systemctl restart haproxy",
                 ],
-                [f"curl -sI {topo.gitlab.external_url}/users/sign_in | head -1"],
+                [f"curl -sI {quote(f'{topo.gitlab.external_url}/users/sign_in')} | head -1"],
                 ["`HTTP/2 200` (or `HTTP/1.1 200 OK`)"],
             )
         )
@@ -451,8 +453,8 @@ def _cloud_load_balancer(ctx: Context, web: list[Node]) -> Step:
             "# DNS: the external URL's host name -> the load balancer",
         ],
         [
-            f"curl -sI {ctx.topo.gitlab.external_url}/users/sign_in | head -1",
-            f"ssh -T git@{_host(ctx.topo.gitlab.external_url)}   # with a key added to a GitLab user",
+            f"curl -sI {quote(f'{ctx.topo.gitlab.external_url}/users/sign_in')} | head -1",
+            f"ssh -T {quote(f'git@{_host(ctx.topo.gitlab.external_url)}')}   # with a key added to a GitLab user",
         ],
         ["`HTTP/2 200` (or `HTTP/1.1 200 OK`); `Welcome to GitLab, @<user>!`; every target healthy in the console"],
     )
