@@ -17,6 +17,7 @@ from gitlab_ha.lab.lab import Lab
 from gitlab_ha.lab.plan import lab_address
 from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.presets import PRESETS, expand
+from gitlab_ha.topology.profiles import PROFILES
 from gitlab_ha.topology.yaml_out import topology_yaml
 
 lab_app = typer.Typer(
@@ -47,6 +48,9 @@ def up(
     cluster: Path | None = typer.Argument(None, help="Topology file (default: the lab's, or --preset)."),
     preset: str | None = typer.Option(None, "--preset", help=f"A preset instead of a file: {', '.join(PRESETS)}."),
     directory: Path = _dir_option(),
+    profile: str = typer.Option(
+        "fast", "--profile", help="Failover timing where the topology sets none: fast (the lab's) or omnibus."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the status as JSON at the end."),
 ) -> None:
     """Render the topology, write each node's files as `gitlab-ctl reconfigure` would, and start every
@@ -71,12 +75,15 @@ def up(
     if lab.running():
         console.print("the lab is already up: nothing to do (`gitlab-ha lab status`, or `lab down` first)")
         raise typer.Exit(0)
+    if profile not in PROFILES:
+        fail(f"--profile {profile}: use {' or '.join(PROFILES)}")
     topo = load_text(text, source).topology
+    console.print(f"failover timing: {profile} profile where the topology sets none (--profile fast|omnibus)")
     console.print("each node gets its own loopback address (all of 127/8 is local), keeping the real ports:")
     for node in topo.nodes:
         console.print(f"  {node.name:20} {node.ip:15} → {lab_address(node.address)}")
     with console.status("starting the lab …"):
-        result = lab.up(text, source, say=lambda line: console.print(f"  {line}"))
+        result = lab.up(text, source, profile=profile, say=lambda line: console.print(f"  {line}"))
     console.print(f"up in {result.seconds:.1f} s: {len(result.started)} programs under supervisord")
     code = run_status(lab.target(), f"lab {lab.dir}", json_out, None)
     console.print(

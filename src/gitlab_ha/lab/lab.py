@@ -12,6 +12,7 @@ loopback topology (render/), each node's files and data (nodes/NODE/), and one l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -19,6 +20,7 @@ import shutil
 import signal
 import sys
 import time
+import xmlrpc.client
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,8 +98,21 @@ class Lab:
             write_atomic(path, json.dumps(data, indent=2) + "\n", mode=0o600)
         return {str(k): str(v) for k, v in data.items()}
 
-    def plan(self, topology: Topology | None = None) -> LabPlan:
-        return make_plan(self.dir, topology or self.topology(), self.secrets(), self.generated())
+    def state(self) -> dict[str, object]:
+        path = self.dir / STATE
+        if not path.exists():
+            return {}
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def profile(self) -> str:
+        return str(self.state().get("profile", "fast"))
+
+    def plan(self, topology: Topology | None = None, profile: str | None = None) -> LabPlan:
+        return make_plan(
+            self.dir, topology or self.topology(), self.secrets(), self.generated(), profile or self.profile
+        )
 
     def network(self, plan: LabPlan) -> LabNetwork:
         return LabNetwork(self.dir, plan.addresses)
@@ -107,7 +122,7 @@ class Lab:
 
     # Up
 
-    def prepare(self, text: str, source: str) -> LabPlan:
+    def prepare(self, text: str, source: str, profile: str = "fast") -> LabPlan:
         """Write everything the lab runs (the topology given as YAML text); start nothing."""
         topology = load_text(text, source).topology
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -117,14 +132,17 @@ class Lab:
                 str(self.dir),
             )
         write_atomic(self.topology_file, text, mode=0o644)
-        plan = self.plan(topology)
+        plan = self.plan(topology, profile)
         write_lab(plan, self.secrets())
         for node in plan.nodes:
             if "postgresql" in node.runs:
                 self._init_postgres(plan, node)
         write_atomic(
             self.dir / STATE,
-            json.dumps({"source": source, "addresses": plan.addresses, "prepared": time.time()}, indent=2) + "\n",
+            json.dumps(
+                {"source": source, "profile": profile, "addresses": plan.addresses, "prepared": time.time()}, indent=2
+            )
+            + "\n",
             mode=0o600,
         )
         return plan
@@ -146,15 +164,17 @@ class Lab:
             if Path(str(item.path)).parent == data:
                 write_file(item)
 
-    def up(self, text: str, source: str, *, say: Say = _quiet, deadline: float = 300.0) -> UpResult:
+    def up(
+        self, text: str, source: str, *, profile: str = "fast", say: Say = _quiet, deadline: float = 300.0
+    ) -> UpResult:
         """Bring the lab up from a topology (YAML text); a no-op when it already runs."""
         start = time.monotonic()
         if self.running():
             return UpResult(already_up=True)
-        held = busy(make_plan(self.dir, load_text(text, source).topology, Placeholders()))
+        held = busy(make_plan(self.dir, load_text(text, source).topology, Placeholders(), profile=profile))
         if held:
             raise InputError("; ".join(str(b) for b in held), "lab up")
-        plan = self.prepare(text, source)
+        plan = self.prepare(text, source, profile)
         network = self.network(plan)
         network.up()
         progs = programs(plan)
@@ -296,6 +316,25 @@ class Lab:
             lab=True,
         )
 
+    def lose(self, node: str, deadline: float = 30.0) -> list[str]:
+        """The node is lost: every process of it stops at the same instant (frozen, then killed), and the
+        supervisor holds its programs stopped until `start` (a host that is gone does not restart them)."""
+        self._need_running()
+        plan = self.plan()
+        network = self.network(plan)
+        names = self.targets(node)
+        network.freeze(plan.node(node).name)
+        try:
+            rpc = self.supervisor.rpc()
+            for name in names:
+                with contextlib.suppress(xmlrpc.client.Fault):
+                    rpc.supervisor.stopProcess(name, False)  # STOPPING: SIGTERM waits on frozen processes
+            network.kill_all(node)
+        finally:
+            network.freeze(node, False)
+        wait_for(lambda: not network.pids(node), f"every process of {node} gone", deadline=deadline)
+        return names
+
     def exec_argv(self, node: str, argv: list[str], user: str | None = None) -> list[str]:
         """`argv` as run on `node`: in its cgroup, so it connects from the node's address (what
         `gitlab-ctl patroni switchover` on that host would do)."""
@@ -383,6 +422,18 @@ def _after_patroni(lab: Lab, plan: LabPlan, say: Say) -> None:
     node = leader(lab, plan)
     _psql(lab, node, node_root(lab.dir, node.name) / "postgresql" / "database-objects.sql")
     say(f"{node.name} leads the Patroni cluster; database objects created there")
+    database = plan.lab_topo.database
+    if database.synchronous_mode:
+        # The runbook's step: Omnibus renders no synchronous_mode, it is set once in the DCS.
+        settings = ["-s", "synchronous_mode=true"]
+        if database.synchronous_mode_strict:
+            settings += ["-s", "synchronous_mode_strict=true"]
+        config = node_root(lab.dir, node.name) / "patroni" / "patroni.yaml"
+        argv = [str(Path(sys.executable).parent / "patronictl"), "-c", str(config), "edit-config", "--force", *settings]
+        done = call(lab.exec_argv(node.name, argv), timeout=60)
+        if done.returncode != 0:
+            raise InputError(f"patronictl edit-config failed: {done.stderr.strip()[-300:]}", str(config))
+        say("synchronous replication on (patronictl edit-config, as the runbook does)")
 
 
 # What `lab up` does once a service runs everywhere, as the runbook's steps do.

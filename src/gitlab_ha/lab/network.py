@@ -142,6 +142,14 @@ class LabNetwork:
         except OSError:
             return []
 
+    def freeze(self, node: str, frozen: bool = True) -> None:
+        """Stop (or resume) every process of the node at once, as a hung host: cgroup v2's freezer."""
+        (self.node_cgroup(node) / "cgroup.freeze").write_text("1" if frozen else "0")
+
+    def kill_all(self, node: str) -> None:
+        """SIGKILL every process of the node at once (cgroup.kill): its power is cut."""
+        (self.node_cgroup(node) / "cgroup.kill").write_text("1")
+
     def enter(self, node: str, pid: int | None = None) -> None:
         """Move a process (this one by default) into the node's cgroup; its children follow."""
         (self.node_cgroup(node) / "cgroup.procs").write_text(str(pid if pid is not None else os.getpid()))

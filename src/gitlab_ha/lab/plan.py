@@ -19,6 +19,7 @@ from gitlab_ha.reconfigure.layout import Layout
 from gitlab_ha.reconfigure.node import NodeModel
 from gitlab_ha.render.context import SecretSource
 from gitlab_ha.topology.model import Node, Topology
+from gitlab_ha.topology.profiles import with_profile
 from gitlab_ha.topology.roles import Role
 
 PG_BIN = PurePosixPath("/usr/lib/postgresql/15/bin")
@@ -103,7 +104,7 @@ class LabNode:
 class LabPlan:
     lab_dir: Path
     topology: Topology  # the user's
-    lab_topo: Topology  # on loopback
+    lab_topo: Topology  # on loopback, with the profile's failover timing
     model: ClusterModel
     nodes: list[LabNode]
 
@@ -118,10 +119,16 @@ class LabPlan:
         raise InputError(f"no node {name!r} in this lab (nodes: {', '.join(n.name for n in self.nodes)})", "NODE")
 
 
-def make_plan(lab_dir: Path, topo: Topology, secrets: SecretSource, generated: dict[str, str] | None = None) -> LabPlan:
+def make_plan(
+    lab_dir: Path,
+    topo: Topology,
+    secrets: SecretSource,
+    generated: dict[str, str] | None = None,
+    profile: str = "fast",
+) -> LabPlan:
     if " " in str(lab_dir.resolve()):
         raise InputError("the lab directory's path must not contain spaces (it goes into command lines)", str(lab_dir))
-    mapped = lab_topology(topo)
+    mapped = lab_topology(with_profile(topo, profile))
     model = from_topology(
         mapped, secrets, layout=lambda node: layout(lab_dir, node, generated), source="lab-cluster.yml"
     )

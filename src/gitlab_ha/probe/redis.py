@@ -84,3 +84,18 @@ def collect(target: Target) -> Component:
         return Component("Redis", Verdict.DOWN, "no single master", rows)
     verdict = Verdict.OK if all(r.ok for r in rows) else Verdict.DEGRADED
     return Component("Redis", verdict, f"master {master}", rows)
+
+
+def discover_master(sentinels: list[tuple[str, int]], name: str, timeout: float = 1.0) -> tuple[str, int] | None:
+    """The master the first answering Sentinel names, as a Sentinel-aware client finds it."""
+    for host, port in sentinels:
+        client = redis.Redis(host=host, port=port, socket_timeout=timeout, decode_responses=True)
+        try:
+            addr = client.sentinel_get_master_addr_by_name(name)
+        except redis.RedisError:
+            continue
+        finally:
+            client.close()
+        if isinstance(addr, (list, tuple)) and len(addr) == 2:
+            return str(addr[0]), int(addr[1])
+    return None

@@ -66,8 +66,37 @@ def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
         comment="password logins from these nodes only",
     )
     rb.set("consul", "services", value=Words(["postgresql"]), comment="Consul check passes on the leader only")
+    _ha(ctx, rb)
     rb.section("Monitoring")
     rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:9187")
+
+
+def _ha(ctx: Context, rb: RbBuilder) -> None:
+    """The topology's failover timing (`ha:`); unset values keep Omnibus' defaults (nothing written)."""
+    ha = ctx.topo.ha
+    timing = {
+        "ttl": ha.patroni.ttl,
+        "loop_wait": ha.patroni.loop_wait,
+        "retry_timeout": ha.patroni.retry_timeout,
+        "maximum_lag_on_failover": ha.patroni.maximum_lag_on_failover,
+    }
+    if any(v is not None for v in timing.values()) or ha.patroni.session_checks or ha.consul.check_interval:
+        rb.section("Failover timing (topology ha:)")
+    for key, value in timing.items():
+        if value is not None:
+            rb.set("patroni", key, value=value)
+    if ha.patroni.service_check_interval is not None:
+        rb.set("patroni", "consul", "service_check_interval", value=ha.patroni.service_check_interval)
+    if ha.patroni.session_checks is not None:
+        rb.set(
+            "patroni",
+            "consul",
+            "checks",
+            value=list(ha.patroni.session_checks),
+            comment="the leader session ends when these checks fail (serfHealth: the node is seen dead)",
+        )
+    if ha.consul.check_interval is not None:
+        rb.set("consul", "internal", "postgresql_service_check_interval", value=ha.consul.check_interval)
 
 
 def render_postgres(ctx: Context, node: Node, rb: RbBuilder) -> None:

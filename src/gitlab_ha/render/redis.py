@@ -61,6 +61,11 @@ def render(ctx: Context, node: Node, rb: RbBuilder) -> None:
         rb.section("Sentinel")
         rb.set("sentinel", "bind", value=node.ip)
         rb.set("sentinel", "quorum", value=majority(len(sentinels)), comment=f"majority of {len(sentinels)}")
+        timing = ctx.topo.ha.sentinel
+        if timing.down_after_milliseconds is not None:
+            rb.set("sentinel", "down_after_milliseconds", value=timing.down_after_milliseconds)
+        if timing.failover_timeout is not None:
+            rb.set("sentinel", "failover_timeout", value=timing.failover_timeout)
     if data:
         rb.section("Monitoring")
         rb.set("redis_exporter", "listen_address", value=f"{node.ip}:9121")

@@ -107,11 +107,69 @@ class GitLab(Strict):
 class Database(Strict):
     name: str = "gitlabhq_production"
     synchronous_mode: bool = Field(default=False, description="Patroni synchronous replication (no loss)")
+    synchronous_mode_strict: bool = Field(
+        default=False, description="refuse writes when no synchronous replica is left (no loss even then)"
+    )
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return _matches(PG_IDENTIFIER_RE, value, "a PostgreSQL database name (a-z, 0-9, '_', at most 63)")
+
+    @model_validator(mode="after")
+    def _strict_needs_sync(self) -> Database:
+        if self.synchronous_mode_strict and not self.synchronous_mode:
+            raise ValueError("synchronous_mode_strict needs synchronous_mode: true")
+        return self
+
+
+class PatroniHA(Strict):
+    """Patroni's timing (Omnibus: ttl 30, loop_wait 10, retry_timeout 10, 1 MiB lag); unset: Omnibus'."""
+
+    ttl: int | None = Field(default=None, ge=20, description="leader key lifetime, s (Patroni refuses below 20)")
+    loop_wait: int | None = Field(default=None, ge=1, description="seconds between Patroni's HA cycles")
+    retry_timeout: int | None = Field(default=None, ge=3, description="seconds to retry the DCS and PostgreSQL")
+    maximum_lag_on_failover: int | None = Field(default=None, ge=0, description="bytes a candidate may lag")
+    service_check_interval: str | None = Field(default=None, description="Patroni's own Consul service check")
+    session_checks: list[str] | None = Field(
+        default=None,
+        description="Consul checks tied to the leader session: ['serfHealth'] frees the leader key as soon as "
+        "the leader's node is seen dead, instead of after the TTL",
+    )
+
+    @model_validator(mode="after")
+    def _timing(self) -> PatroniHA:
+        ttl, loop, retry = self.ttl or 30, self.loop_wait or 10, self.retry_timeout or 10
+        if loop + 2 * retry > ttl:
+            raise ValueError(f"loop_wait + 2 x retry_timeout ({loop} + 2 x {retry}) must not exceed ttl ({ttl})")
+        return self
+
+
+class SentinelHA(Strict):
+    """Sentinel's timing (Omnibus: down-after 10000 ms, failover-timeout 60000 ms); unset: Omnibus'."""
+
+    down_after_milliseconds: int | None = Field(default=None, ge=100)
+    failover_timeout: int | None = Field(default=None, ge=1000)
+
+
+class ConsulHA(Strict):
+    check_interval: str | None = Field(default=None, description="the postgresql leader check (Omnibus: 10s)")
+
+    @field_validator("check_interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^\d+(ms|s|m)$", value):
+            raise ValueError(f"{value!r} is not a Consul interval like 2s or 500ms")
+        return value
+
+
+class HA(Strict):
+    """Failover timing. Unset values render nothing, so production keeps Omnibus' defaults; the lab fills
+    them from its profile (`lab up --profile fast|omnibus`)."""
+
+    patroni: PatroniHA = Field(default_factory=PatroniHA)
+    sentinel: SentinelHA = Field(default_factory=SentinelHA)
+    consul: ConsulHA = Field(default_factory=ConsulHA)
 
 
 class Redis(Strict):
@@ -186,6 +244,7 @@ class Topology(Strict):
     database: Database = Field(default_factory=Database)
     redis: Redis = Field(default_factory=Redis)
     consul: Consul = Field(default_factory=Consul)
+    ha: HA = Field(default_factory=HA)
     redis_primary: str | None = Field(default=None, description="node that starts as Redis master")
     nodes: Annotated[list[Node], Field(min_length=1)]
 

@@ -57,6 +57,15 @@ def topology_yaml(preset: Preset, nodes: list[PresetNode], *, cluster_name: str 
         "  # at the price of commits waiting for a replica.",
         "  synchronous_mode: false",
         "",
+        "# Failover timing. Unset values keep Omnibus' defaults (Patroni ttl 30 s, loop_wait 10 s, retry_timeout",
+        "# 10 s; Sentinel down-after 10000 ms; the leader check every 10 s): PgBouncer then follows a lost",
+        "# primary after about 40 s. `gitlab-ha lab up` rehearses with a fast profile unless --profile omnibus.",
+        "# Patroni refuses ttl below 20 s, and needs loop_wait + 2 x retry_timeout <= ttl (docs/topology.md).",
+        "ha:",
+        "  patroni: {}      # ttl, loop_wait, retry_timeout, maximum_lag_on_failover, session_checks: [serfHealth]",
+        "  sentinel: {}     # down_after_milliseconds, failover_timeout",
+        "  consul: {}       # check_interval: 2s",
+        "",
     ]
     redis_nodes = [n for n in nodes if Role.REDIS in n.roles]
     if len(redis_nodes) > 1:

@@ -1,0 +1,90 @@
+"""Time `lab up` of the seed's cluster from nothing to every runnable service healthy, and the lab's
+peak memory (the summed RSS of every process in the lab's node cgroups).
+
+Target (PRODUCT.md §6): ≤ 30 s on 2 cores. Prints figures; asserts nothing. Needs root.
+Run: .venv/bin/python bench/lab_up.py [--repeat 3] [--dir /tmp/gitlab-ha-bench-lab]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from gitlab_ha.lab.lab import Lab
+from gitlab_ha.probe.status import collect, healthy
+from gitlab_ha.probe.target import Target
+from gitlab_ha.proc import wait_for
+from gitlab_ha.topology.presets import PRESETS, expand
+from gitlab_ha.topology.yaml_out import topology_yaml
+
+
+def lab_rss(lab: Lab) -> int:
+    plan = lab.plan()
+    network = lab.network(plan)
+    total = 0
+    for node in plan.nodes:
+        for pid in network.pids(node.name):
+            try:
+                total += psutil.Process(pid).memory_info().rss
+            except psutil.Error:
+                continue
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/gitlab-ha-bench-lab"))
+    parser.add_argument("--profile", default="fast")
+    args = parser.parse_args()
+    spec = PRESETS["seed-15"]
+    text = topology_yaml(spec, expand(spec))
+    times, peaks = [], []
+    for run in range(args.repeat):
+        lab = Lab(args.dir)
+        lab.down(purge=True)
+        args.dir.mkdir(parents=True, exist_ok=True)
+        args.dir.chmod(0o755)
+        peak = [0]
+        done = threading.Event()
+
+        def sample(current: Lab = lab, best: list[int] = peak, stop: threading.Event = done) -> None:
+            while not stop.is_set():
+                if current.exists():
+                    best[0] = max(best[0], lab_rss(current))
+                time.sleep(0.5)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        start = time.monotonic()
+        sampler.start()
+        lab.up(text, "seed-15", profile=args.profile)
+        status = lab.target()
+
+        def is_healthy(current: Target = status) -> bool:
+            return healthy(collect(current))
+
+        wait_for(is_healthy, "healthy", deadline=300, step=0.5)
+        elapsed = time.monotonic() - start
+        time.sleep(5)  # keep sampling a little once healthy: the steady state's memory
+        done.set()
+        sampler.join()
+        times.append(elapsed)
+        peaks.append(peak[0] / 1048576)
+        print(f"run {run + 1}: healthy after {elapsed:.1f} s, peak RSS {peak[0] / 1048576:.0f} MiB", flush=True)
+        lab.down(purge=True)
+    print()
+    print(f"{'lab up, seed-15 (' + args.profile + ')':34} {'median':>8} {'min':>8} {'max':>8}   target")
+    print(
+        f"{'nothing -> all healthy (s)':34} {statistics.median(times):8.1f} {min(times):8.1f} {max(times):8.1f}"
+        "   <= 30 s (the seed by hand: hours)"
+    )
+    print(f"{'peak RSS of the whole lab (MiB)':34} {statistics.median(peaks):8.0f} {min(peaks):8.0f} {max(peaks):8.0f}")
+
+
+if __name__ == "__main__":
+    main()

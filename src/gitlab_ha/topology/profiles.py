@@ -1,0 +1,43 @@
+"""Failover timing profiles: Omnibus' defaults, and the fast profile the lab rehearses with.
+
+`omnibus` leaves every value unset, so the render writes nothing and Omnibus' defaults hold (Patroni
+ttl 30 s, loop_wait 10 s, retry_timeout 10 s; Sentinel down-after 10 s, failover-timeout 60 s; the
+leader check every 10 s). `fast` keeps within what Patroni accepts (ttl ≥ 20 s, loop_wait +
+2 × retry_timeout ≤ ttl) and instead of lowering the TTL ties the leader's session to its node's
+`serfHealth`: a lost node frees the leader key as soon as gossip sees it dead (docs/topology.md).
+"""
+
+from __future__ import annotations
+
+from gitlab_ha.topology.model import HA, ConsulHA, PatroniHA, SentinelHA, Topology
+
+PROFILES: dict[str, HA] = {
+    "omnibus": HA(),
+    "fast": HA(
+        patroni=PatroniHA(
+            ttl=20,
+            loop_wait=1,
+            retry_timeout=5,
+            service_check_interval="1s",
+            session_checks=["serfHealth"],
+        ),
+        sentinel=SentinelHA(down_after_milliseconds=1000, failover_timeout=10000),
+        consul=ConsulHA(check_interval="1s"),
+    ),
+}
+
+
+def with_profile(topo: Topology, profile: str) -> Topology:
+    """`topo` with every unset timing value taken from `profile` (values the topology sets win)."""
+    base = PROFILES[profile]
+    ha = topo.ha
+
+    def merge(own: PatroniHA | SentinelHA | ConsulHA, fallback: PatroniHA | SentinelHA | ConsulHA) -> dict[str, object]:
+        return {k: (v if v is not None else getattr(fallback, k)) for k, v in own.model_dump().items()}
+
+    merged = HA(
+        patroni=PatroniHA(**merge(ha.patroni, base.patroni)),
+        sentinel=SentinelHA(**merge(ha.sentinel, base.sentinel)),
+        consul=ConsulHA(**merge(ha.consul, base.consul)),
+    )
+    return topo.model_copy(update={"ha": merged})
