@@ -8,6 +8,7 @@ at reconfigure time" instead of guessing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,12 @@ class Opaque:
 
     def __str__(self) -> str:
         return f"<computed: {self.source}>"
+
+
+def to_json(value: Any, **options: Any) -> str:
+    """JSON of model values; an Opaque value is written as its Ruby source (what Omnibus would compute
+    from it is unknowable here, and the file must still be written)."""
+    return json.dumps(value, default=lambda o: o.source if isinstance(o, Opaque) else str(o), **options)
 
 
 def plain(node: Value) -> Any:

@@ -5,14 +5,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePosixPath
 from typing import Any
 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
 from gitlab_ha.reconfigure.files.pgbouncer import rails_database
 from gitlab_ha.reconfigure.files.postgresql import port as pg_port
-from gitlab_ha.reconfigure.settings import as_int
+from gitlab_ha.reconfigure.settings import as_int, to_json
 
 CHECK_INTERVAL = "10s"  # consul['internal']['postgresql_service_check_interval']
 HANDLER = "failover_postgresql_in_pgbouncer"
@@ -92,7 +91,7 @@ def configuration(node: NodeInput) -> dict[str, Any]:
 def config_json(node: NodeInput) -> OmnibusFile:
     return OmnibusFile(
         consul_dir(node) / "config.json",
-        json.dumps(configuration(node), indent=2) + "\n",
+        to_json(configuration(node), indent=2) + "\n",
         0o600,
         node.layout.consul_os_user,
         "consul",
@@ -169,7 +168,7 @@ def exporter_services(node: NodeInput) -> list[OmnibusFile]:
         out.append(
             OmnibusFile(
                 config_dir(node) / f"{name}-service.json",
-                json.dumps(body) + "\n",
+                to_json(body) + "\n",
                 0o644,
                 node.layout.consul_os_user,
                 "consul",
@@ -186,7 +185,7 @@ def files(node: NodeInput) -> list[OmnibusFile]:
         out.append(
             OmnibusFile(
                 config_dir(node) / "postgresql_service.json",
-                json.dumps(postgresql_service(node), indent=2) + "\n",
+                to_json(postgresql_service(node), indent=2) + "\n",
                 0o644,
                 node.layout.consul_os_user,
                 "consul",
@@ -196,7 +195,7 @@ def files(node: NodeInput) -> list[OmnibusFile]:
         out.append(
             OmnibusFile(
                 config_dir(node) / "watcher_postgresql.json",
-                json.dumps(watcher(node), indent=2) + "\n",
+                to_json(watcher(node), indent=2) + "\n",
                 0o644,
                 node.layout.consul_os_user,
                 "consul",

@@ -8,13 +8,12 @@ The template interpolates values into YAML text without quoting them, so a passw
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePosixPath
 from typing import Any
 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
 from gitlab_ha.reconfigure.files.postgresql import SUPERUSER, parameters, port, replication_user, socket_dir
-from gitlab_ha.reconfigure.settings import Opaque, as_int
+from gitlab_ha.reconfigure.settings import Opaque, as_int, to_json
 
 # patroni/attributes/default.rb (unchanged 16.6 → 19.3)
 DEFAULTS: dict[str, Any] = {
@@ -132,9 +131,9 @@ def _ruby(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        return "[" + ", ".join(json.dumps(v) if isinstance(v, str) else _ruby(v) for v in value) + "]"
+        return "[" + ", ".join(to_json(v) if isinstance(v, str) else _ruby(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}=>{_ruby(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{to_json(k)}=>{_ruby(v)}" for k, v in value.items()) + "}"
     if isinstance(value, Opaque):
         return value.source
     return str(value)
@@ -180,7 +179,7 @@ def patroni_yaml(node: NodeInput) -> OmnibusFile:
     ]
     superuser_password = pg.get("postgresql", "sql_superuser_password")
     if superuser_password is not None and node.features.version >= (19, 1, 0):
-        lines.append(f"      password: {json.dumps(_ruby(superuser_password))}")
+        lines.append(f"      password: {to_json(_ruby(superuser_password))}")
     lines += ["    replication:", f"      username: {replication_user(node)}"]
     replication_password = pg.get("patroni", "replication_password")
     if replication_password is not None:
@@ -195,11 +194,11 @@ def patroni_yaml(node: NodeInput) -> OmnibusFile:
     for key in ("recovery_conf", "callbacks"):
         value = pg.hash("patroni", key)
         if value:
-            lines.append(f"  {key}: {json.dumps(value)}")
+            lines.append(f"  {key}: {to_json(value)}")
     ctl = " ".join(node.layout.ctl)
     lines += [
         "bootstrap:",
-        f"  dcs: {json.dumps(dcs(node), separators=(',', ':'))}",
+        f"  dcs: {to_json(dcs(node), separators=(',', ':'))}",
         "  method: gitlab_ctl",
         "  gitlab_ctl:",
         f"    command: {ctl} patroni bootstrap --srcdir={patroni_dir(node) / 'data'}",
@@ -245,7 +244,7 @@ def patroni_yaml(node: NodeInput) -> OmnibusFile:
                 lines.append(f"  {name}: {_ruby(value)}")
     tags = pg.hash("patroni", "tags")
     if tags:
-        lines.append(f"tags: {json.dumps(tags)}")
+        lines.append(f"tags: {to_json(tags)}")
     return OmnibusFile(
         patroni_dir(node) / "patroni.yaml",
         "\n".join(lines) + "\n",

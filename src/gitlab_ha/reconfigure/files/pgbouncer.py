@@ -8,12 +8,11 @@ Patroni leader and RELOADs PgBouncer).
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePosixPath
 from typing import Any
 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
-from gitlab_ha.reconfigure.settings import as_int
+from gitlab_ha.reconfigure.settings import as_int, to_json
 
 # pgbouncer/attributes/default.rb (unchanged 16.6 → 19.3): the ini's lines, in the template's order.
 INI_DEFAULTS: dict[str, Any] = {
@@ -238,7 +237,7 @@ def databases_json(node: NodeInput) -> OmnibusFile:
     owner = node.layout.consul_os_user if watched(node) else "root"
     return OmnibusFile(
         databases_paths(node)[0],
-        json.dumps(databases(node)) + "\n",
+        to_json(databases(node)) + "\n",
         0o600,
         owner,
         "pgbouncer",
