@@ -39,7 +39,16 @@ class AsyncProcess:
         """Start `argv` in a new session (`how` as for `Process.spawn`); OSError if it cannot start."""
         args = argv_list(argv)
         with options(**how) as kwargs:
-            proc = await asyncio.create_subprocess_exec(*args, **kwargs)
+            # The child runs before asyncio has finished wiring its pipes: a cancellation landing in
+            # between must not lose it. Let the creation finish, stop the child, then re-raise.
+            creating = asyncio.ensure_future(asyncio.create_subprocess_exec(*args, **kwargs))
+            try:
+                proc = await asyncio.shield(creating)
+            except asyncio.CancelledError:
+                proc = await creating
+                kill_tree(proc.pid)
+                await proc.wait()
+                raise
         return cls(proc, args)
 
     @property
