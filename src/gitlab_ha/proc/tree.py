@@ -32,6 +32,9 @@ def kill_tree(pid: int) -> list[psutil.Process]:
             leader.suspend()
         with contextlib.suppress(psutil.Error):
             descendants = leader.children(recursive=True)
+    # The group too: a grandchild whose parent already exited was re-parented away from the tree.
+    known = {p.pid for p in descendants}
+    descendants += [p for p in _group(pid) if p.pid not in known and p.pid != pid]
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
     if leader is not None:
@@ -41,6 +44,15 @@ def kill_tree(pid: int) -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error):
             child.kill()
     return descendants
+
+
+def _group(pgid: int) -> list[psutil.Process]:
+    members = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(process.pid) == pgid:
+                members.append(process)
+    return members
 
 
 def gone(process: psutil.Process) -> bool:
