@@ -378,15 +378,15 @@ class Resolver:
 
     def handle(self, data: bytes, *, udp: bool) -> bytes | None:
         """One query in, one reply out (None: a response, or not even an ID to answer to)."""
-        data = bytes(data)
-        if len(data) >= 3 and data[2] & 0x80:
-            return None  # QR=1: a response, not a query; answering would let two servers ping-pong
+        if type(data) is not bytes:
+            data = bytes(data)
         if self._cache_version != self.zone.version or len(self._cache) > CACHE_MAX:
             self._cache.clear()
             self._cache_version = self.zone.version
-        key = (udp, data[2:])
-        variants = self._cache.get(key)
+        variants = self._cache.get((udp, data[2:]))  # the hot path: a reply made before, less its ID
         if variants is None:
+            if len(data) >= 3 and data[2] & 0x80:
+                return None  # QR=1: a response, not a query; answering would let two servers ping-pong
             try:
                 query = parse_query(data)
             except BadQuery as exc:
@@ -397,7 +397,7 @@ class Resolver:
             except Exception as exc:
                 self.trouble.warning("failed", "DNS: query failed: %s: %s", type(exc).__name__, exc)
                 return error_reply(data, SERVFAIL)
-            self._cache[key] = variants
+            self._cache[(udp, data[2:])] = variants
         self._turn += 1
         return data[:2] + variants[self._turn % len(variants)]
 

@@ -316,18 +316,21 @@ class Worker:
 
     def _udp(self, sock: socket.socket) -> None:
         self.poll()
+        receive, send, handle = sock.recvfrom, sock.sendto, self.resolver.handle
         for _ in range(UDP_BATCH):
             try:
-                data, addr = sock.recvfrom(UDP_MAX)
+                data, addr = receive(UDP_MAX)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 self.trouble.warning("udp-recv", "DNS: UDP receive failed: %s", exc)
                 return
-            reply = self.resolver.handle(data, udp=True)
+            reply = handle(data, udp=True)
             if reply is not None:
-                with contextlib.suppress(OSError):
-                    sock.sendto(reply, addr)
+                try:  # noqa: SIM105 (per packet: a try costs nothing, contextlib.suppress a context manager)
+                    send(reply, addr)
+                except OSError:
+                    pass  # the client is gone or its buffer full: as a lost datagram
 
     async def _tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self._tcp_clients >= TCP_CONNECTIONS_MAX:
