@@ -103,7 +103,7 @@ def start_agent(workdir: Path, *args: str, node: str = "node1", host: str = "127
     log, out = stem.with_suffix(".log"), stem.with_suffix(".out")
     argv = [
         sys.executable, "-m", "gitlab_ha", "consul", "agent", "-node", node, "-client", host, "-bind", host,
-        "-http-port", "0", "-dns-port", "0", *args,
+        "-http-port", "0", "-dns-port", "0", "-serf-lan-port", "0", "-server-port", "0", *args,
     ]  # fmt: skip
     proc = Process.spawn(argv, stdout=out, stderr=log)
     try:

@@ -100,10 +100,32 @@ def agent_cmd(
     datacenter: str | None = typer.Option(None, "-datacenter", "--datacenter", help="Datacenter name (default dc1)."),
     domain: str | None = typer.Option(None, "-domain", "--domain", help="DNS domain (default consul)."),
     enable_script_checks: bool = typer.Option(
-        False, "-enable-script-checks", "--enable-script-checks", help="Allow script checks."
+        False, "-enable-script-checks", "--enable-script-checks", help="Allow script checks, also over HTTP."
     ),
-    server: bool = typer.Option(
-        True, "-server", "--server", help="Accepted for Consul compatibility (this agent holds the state)."
+    enable_local_script_checks: bool = typer.Option(
+        False,
+        "-enable-local-script-checks",
+        "--enable-local-script-checks",
+        help="Allow script checks from config files only.",
+    ),
+    server: bool = typer.Option(False, "-server", "--server", help="Run as a server (a Raft voter)."),
+    bootstrap: bool = typer.Option(False, "-bootstrap", "--bootstrap", help="Bootstrap alone (bootstrap_expect 1)."),
+    bootstrap_expect: int | None = typer.Option(
+        None, "-bootstrap-expect", "--bootstrap-expect", help="Servers to wait for before the first election."
+    ),
+    retry_join: list[str] = typer.Option(
+        [], "-retry-join", "--retry-join", help="Address (host[:port]) to join, retried (repeatable)."
+    ),
+    join: list[str] = typer.Option([], "-join", "--join", help="Address to join at start (repeatable)."),
+    retry_interval: str | None = typer.Option(
+        None, "-retry-interval", "--retry-interval", help="Time between join attempts (default 1s)."
+    ),
+    encrypt: str | None = typer.Option(None, "-encrypt", "--encrypt", help="Gossip key (consul keygen)."),
+    serf_lan_port: int | None = typer.Option(
+        None, "-serf-lan-port", "--serf-lan-port", help="Gossip port, UDP (default 8301; 0: any)."
+    ),
+    server_port: int | None = typer.Option(
+        None, "-server-port", "--server-port", help="Server RPC port, TCP (default 8300; 0: any)."
     ),
     ui: bool = typer.Option(False, "-ui", "--ui", help="Accepted for Consul compatibility; there is no UI."),
     log_level: str = typer.Option("info", "-log-level", "--log-level", help="debug, info, warn or error."),
@@ -116,8 +138,9 @@ def agent_cmd(
 
     from gitlab_ha.discovery.agent import Agent
     from gitlab_ha.discovery.config import AgentFlags, agent_config
+    from gitlab_ha.discovery.values import parse_duration
 
-    del server, ui
+    del ui
     dirs = list(config_dir)
     flags = AgentFlags(
         node=node,
@@ -130,14 +153,23 @@ def agent_cmd(
         datacenter=datacenter,
         domain=domain,
         enable_script_checks=enable_script_checks,
+        enable_local_script_checks=enable_local_script_checks,
+        server=server,
+        bootstrap=bootstrap,
+        bootstrap_expect=bootstrap_expect,
+        retry_join=[*join, *retry_join],
+        retry_interval=parse_duration(retry_interval, "-retry-interval") if retry_interval else None,
+        encrypt=encrypt,
+        serf_lan_port=serf_lan_port,
+        server_port=server_port,
     )
-    cfg = agent_config(dirs, list(config_file), flags, node_name=socket.gethostname(), dev=dev)
     level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}.get(
         log_level.lower()
     )
     if level is None:
         raise InputError(f"unknown log level {log_level!r}", "-log-level")
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    cfg = agent_config(dirs, list(config_file), flags, node_name=socket.gethostname(), dev=dev)
 
     async def main() -> None:
         agent = Agent(cfg, dirs)
@@ -147,7 +179,9 @@ def agent_cmd(
             http = ",".join(f"{h}:{agent.http_port}" for h in hosts)
             dns = ",".join(f"{h}:{agent.dns_port}" for h in hosts)
             print(
-                f"==> gitlab-ha consul agent running: node={agent.node} dc={cfg.datacenter} http={http} dns={dns}",
+                f"==> gitlab-ha consul agent running: node={agent.node} dc={cfg.datacenter} http={http} dns={dns} "
+                f"serf={cfg.bind_addr}:{agent.gossip.port} role={'server' if cfg.server else 'client'}"
+                + (f" rpc={cfg.bind_addr}:{agent.rpc.port}" if agent.rpc is not None else ""),
                 flush=True,
             )
 

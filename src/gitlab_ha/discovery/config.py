@@ -12,7 +12,9 @@ they can travel inside state-machine commands and be persisted as JSON unchanged
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_ha.discovery.definitions import WatchDefinition, parse_watch
+from gitlab_ha.discovery.gossip import FAST, Profile
 from gitlab_ha.discovery.state import CommandError
 from gitlab_ha.discovery.values import format_duration, norm, parse_duration
 from gitlab_ha.errors import InputError
 from gitlab_ha.validation import as_input_error, str_list, strict_bool, strict_int, strict_str, type_name
 
 JSON = dict[str, Any]
+log = logging.getLogger("gitlab_ha.discovery.config")
 
 # --- a tiny schema: normalised key -> (canonical key, converter) -------------------------------------------------
 
@@ -129,8 +133,23 @@ def check_type(check: Mapping[str, Any]) -> str:
     return ""
 
 
-def parse_check(raw: Any, where: str, *, service: JSON | None = None, index: int = 0, total: int = 1) -> JSON:
-    """A check definition, validated; `service` is the owning service for checks nested in one."""
+def parse_check(
+    raw: Any,
+    where: str,
+    *,
+    service: JSON | None = None,
+    index: int = 0,
+    total: int = 1,
+    from_file: bool = False,
+) -> JSON:
+    """A check definition, validated; `service` is the owning service for checks nested in one.
+
+    An initial `status` other than passing, warning or critical is refused over the HTTP API (Consul:
+    400 "Bad check status"). In a config file it starts the check critical, with a warning: Consul
+    copies such a status verbatim into the catalog (Omnibus writes `"status": "failing"` for its
+    postgresql check), where DNS, which only leaves out `critical`, would serve the instance until the
+    first run. Here a check whose status is unknown is critical until it has run.
+    """
     check = _fields(raw, _CHECK_SCHEMA, where, ignore=_IGNORED)
     kind = check_type(check)
     kinds = [k for k in ("Args", "HTTP", "TCP", "TTL") if check.get(k)]
@@ -146,9 +165,18 @@ def parse_check(raw: Any, where: str, *, service: JSON | None = None, index: int
         if parse_duration(check["Interval"], where) < MIN_INTERVAL:
             raise InputError("invalid check: interval must be at least 1s", f"{where}.interval")
     if "Status" in check and check["Status"] not in STATUSES:
-        raise InputError(
-            f"invalid check status {check['Status']!r}: use passing, warning or critical", f"{where}.status"
+        if not from_file:
+            raise InputError(
+                f"invalid check status {check['Status']!r}: use passing, warning or critical", f"{where}.status"
+            )
+        log.warning(
+            "%s.status: initial status %r is not passing, warning or critical: the check starts critical "
+            "(Consul would store %r verbatim until the first run)",
+            where,
+            check["Status"],
+            check["Status"],
         )
+        check["Status"] = "critical"
     for key in ("SuccessBeforePassing", "FailuresBeforeCritical", "FailuresBeforeWarning"):
         if check.get(key, 0) < 0:
             raise InputError("must not be negative", f"{where}.{key}")
@@ -195,7 +223,7 @@ _SERVICE_SCHEMA: dict[str, tuple[str, Converter]] = {
 }
 
 
-def parse_service(raw: Any, where: str) -> tuple[JSON, list[JSON]]:
+def parse_service(raw: Any, where: str, *, from_file: bool = False) -> tuple[JSON, list[JSON]]:
     """A service definition -> (service record, its checks)."""
     svc = _fields(raw, _SERVICE_SCHEMA, where, ignore=_IGNORED)
     if not svc.get("Service"):
@@ -244,6 +272,7 @@ def parse_service(raw: Any, where: str) -> tuple[JSON, list[JSON]]:
             service=svc,
             index=i,
             total=len(raw_checks),
+            from_file=from_file,
         )
         for i, c in enumerate(raw_checks)
         if c  # an empty object means no check, as Consul treats it
@@ -382,12 +411,14 @@ def services_in_document(doc: JSON, where: str) -> list[tuple[JSON, list[JSON]]]
         if nk == "service":
             items = value if isinstance(value, list) else [value]
             for i, item in enumerate(items):
-                found.append(parse_service(item, f"{where}: service" + (f"[{i}]" if len(items) > 1 else "")))
+                found.append(
+                    parse_service(item, f"{where}: service" + (f"[{i}]" if len(items) > 1 else ""), from_file=True)
+                )
         elif nk == "services":
             if not isinstance(value, list):
                 raise InputError(f"expected a list, got {type_name(value)}", f"{where}: services")
             for i, item in enumerate(value):
-                found.append(parse_service(item, f"{where}: services[{i}]"))
+                found.append(parse_service(item, f"{where}: services[{i}]", from_file=True))
     return found
 
 
@@ -417,9 +448,21 @@ class AgentConfig:
     serf_lan_port: int = 8301
     server_port: int = 8300
     server: bool = True
+    server_explicit: bool = False
+    bootstrap_expect: int = 0
+    retry_join: list[str] = field(default_factory=list)
+    retry_interval: float = 1.0
+    retry_max: int = 0
     dev: bool = False
     enable_script_checks: bool = False
+    enable_local_script_checks: bool = False
     encrypt: str = ""
+    encrypt_verify_incoming: bool = True
+    encrypt_verify_outgoing: bool = True
+    raft_multiplier: int = 1
+    gossip: Profile = FAST
+    leave_on_terminate: bool | None = None
+    skip_leave_on_interrupt: bool | None = None
     session_ttl_min: float = 10.0
     check_update_interval: float = 300.0
     dns: DNSConfig = field(default_factory=DNSConfig)
@@ -428,85 +471,61 @@ class AgentConfig:
     watches: list[WatchDefinition] = field(default_factory=list)
     node_meta: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    ports_set: set[str] = field(default_factory=set)
 
     @property
     def address(self) -> str:
         return self.advertise_addr or (self.bind_addr if self.bind_addr not in ("0.0.0.0", "::") else "127.0.0.1")
 
 
-# Keys Consul knows that the lab agent reads but has no use for; accepted so real configs validate.
+# Keys Consul knows that this agent reads but has no use for; accepted so real configs validate. None of
+# them weakens or claims security: those (ACLs, TLS) are refused below until they are implemented.
 _ACCEPTED_AGENT_KEYS = frozenset(
     norm(k)
     for k in (
-        "ui",
-        "ui_config",
-        "retry_join",
-        "start_join",
-        "join",
-        "bootstrap",
-        "bootstrap_expect",
-        "log_level",
-        "log_file",
-        "log_json",
-        "enable_syslog",
-        "telemetry",
-        "rejoin_after_leave",
-        "leave_on_terminate",
-        "skip_leave_on_interrupt",
-        "verify_incoming",
-        "verify_outgoing",
-        "verify_server_hostname",
-        "ca_file",
-        "cert_file",
-        "key_file",
-        "tls",
-        "encrypt_verify_incoming",
-        "encrypt_verify_outgoing",
-        "acl",
-        "acl_datacenter",
-        "primary_datacenter",
-        "performance",
-        "disable_update_check",
-        "disable_remote_exec",
-        "enable_local_script_checks",
-        "addresses",
-        "recursors",
-        "retry_interval",
-        "retry_max",
-        "raft_protocol",
-        "server_name",
-        "node_id",
-        "autopilot",
-        "limits",
-        "disable_host_node_id",
-        "connect",
-        "http_config",
-        "reconnect_timeout",
-        "translate_wan_addrs",
-        "pid_file",
-        "enable_debug",
-        "license_path",
-        "auto_encrypt",
-        "advertise_addr_wan",
-    )
-)
-
-
-# More of Consul's agent keys, accepted for the same reason (configs written for real Consul must validate).
-_ACCEPTED_AGENT_KEYS |= frozenset(
-    norm(k)
-    for k in (
-        "log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files", "syslog_facility", "segment", "segments",
-        "serf_lan", "serf_wan", "serf_lan_allowed_cidrs", "retry_join_wan", "start_join_wan", "retry_interval_wan",
-        "ca_path", "verify_incoming_rpc", "verify_incoming_https", "tls_min_version", "tls_cipher_suites",
-        "tls_prefer_server_cipher_suites", "auto_config", "enable_central_service_config", "raft_snapshot_threshold",
-        "raft_snapshot_interval", "raft_trailing_logs", "server_rejoin_age_max", "discovery_max_stale", "rpc",
-        "audit", "cloud", "config_entries", "default_query_time", "max_query_time", "disable_keyring_file",
-        "disable_anonymous_signature", "discard_check_output", "advertise_reconnect_timeout", "alt_domain",
-        "non_voting_server", "read_replica", "unix_sockets", "use_streaming_backend",
-        "rpc_max_conns_per_client", "http_max_conns_per_client", "locality",
+        "ui", "ui_config", "log_level", "log_file", "log_json", "enable_syslog", "telemetry", "rejoin_after_leave",
+        "primary_datacenter", "disable_update_check", "disable_remote_exec", "addresses", "recursors", "raft_protocol",
+        "node_id", "autopilot", "limits", "disable_host_node_id", "http_config", "reconnect_timeout",
+        "translate_wan_addrs", "pid_file", "enable_debug", "license_path", "advertise_addr_wan", "log_rotate_bytes",
+        "log_rotate_duration", "log_rotate_max_files", "syslog_facility", "segment", "segments", "serf_lan", "serf_wan",
+        "serf_lan_allowed_cidrs", "retry_join_wan", "start_join_wan", "retry_interval_wan", "enable_central_service_config",
+        "raft_snapshot_threshold", "raft_snapshot_interval", "raft_trailing_logs", "server_rejoin_age_max",
+        "discovery_max_stale", "rpc", "audit", "cloud", "config_entries", "default_query_time", "max_query_time",
+        "disable_keyring_file", "disable_anonymous_signature", "discard_check_output", "advertise_reconnect_timeout",
+        "alt_domain", "non_voting_server", "read_replica", "unix_sockets", "use_streaming_backend",
+        "rpc_max_conns_per_client", "http_max_conns_per_client", "locality", "connect", "server_name",
     )
 )  # fmt: skip
+
+# Security settings this agent does not implement yet: refused when they would switch something on,
+# never accepted and ignored (an operator would believe the agent closed when it is open).
+_SECURITY_KEYS = frozenset(
+    norm(k)
+    for k in (
+        "acl", "acl_datacenter", "acl_default_policy", "acl_down_policy", "acl_master_token", "acl_token",
+        "acl_agent_token", "acl_enforce_version_8", "tls", "verify_incoming", "verify_incoming_rpc",
+        "verify_incoming_https", "verify_outgoing", "verify_server_hostname", "ca_file", "ca_path", "cert_file",
+        "key_file", "auto_encrypt", "auto_config", "tls_min_version", "tls_cipher_suites",
+        "tls_prefer_server_cipher_suites",
+    )
+)  # fmt: skip
+
+
+def _switches_on(value: Any) -> bool:
+    """Whether a security setting's value asks for something (false, "", empty blocks ask for nothing)."""
+    if isinstance(value, dict):
+        return any(_switches_on(v) for k, v in value.items() if norm(str(k)) not in ("enabled",)) or bool(
+            value.get("enabled", False)
+        )
+    if isinstance(value, list):
+        return any(_switches_on(v) for v in value)
+    return bool(value) and value not in ("false", "0")
+
+
+def _join_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return _str_list(value, where)
 
 
 def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> AgentConfig:
@@ -520,7 +539,7 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
                 cfg.services.extend(services_in_document({key: value}, where))
             elif nk in ("check", "checks"):
                 items = value if isinstance(value, list) else [value]
-                cfg.checks.extend(parse_check(item, f"{at}[{i}]") for i, item in enumerate(items))
+                cfg.checks.extend(parse_check(item, f"{at}[{i}]", from_file=True) for i, item in enumerate(items))
             elif nk == "nodename":
                 cfg.node_name = _str(value, at)
             elif nk == "datacenter":
@@ -537,11 +556,39 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
                 cfg.advertise_addr = _str(value, at)
             elif nk == "server":
                 cfg.server = _bool(value, at)
+                cfg.server_explicit = True
+            elif nk == "bootstrapexpect":
+                cfg.bootstrap_expect = _int(value, at)
+                if cfg.bootstrap_expect < 0:
+                    raise InputError("must not be negative", at)
+            elif nk == "bootstrap":
+                if _bool(value, at):
+                    cfg.bootstrap_expect = 1
+            elif nk in ("retryjoin", "startjoin", "join"):
+                cfg.retry_join.extend(_join_list(value, at))
+            elif nk == "retryinterval":
+                cfg.retry_interval = max(0.1, parse_duration(value, at))
+            elif nk == "retrymax":
+                cfg.retry_max = _int(value, at)
             elif nk == "enablescriptchecks":
                 cfg.enable_script_checks = _bool(value, at)
+            elif nk == "enablelocalscriptchecks":
+                cfg.enable_local_script_checks = _bool(value, at)
             elif nk == "encrypt":
                 cfg.encrypt = _str(value, at)
                 _check_key(cfg.encrypt, at)
+            elif nk == "encryptverifyincoming":
+                cfg.encrypt_verify_incoming = _bool(value, at)
+            elif nk == "encryptverifyoutgoing":
+                cfg.encrypt_verify_outgoing = _bool(value, at)
+            elif nk == "leaveonterminate":
+                cfg.leave_on_terminate = _bool(value, at)
+            elif nk == "skipleaveoninterrupt":
+                cfg.skip_leave_on_interrupt = _bool(value, at)
+            elif nk == "performance":
+                _performance(cfg, value, at)
+            elif nk == "gossiplan":
+                _gossip_lan(cfg, value, at)
             elif nk == "sessionttlmin":
                 cfg.session_ttl_min = parse_duration(value, at)
             elif nk == "checkupdateinterval":
@@ -556,7 +603,15 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
                 if not isinstance(value, list):
                     raise InputError(f"expected a list, got {type_name(value)}", at)
                 cfg.watches.extend(parse_watch(item, f"{at}[{i}]") for i, item in enumerate(value))
+            elif nk in _SECURITY_KEYS:
+                if _switches_on(value):
+                    raise InputError(
+                        f"{key} is not implemented by this agent: refusing to start rather than run without it",
+                        where,
+                    )
             elif nk in _ACCEPTED_AGENT_KEYS:
+                if nk == "ui" and value:
+                    log.info("%s: ui is accepted and ignored: this agent has no web UI", where)
                 continue
             else:
                 raise InputError(f"invalid config key {key}", where)
@@ -572,12 +627,57 @@ def _check_key(key: str, where: str) -> None:
         raise InputError("encrypt: the key must be 16, 24 or 32 bytes", where)
 
 
-def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
+def _block(value: Any, where: str) -> dict[str, Any]:
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        value = value[0]  # HCL gives a one-element list for a block written once
     if not isinstance(value, dict):
         raise InputError(f"expected an object, got {type_name(value)}", where)
-    for key, port in value.items():
+    return value
+
+
+def _performance(cfg: AgentConfig, value: Any, where: str) -> None:
+    for key, item in _block(value, where).items():
+        nk = norm(key)
+        if nk == "raftmultiplier":
+            multiplier = _int(item, f"{where}.{key}")
+            if not 1 <= multiplier <= 10:
+                raise InputError("must be between 1 and 10", f"{where}.{key}")
+            cfg.raft_multiplier = multiplier
+        elif nk in ("leavedraintime", "rpcholdtimeout"):
+            continue
+        else:
+            raise InputError(f"invalid config key performance.{key}", where)
+
+
+def _gossip_lan(cfg: AgentConfig, value: Any, where: str) -> None:
+    changes: dict[str, Any] = {}
+    for key, item in _block(value, where).items():
+        nk = norm(key)
+        at = f"{where}.{key}"
+        if nk == "probeinterval":
+            changes["probe_interval"] = parse_duration(item, at)
+        elif nk == "probetimeout":
+            changes["probe_timeout"] = parse_duration(item, at)
+        elif nk == "suspicionmult":
+            changes["suspicion_mult"] = float(_int(item, at))
+        elif nk == "retransmitmult":
+            changes["retransmit_mult"] = _int(item, at)
+        elif nk in ("gossipnodes", "gossipinterval"):
+            continue
+        else:
+            raise InputError(f"invalid config key gossip_lan.{key}", where)
+    for name in ("probe_interval", "probe_timeout"):
+        if name in changes and not 0.05 <= changes[name] <= 60:
+            raise InputError("must be between 50ms and 60s", f"{where}.{name}")
+    cfg.gossip = dataclasses.replace(cfg.gossip, **changes)
+
+
+def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
+    for key, port in _block(value, where).items():
         nk = norm(key)
         p = _int(port, f"{where}.{key}")
+        if nk in ("http", "dns", "serflan", "server") and not -1 <= p <= 65535:
+            raise InputError(f"invalid port {p}", f"{where}.{key}")
         if nk == "http":
             cfg.http_port = p
         elif nk == "dns":
@@ -586,25 +686,23 @@ def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
             cfg.serf_lan_port = p
         elif nk == "server":
             cfg.server_port = p
-        elif nk in (
-            "https",
-            "grpc",
-            "grpctls",
-            "serfwan",
-            "sidecarminport",
-            "sidecarmaxport",
-            "exposeminport",
-            "exposemaxport",
-        ):
+        elif nk == "https":
+            if p >= 0:
+                raise InputError(
+                    "ports.https: HTTPS is not implemented by this agent: refusing to start rather than serve "
+                    "plain HTTP where HTTPS was asked for",
+                    where,
+                )
+            continue
+        elif nk in ("grpc", "grpctls", "serfwan", "sidecarminport", "sidecarmaxport", "exposeminport", "exposemaxport"):
             continue
         else:
             raise InputError(f"invalid config key ports.{key}", where)
+        cfg.ports_set.add(nk)
 
 
 def _dns(dns: DNSConfig, value: Any, where: str) -> None:
-    if not isinstance(value, dict):
-        raise InputError(f"expected an object, got {type_name(value)}", where)
-    for key, item in value.items():
+    for key, item in _block(value, where).items():
         nk = norm(key)
         at = f"{where}.{key}"
         if nk == "nodettl":
@@ -653,19 +751,32 @@ def load_config_dir(directories: list[Path], base: AgentConfig) -> AgentConfig:
     return parse_agent_config(docs, base)
 
 
-def script_checks_allowed(enabled: bool, checks: list[JSON]) -> None:
-    """Script checks run only where `enable_script_checks` is on (CommandError 400, as Consul answers)."""
-    if not enabled and any(c.get("Type") == "script" for c in checks):
+def script_checks_allowed(enabled: bool, checks: list[JSON], *, local: bool = False) -> None:
+    """Script checks run only where allowed (CommandError 400, in Consul's words).
+
+    Checks from config files (`local`) need `enable_local_script_checks` or `enable_script_checks`;
+    checks registered over the HTTP API need `enable_script_checks`.
+    """
+    if enabled or not any(c.get("Type") == "script" for c in checks):
+        return
+    if local:
         raise CommandError(
-            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' to true", 400
+            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
+            "'enable_local_script_checks' to true",
+            400,
         )
+    raise CommandError(
+        "Scripts are disabled on this agent from remote calls; to enable, configure 'enable_script_checks' to true",
+        400,
+    )
 
 
 def check_script_rule(cfg: AgentConfig) -> None:
-    """The config's own definitions obey `enable_script_checks` (CommandError otherwise)."""
+    """The config's own definitions obey `enable_local_script_checks` / `enable_script_checks`."""
+    allowed = cfg.enable_script_checks or cfg.enable_local_script_checks
     for _svc, checks in cfg.services:
-        script_checks_allowed(cfg.enable_script_checks, checks)
-    script_checks_allowed(cfg.enable_script_checks, cfg.checks)
+        script_checks_allowed(allowed, checks, local=True)
+    script_checks_allowed(allowed, cfg.checks, local=True)
 
 
 # --- the agent's flags -------------------------------------------------------------------------------------------
@@ -673,7 +784,7 @@ def check_script_rule(cfg: AgentConfig) -> None:
 
 @dataclass
 class AgentFlags:
-    """`consul agent` flags; None (or False) means not given. Flags win over files, as in Consul."""
+    """`consul agent` flags; None (or False / empty) means not given. Flags win over files, as in Consul."""
 
     node: str | None = None
     bind: str | None = None
@@ -681,10 +792,19 @@ class AgentFlags:
     client: str | None = None
     http_port: int | None = None
     dns_port: int | None = None
+    serf_lan_port: int | None = None
+    server_port: int | None = None
     data_dir: Path | None = None
     datacenter: str | None = None
     domain: str | None = None
     enable_script_checks: bool = False
+    enable_local_script_checks: bool = False
+    server: bool = False
+    bootstrap: bool = False
+    bootstrap_expect: int | None = None
+    retry_join: list[str] = field(default_factory=list)
+    retry_interval: float | None = None
+    encrypt: str | None = None
 
 
 def agent_config(
@@ -693,6 +813,8 @@ def agent_config(
     """The agent's config: the config dirs, then the config files, then the flags; `node_name` by default."""
     cfg = load_config_dir(config_dirs, AgentConfig(node_name=node_name, dev=dev))
     if config_files:
+        for path in config_files:
+            cfg.files.append(path)
         cfg = parse_agent_config([(load_document(p), str(p)) for p in config_files], cfg)
     if flags.node:
         cfg.node_name = flags.node
@@ -702,11 +824,14 @@ def agent_config(
         cfg.advertise_addr = flags.advertise
     if flags.client:
         cfg.client_addr = flags.client
-    if flags.http_port is not None:
-        cfg.http_port = flags.http_port
-    if flags.dns_port is not None:
-        cfg.dns_port = flags.dns_port
+    for name in ("http_port", "dns_port", "serf_lan_port", "server_port"):
+        value = getattr(flags, name)
+        if value is not None:
+            setattr(cfg, name, value)
+            cfg.ports_set.add(name.replace("_port", "").replace("_", ""))
     if flags.data_dir is not None:
+        if dev:
+            raise InputError("-dev keeps the state in memory: drop -data-dir or -dev", "-data-dir")
         cfg.data_dir = flags.data_dir
     if flags.datacenter:
         cfg.datacenter = flags.datacenter.lower()
@@ -714,9 +839,64 @@ def agent_config(
         cfg.domain = flags.domain.strip(".").lower()
     if flags.enable_script_checks:
         cfg.enable_script_checks = True
+    if flags.enable_local_script_checks:
+        cfg.enable_local_script_checks = True
+    if flags.server:
+        cfg.server, cfg.server_explicit = True, True
+    if flags.bootstrap:
+        cfg.bootstrap_expect = 1
+    if flags.bootstrap_expect is not None:
+        cfg.bootstrap_expect = flags.bootstrap_expect
+    cfg.retry_join.extend(flags.retry_join)
+    if flags.retry_interval is not None:
+        cfg.retry_interval = flags.retry_interval
+    if flags.encrypt:
+        _check_key(flags.encrypt, "-encrypt")
+        cfg.encrypt = flags.encrypt
     if not dev and cfg.data_dir is None:
         raise InputError("data_dir is required (give -data-dir, data_dir in a config file, or -dev)", "-data-dir")
+    finish_config(cfg)
     return cfg
+
+
+def finish_config(cfg: AgentConfig) -> None:
+    """Defaults that depend on other settings, and the combinations Consul refuses."""
+    if cfg.dev:
+        cfg.server, cfg.bootstrap_expect = True, cfg.bootstrap_expect or 1
+        cfg.data_dir = None
+        # a -dev agent is alone: its gossip and RPC ports need not be the well-known ones
+        if "serflan" not in cfg.ports_set:
+            cfg.serf_lan_port = 0
+        if "server" not in cfg.ports_set:
+            cfg.server_port = 0
+    elif not cfg.server_explicit:
+        # Not in Consul (which starts a client): an agent told neither `server` nor whom to join is the
+        # standalone single server of this project's first release.
+        cfg.server = not cfg.retry_join
+        if cfg.server and not cfg.bootstrap_expect:
+            cfg.bootstrap_expect = 1
+    if cfg.bootstrap_expect and not cfg.server:
+        raise InputError("'bootstrap_expect > 0' requires 'server = true'", "bootstrap_expect")
+    if cfg.server and not cfg.bootstrap_expect and not cfg.retry_join:
+        cfg.bootstrap_expect = 1  # a lone server elects itself (Consul would wait for `-bootstrap`)
+    if cfg.server and not cfg.bootstrap_expect:
+        log.warning(
+            "server without bootstrap_expect: it becomes a voter only of a cluster that already lists it; "
+            "set bootstrap_expect to the number of servers"
+        )
+    if cfg.leave_on_terminate is None:
+        cfg.leave_on_terminate = not cfg.server
+    if cfg.skip_leave_on_interrupt is None:
+        cfg.skip_leave_on_interrupt = cfg.server
+    if cfg.enable_script_checks and any(
+        host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("127.")
+        for host in cfg.client_addr.split()
+    ):
+        log.warning(
+            "enable_script_checks with client_addr %s: anyone who reaches the HTTP API can run commands as this "
+            "agent's user; use enable_local_script_checks for checks from config files",
+            cfg.client_addr,
+        )
 
 
 def validate_paths(paths: list[Path]) -> AgentConfig:
@@ -730,6 +910,7 @@ def validate_paths(paths: list[Path]) -> AgentConfig:
     cfg = parse_agent_config(docs, AgentConfig())
     try:
         check_script_rule(cfg)
+        finish_config(cfg)
     except CommandError as exc:
         raise InputError(exc.message, " ".join(map(str, paths))) from None
     return cfg
