@@ -57,6 +57,7 @@ from gitlab_ha.discovery.state import (
     State,
     UpdateCheck,
 )
+from gitlab_ha.discovery.tls import client_context, server_context, server_name
 from gitlab_ha.discovery.waits import wait_event, within
 from gitlab_ha.discovery.watches import WatchRunner, watch_from_config
 from gitlab_ha.fsutil import write_atomic
@@ -99,8 +100,22 @@ class Agent:
         self.node_id = self._node_id()
         self.local = State()
         self.timing = Timing(config.raft_multiplier)
-        self.pool = Pool()
-        self.rpc: RPCServer | None = RPCServer({}, {}) if config.server else None
+        tls = config.tls
+        # TLS on the RPC port: a server with a certificate that verifies (or is verified) speaks only TLS there
+        self.rpc_tls = bool(tls.cert_file) and (tls.verify_incoming_rpc or tls.verify_outgoing)
+        self.pool = Pool(
+            client_context(tls) if tls.verify_outgoing else None,
+            server_name(config.datacenter, config.domain),
+        )
+        self.rpc: RPCServer | None = (
+            RPCServer(
+                {},
+                {},
+                ssl_context=server_context(tls, verify_incoming=tls.verify_incoming_rpc) if self.rpc_tls else None,
+            )
+            if config.server
+            else None
+        )
         keyring = Keyring(
             config.encrypt,
             verify_incoming=config.encrypt_verify_incoming,
@@ -149,6 +164,7 @@ class Agent:
         self._tasks: list[asyncio.Task[None]] = []
         self._watches: list[WatchRunner] = []
         self.http_port = config.http_port
+        self.https_port = config.tls.https_port
         self.dns_port = config.dns_port
         self.resolver = Resolver(self.state, domain=config.domain, datacenter=config.datacenter, config=config.dns)
         self._stopped = asyncio.Event()
@@ -500,6 +516,8 @@ class Agent:
         host = self.config.client_addr.split()[0]
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
+        if self.http_port < 0:
+            return f"https://{host}:{self.https_port}"
         return f"http://{host}:{self.http_port}"
 
     def member_json(self, member: Member) -> JSON:
@@ -587,12 +605,16 @@ class Agent:
         await self._runner.setup()
         hosts = self.config.client_addr.split() or ["127.0.0.1"]
         for host in hosts:
-            site = web.TCPSite(self._runner, host, self.http_port, reuse_address=True)
-            await site.start()
-            if self.http_port == 0:
-                server = site._server
-                assert isinstance(server, asyncio.Server)
-                self.http_port = server.sockets[0].getsockname()[1]
+            if self.http_port >= 0:
+                site = web.TCPSite(self._runner, host, self.http_port, reuse_address=True)
+                await site.start()
+                self.http_port = self.http_port or _bound_port(site)
+            if self.https_port >= 0:
+                tls = self.config.tls
+                context = server_context(tls, verify_incoming=tls.verify_incoming_https)
+                site = web.TCPSite(self._runner, host, self.https_port, reuse_address=True, ssl_context=context)
+                await site.start()
+                self.https_port = self.https_port or _bound_port(site)
         if self.dns_port >= 0:
             for host in hosts:  # UDP and TCP on every client address; port 0 picks one port for them all
                 dns = DNSServer(self.resolver, host, self.dns_port)
@@ -670,6 +692,13 @@ class Agent:
             await self.reload()
         except Exception as exc:
             log.error("reload failed: %s", exc)
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server
+    assert isinstance(server, asyncio.Server)
+    port: int = server.sockets[0].getsockname()[1]
+    return port
 
 
 def _fresh(definition: JSON) -> JSON:

@@ -24,6 +24,7 @@ from typing import Any
 from gitlab_ha.discovery.definitions import WatchDefinition, parse_watch
 from gitlab_ha.discovery.gossip import FAST, Profile
 from gitlab_ha.discovery.state import CommandError
+from gitlab_ha.discovery.tls import TLSConfig
 from gitlab_ha.discovery.values import format_duration, norm, parse_duration
 from gitlab_ha.errors import InputError
 from gitlab_ha.validation import as_input_error, str_list, strict_bool, strict_int, strict_str, type_name
@@ -472,6 +473,7 @@ class AgentConfig:
     node_meta: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     ports_set: set[str] = field(default_factory=set)
+    tls: TLSConfig = field(default_factory=TLSConfig)
 
     @property
     def address(self) -> str:
@@ -503,12 +505,17 @@ _SECURITY_KEYS = frozenset(
     norm(k)
     for k in (
         "acl", "acl_datacenter", "acl_default_policy", "acl_down_policy", "acl_master_token", "acl_token",
-        "acl_agent_token", "acl_enforce_version_8", "tls", "verify_incoming", "verify_incoming_rpc",
-        "verify_incoming_https", "verify_outgoing", "verify_server_hostname", "ca_file", "ca_path", "cert_file",
-        "key_file", "auto_encrypt", "auto_config", "tls_min_version", "tls_cipher_suites",
+        "acl_agent_token", "acl_enforce_version_8", "ca_path", "auto_encrypt", "auto_config", "tls_cipher_suites",
         "tls_prefer_server_cipher_suites",
     )
 )  # fmt: skip
+# TLS settings, top level (Consul before 1.12) and in `tls { defaults | internal_rpc | https | grpc { … } }`
+_TLS_TOP = {
+    "cafile": "ca_file", "certfile": "cert_file", "keyfile": "key_file", "verifyincoming": "verify_incoming",
+    "verifyincomingrpc": "verify_incoming_rpc", "verifyincominghttps": "verify_incoming_https",
+    "verifyoutgoing": "verify_outgoing", "verifyserverhostname": "verify_server_hostname",
+    "tlsminversion": "tls_min_version",
+}  # fmt: skip
 
 
 def _switches_on(value: Any) -> bool:
@@ -603,6 +610,10 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
                 if not isinstance(value, list):
                     raise InputError(f"expected a list, got {type_name(value)}", at)
                 cfg.watches.extend(parse_watch(item, f"{at}[{i}]") for i, item in enumerate(value))
+            elif nk in _TLS_TOP:
+                _tls_setting(cfg, _TLS_TOP[nk], value, "", at)
+            elif nk == "tls":
+                _tls_block(cfg, value, at)
             elif nk in _SECURITY_KEYS:
                 if _switches_on(value):
                     raise InputError(
@@ -616,6 +627,71 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
             else:
                 raise InputError(f"invalid config key {key}", where)
     return cfg
+
+
+def _tls_setting(cfg: AgentConfig, name: str, value: Any, section: str, at: str) -> None:
+    """One TLS setting; `section` is "" (top level / defaults), "internal_rpc", "https" or "grpc"."""
+    tls = cfg.tls
+    if section == "grpc":
+        return  # there is no gRPC listener
+    if name in ("ca_file", "cert_file", "key_file"):
+        path = _str(value, at)
+        have = getattr(tls, name)
+        if have and path and have != path and section:
+            raise InputError(f"a {section} {name} other than the default one is not implemented", at)
+        if path:
+            setattr(tls, name, path)
+            tls.where[name] = at
+    elif name == "tls_min_version":
+        version = _str(value, at).lower().replace("v", "").replace(".", "").replace("_", "")
+        if version not in ("tls12", "tls13"):
+            raise InputError("use TLSv1_2 or TLSv1_3 (older versions are refused)", at)
+        tls.min_version = version
+    elif name in ("verify_incoming", "verify_incoming_rpc", "verify_incoming_https"):
+        on = _bool(value, at)
+        if name in ("verify_incoming", "verify_incoming_rpc") and section in ("", "internal_rpc"):
+            tls.verify_incoming_rpc = on or tls.verify_incoming_rpc
+            tls.where["verify_incoming_rpc"] = at
+        if name in ("verify_incoming", "verify_incoming_https") and section in ("", "https"):
+            tls.verify_incoming_https = on or tls.verify_incoming_https
+            tls.where["verify_incoming_https"] = at
+    elif name == "verify_outgoing":
+        if section in ("", "internal_rpc"):
+            tls.verify_outgoing = _bool(value, at) or tls.verify_outgoing
+            tls.where["verify_outgoing"] = at
+    elif name == "verify_server_hostname":
+        tls.verify_server_hostname = _bool(value, at) or tls.verify_server_hostname
+        tls.where["verify_server_hostname"] = at
+    else:
+        raise InputError(f"invalid config key {name}", at)
+
+
+_TLS_SECTION_KEYS = {
+    "cafile": "ca_file", "certfile": "cert_file", "keyfile": "key_file", "verifyincoming": "verify_incoming",
+    "verifyoutgoing": "verify_outgoing", "verifyserverhostname": "verify_server_hostname",
+    "tlsminversion": "tls_min_version",
+}  # fmt: skip
+
+
+def _tls_block(cfg: AgentConfig, value: Any, where: str) -> None:
+    for section, body in _block(value, where).items():
+        ns = norm(section)
+        if ns not in ("defaults", "internalrpc", "https", "grpc"):
+            raise InputError(f"invalid config key tls.{section}", where)
+        for key, item in _block(body, f"{where}.{section}").items():
+            nk = norm(key)
+            at = f"{where}.{section}.{key}"
+            if nk in ("capath", "tlsciphersuites"):
+                if _switches_on(item):
+                    raise InputError(f"tls.{section}.{key} is not implemented by this agent: refusing to start", at)
+                continue
+            if nk == "usebuiltinncertificates":
+                continue
+            if nk not in _TLS_SECTION_KEYS:
+                raise InputError(f"invalid config key tls.{section}.{key}", where)
+            _tls_setting(
+                cfg, _TLS_SECTION_KEYS[nk], item, {"defaults": "", "internalrpc": "internal_rpc"}.get(ns, ns), at
+            )
 
 
 def _check_key(key: str, where: str) -> None:
@@ -687,13 +763,8 @@ def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
         elif nk == "server":
             cfg.server_port = p
         elif nk == "https":
-            if p >= 0:
-                raise InputError(
-                    "ports.https: HTTPS is not implemented by this agent: refusing to start rather than serve "
-                    "plain HTTP where HTTPS was asked for",
-                    where,
-                )
-            continue
+            cfg.tls.https_port = p
+            cfg.tls.where["https_port"] = f"{where}.{key}"
         elif nk in ("grpc", "grpctls", "serfwan", "sidecarminport", "sidecarmaxport", "exposeminport", "exposemaxport"):
             continue
         else:
@@ -884,6 +955,7 @@ def finish_config(cfg: AgentConfig) -> None:
             "server without bootstrap_expect: it becomes a voter only of a cluster that already lists it; "
             "set bootstrap_expect to the number of servers"
         )
+    cfg.tls.check()
     if cfg.leave_on_terminate is None:
         cfg.leave_on_terminate = not cfg.server
     if cfg.skip_leave_on_interrupt is None:
