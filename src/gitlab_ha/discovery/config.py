@@ -738,8 +738,10 @@ def _gossip_lan(cfg: AgentConfig, value: Any, where: str) -> None:
             changes["suspicion_mult"] = float(_int(item, at))
         elif nk == "retransmitmult":
             changes["retransmit_mult"] = _int(item, at)
-        elif nk in ("gossipnodes", "gossipinterval"):
-            continue
+        elif nk == "gossipnodes":
+            changes["gossip_nodes"] = _int(item, at)
+        elif nk == "gossipinterval":
+            changes["gossip_interval"] = parse_duration(item, at)
         else:
             raise InputError(f"invalid config key gossip_lan.{key}", where)
     for name in ("probe_interval", "probe_timeout"):

@@ -65,6 +65,8 @@ class Profile:
     retransmit_mult: int = 4
     push_pull_interval: float = 10.0
     reconnect_interval: float = 2.0
+    gossip_interval: float = 0.2  # news is also sent to `gossip_nodes` members this often, not only on pings
+    gossip_nodes: int = 3
 
 
 FAST = Profile()
@@ -189,7 +191,11 @@ class Gossip:
         self._transport = transport
         self.port = transport.get_extra_info("sockname")[1]
         self.me.port = self.port
-        self._tasks = [asyncio.create_task(self._probe_loop()), asyncio.create_task(self._background_loop())]
+        self._tasks = [
+            asyncio.create_task(self._probe_loop()),
+            asyncio.create_task(self._background_loop()),
+            asyncio.create_task(self._gossip_loop()),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -264,7 +270,7 @@ class Gossip:
     def _send_to(self, target: tuple[str, int], msg: dict[str, Any]) -> None:
         if self._transport is None or self._transport.is_closing():
             return
-        if msg["t"] in ("ping", "ack", "ping_req", "nack"):
+        if msg["t"] in ("ping", "ack", "ping_req", "gossip"):
             msg["u"] = self._piggyback()
         data = json.dumps(msg, separators=(",", ":")).encode()
         if len(data) > MAX_PACKET:
@@ -472,6 +478,18 @@ class Gossip:
         if target.state == ALIVE:
             log.info("member %s suspected (no ack to a direct or indirect ping)", target.name)
             self._suspect(target, target.incarnation)
+
+    async def _gossip_loop(self) -> None:
+        """Spread queued news to a few random members every gossip_interval (memberlist's gossip)."""
+        while True:
+            await asyncio.sleep(self.profile.gossip_interval)
+            if not self._queue:
+                continue
+            live = self._live_others()
+            for member in random.sample(live, min(len(live), self.profile.gossip_nodes)):
+                if not self._queue:
+                    break
+                self._send(member, {"t": "gossip", "from": self.name})
 
     async def _background_loop(self) -> None:
         """Push-pull with a random live member now and then; knock on failed members' doors."""

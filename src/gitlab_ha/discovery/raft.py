@@ -239,7 +239,12 @@ class RaftNode:
         }
         if others:
             granted = 1 + sum(await asyncio.gather(*(self._ask_vote(p, {**ask, "pre": True}) for p in others)))
-            if granted < self.majority() or self.role == LEADER:
+            if self.role == LEADER:
+                return
+            if granted < self.majority():
+                # a peer may still have heard from the old leader a moment ago: ask again soon, not a whole
+                # election timeout later (a pre-vote changes no term, so asking again disturbs no one)
+                self._deadline = time.monotonic() + random.uniform(0.1, 0.3) * self.timing.multiplier
                 return
         term = self.term + 1
         self.store.save_meta(term, self.name)
