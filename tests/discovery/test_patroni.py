@@ -50,12 +50,12 @@ def pg_workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _stop_postmaster(data_dir: Path) -> None:
+def _stop_postmaster(data_dir: Path, sig: int = signal.SIGQUIT) -> None:
     """If Patroni died without stopping PostgreSQL, stop the postmaster it started (by its pid file)."""
     pid_file = data_dir / "postmaster.pid"
     with contextlib.suppress(OSError, ValueError, IndexError):
         pid = int(pid_file.read_text().splitlines()[0])
-        os.kill(pid, signal.SIGQUIT)
+        os.kill(pid, sig)
 
 
 def test_patroni_becomes_leader_through_the_agent(agent: RunningAgent, pg_workdir: Path) -> None:
