@@ -25,7 +25,7 @@ from gitlab_ha.discovery.tls import create_ca, create_cert
 from gitlab_ha.proc import STDOUT, Process, wait_http
 from tests.discovery.conftest import free_port
 from tests.discovery.harness import DATACENTER, Cluster, make_cluster, wait_until
-from tests.discovery.test_patroni import PG_BIN, _python_for_postgres, _stop_postmaster
+from tests.discovery.test_patroni import PG_BIN, _python_for_postgres, _stop_postmaster, postgresql_section
 
 pytestmark = pytest.mark.slow
 SCOPE = "tlslab"
@@ -91,19 +91,7 @@ def _patroni_config(name: str, work: Path, agent_address: str, pki: Path, cert: 
             "dcs": {"ttl": 20, "loop_wait": 1, "retry_timeout": 5, "postgresql": {"use_pg_rewind": False}},
             "initdb": [{"encoding": "UTF8"}],
         },
-        "postgresql": {
-            "listen": f"127.0.0.1:{pg}",
-            "connect_address": f"127.0.0.1:{pg}",
-            "data_dir": str(work / "data"),
-            "bin_dir": str(PG_BIN),
-            "pgpass": str(work / "pgpass"),
-            "authentication": {
-                "superuser": {"username": "postgres", "password": "lab-superuser"},
-                "replication": {"username": "replicator", "password": "lab-replication"},
-            },
-            "parameters": {"unix_socket_directories": str(work), "max_connections": 20, "shared_buffers": "16MB"},
-            "pg_hba": ["local all all trust", "host all all 127.0.0.1/32 md5", "host replication replicator 127.0.0.1/32 md5"],
-        },
+        "postgresql": postgresql_section(work, pg),
     }  # fmt: skip
 
 

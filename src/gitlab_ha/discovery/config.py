@@ -535,6 +535,24 @@ def _join_list(value: Any, where: str) -> list[str]:
     return _str_list(value, where)
 
 
+# Agent keys that are one setting each: normalised key -> (AgentConfig attribute, converter)
+_PLAIN_KEYS: dict[str, tuple[str, Converter]] = {
+    "nodename": ("node_name", _str),
+    "bindaddr": ("bind_addr", _str),
+    "clientaddr": ("client_addr", _str),
+    "advertiseaddr": ("advertise_addr", _str),
+    "retrymax": ("retry_max", _int),
+    "enablescriptchecks": ("enable_script_checks", _bool),
+    "enablelocalscriptchecks": ("enable_local_script_checks", _bool),
+    "encryptverifyincoming": ("encrypt_verify_incoming", _bool),
+    "encryptverifyoutgoing": ("encrypt_verify_outgoing", _bool),
+    "leaveonterminate": ("leave_on_terminate", _bool),
+    "skipleaveoninterrupt": ("skip_leave_on_interrupt", _bool),
+    "sessionttlmin": ("session_ttl_min", parse_duration),
+    "checkupdateinterval": ("check_update_interval", parse_duration),
+}
+
+
 def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> AgentConfig:
     """Merge config documents (in file-name order, later wins) into `base`."""
     cfg = base
@@ -547,20 +565,15 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
             elif nk in ("check", "checks"):
                 items = value if isinstance(value, list) else [value]
                 cfg.checks.extend(parse_check(item, f"{at}[{i}]", from_file=True) for i, item in enumerate(items))
-            elif nk == "nodename":
-                cfg.node_name = _str(value, at)
+            elif nk in _PLAIN_KEYS:
+                attr, conv = _PLAIN_KEYS[nk]
+                setattr(cfg, attr, conv(value, at))
             elif nk == "datacenter":
                 cfg.datacenter = _str(value, at).lower()
             elif nk == "domain":
                 cfg.domain = _str(value, at).strip(".").lower()
             elif nk == "datadir":
                 cfg.data_dir = Path(_str(value, at))
-            elif nk == "bindaddr":
-                cfg.bind_addr = _str(value, at)
-            elif nk == "clientaddr":
-                cfg.client_addr = _str(value, at)
-            elif nk == "advertiseaddr":
-                cfg.advertise_addr = _str(value, at)
             elif nk == "server":
                 cfg.server = _bool(value, at)
                 cfg.server_explicit = True
@@ -575,31 +588,13 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
                 cfg.retry_join.extend(_join_list(value, at))
             elif nk == "retryinterval":
                 cfg.retry_interval = max(0.1, parse_duration(value, at))
-            elif nk == "retrymax":
-                cfg.retry_max = _int(value, at)
-            elif nk == "enablescriptchecks":
-                cfg.enable_script_checks = _bool(value, at)
-            elif nk == "enablelocalscriptchecks":
-                cfg.enable_local_script_checks = _bool(value, at)
             elif nk == "encrypt":
                 cfg.encrypt = _str(value, at)
                 _check_key(cfg.encrypt, at)
-            elif nk == "encryptverifyincoming":
-                cfg.encrypt_verify_incoming = _bool(value, at)
-            elif nk == "encryptverifyoutgoing":
-                cfg.encrypt_verify_outgoing = _bool(value, at)
-            elif nk == "leaveonterminate":
-                cfg.leave_on_terminate = _bool(value, at)
-            elif nk == "skipleaveoninterrupt":
-                cfg.skip_leave_on_interrupt = _bool(value, at)
             elif nk == "performance":
                 _performance(cfg, value, at)
             elif nk == "gossiplan":
                 _gossip_lan(cfg, value, at)
-            elif nk == "sessionttlmin":
-                cfg.session_ttl_min = parse_duration(value, at)
-            elif nk == "checkupdateinterval":
-                cfg.check_update_interval = parse_duration(value, at)
             elif nk == "nodemeta":
                 cfg.node_meta.update(_str_map(value, at))
             elif nk == "ports":
