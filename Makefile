@@ -6,11 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
+LAB := lab
 
 .PHONY: help sysdeps venv test check pytest demo bench clean
 
 help:
-	@echo "make demo   install what is needed, then render the seed's 15-node cluster and show it"
+	@echo "make demo   install what is needed, then run the seed's cluster in the lab (./lab) and print its status"
 	@echo "make test   install what is needed, then run ruff, mypy and the whole test suite"
 	@echo "make bench  print the performance figures of bench/"
 
@@ -36,16 +37,11 @@ pytest: sysdeps venv
 test: sysdeps venv check pytest
 
 demo: sysdeps venv
-	@mkdir -p $(DEMO)
-	@if [ ! -f $(DEMO)/cluster.yml ]; then $(BIN)/gitlab-ha init --preset seed-15 -o $(DEMO)/cluster.yml; fi
-	@if [ ! -f $(DEMO)/secrets.json ]; then $(BIN)/gitlab-ha secrets init --store $(DEMO)/secrets.json; fi
-	$(BIN)/gitlab-ha render $(DEMO)/cluster.yml --secrets $(DEMO)/secrets.json -o $(DEMO)/out
-	$(BIN)/gitlab-ha show $(DEMO)/cluster.yml
-	@echo
-	@echo "Rendered files are in $(DEMO)/out; the ordered steps are in $(DEMO)/out/RUNBOOK.md"
+	$(BIN)/gitlab-ha lab up --preset seed-15 --dir $(LAB)
 
 bench: venv
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
+	@if [ -x $(BIN)/gitlab-ha ] && [ -d $(LAB) ]; then $(BIN)/gitlab-ha lab down --purge --dir $(LAB); fi
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

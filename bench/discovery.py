@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 from dnslib import DNSRecord
 
 from gitlab_ha.discovery.client import ConsulClient
@@ -29,7 +30,8 @@ SERVICES = 100
 HOST = "127.0.0.1"
 
 
-def start_agent(workdir: Path, *mode: str) -> tuple[Process, int, int]:
+def launch_agent(workdir: Path, *mode: str) -> tuple[Process, int, int]:
+    """A real agent (-dev unless `mode` says otherwise) on free ports: its process, HTTP and DNS ports."""
     argv = [sys.executable, "-m", "gitlab_ha", "consul", "agent", *(mode or ("-dev",)), "-node", "bench", "-client", HOST,
             "-http-port", "0", "-dns-port", "0", "-log-level", "warn"]  # fmt: skip
     out = workdir / f"agent-{time.monotonic_ns()}.out"
@@ -40,11 +42,18 @@ def start_agent(workdir: Path, *mode: str) -> tuple[Process, int, int]:
         proc.kill()
         raise SystemExit(f"agent did not start ({exc}): " + (workdir / "agent.log").read_text()[-2000:]) from None
     words = dict(w.split("=", 1) for w in line["words"].split() if "=" in w)
+    return proc, int(words["http"].rsplit(":", 1)[1]), int(words["dns"].rsplit(":", 1)[1])
+
+
+def start_agent(workdir: Path, *mode: str) -> tuple[Process, int, int]:
+    """`launch_agent`, then the agent and its DNS workers pinned to one core, this client to the others."""
+    proc, http_port, dns_port = launch_agent(workdir, *mode)
     with_cpu = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(proc.pid, {with_cpu[0]})  # the agent gets one core
+    for pid in [proc.pid, *(child.pid for child in psutil.Process(proc.pid).children(recursive=True))]:
+        os.sched_setaffinity(pid, {with_cpu[0]})  # the agent gets one core
     if len(with_cpu) > 1:
         os.sched_setaffinity(0, set(with_cpu[1:]))  # the client stays off it
-    return proc, int(words["http"].rsplit(":", 1)[1]), int(words["dns"].rsplit(":", 1)[1])
+    return proc, http_port, dns_port
 
 
 _CLIENTS: dict[int, ConsulClient] = {}

@@ -17,6 +17,10 @@ declare -A need=(
   [ip]=iproute2
   [sshd]=openssh-server
   [psql]=postgresql-client-15
+  [nft]=nftables
+  [python3.11]=python3.11
+  [dnsperf]=dnsperf
+  [unbound]=unbound
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -45,17 +46,62 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def read_user_text(path: Path, where: str | None = None) -> str:
-    """Read a file the user named as UTF-8 text; any failure is an `InputError` naming it."""
+MAX_INPUT = 4 * 1024 * 1024  # no topology, credentials file or config a user hands us is near this
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_user_bytes(path: Path, where: str | None = None, *, limit: int = MAX_INPUT) -> bytes:
+    """Read a regular file the user named, at most `limit` bytes; anything else is an `InputError`
+    naming it: missing, a symlink loop, a folder, a FIFO or a device (`/dev/zero` would never end, a
+    FIFO never open), or larger than `limit`."""
     where = where or str(path)
     try:
-        return path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # O_NONBLOCK: a FIFO opens at once
     except FileNotFoundError:
         raise InputError("no such file", where) from None
     except IsADirectoryError:
         raise InputError("is a folder, not a file", where) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", where) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise InputError(f"is {kind}, not a regular file", where)
+        os.set_blocking(fd, True)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where) from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise InputError(f"larger than {_size(limit)}: not a file this tool reads", where)
+    return b"".join(chunks)
+
+
+def _size(count: int) -> str:
+    return f"{count // (1024 * 1024)} MiB" if count % (1024 * 1024) == 0 else f"{count // 1024} KiB"
+
+
+def read_user_text(path: Path, where: str | None = None, *, limit: int = MAX_INPUT) -> str:
+    """Read a file the user named as UTF-8 text (see `read_user_bytes`); any failure is an `InputError`."""
+    where = where or str(path)
+    raw = read_user_bytes(path, where, limit=limit)
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (byte {exc.start})", where) from None
 

@@ -12,6 +12,7 @@ string is a string, never a list turned into its repr.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
@@ -46,6 +47,8 @@ def strict_str(value: Any) -> str:
 def strict_int(value: Any) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise fail(f"expected an integer, got {value}")
     if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
         raise fail(f"expected an integer, got {type_name(value)}")
     return int(value)

@@ -98,11 +98,14 @@ class RunningAgent:
 READY_LINE = r"==> gitlab-ha consul agent running: (?P<words>.*)"
 
 
-def start_agent(workdir: Path, *args: str, node: str = "node1", host: str = "127.0.0.1") -> RunningAgent:
+def start_agent(
+    workdir: Path, *args: str, node: str = "node1", host: str = "127.0.0.1", prefix: tuple[str, ...] = ()
+) -> RunningAgent:
+    """`prefix` runs the agent under another command (`prlimit --nofile=…`)."""
     stem = workdir / f"agent-{node}-{time.monotonic_ns()}"
     log, out = stem.with_suffix(".log"), stem.with_suffix(".out")
     argv = [
-        sys.executable, "-m", "gitlab_ha", "consul", "agent", "-node", node, "-client", host, "-bind", host,
+        *prefix, sys.executable, "-m", "gitlab_ha", "consul", "agent", "-node", node, "-client", host, "-bind", host,
         "-http-port", "0", "-dns-port", "0", "-serf-lan-port", "0", "-server-port", "0", *args,
     ]  # fmt: skip
     proc = Process.spawn(argv, stdout=out, stderr=log)
@@ -122,8 +125,8 @@ def agents(tmp_path: Path) -> Iterator[Callable[..., RunningAgent]]:
     """Start agents with `agents(*args, node=...)`; every one is stopped by its pid at teardown."""
     started: list[RunningAgent] = []
 
-    def start(*args: str, node: str = "node1", host: str = "127.0.0.1") -> RunningAgent:
-        agent = start_agent(tmp_path, *args, node=node, host=host)
+    def start(*args: str, node: str = "node1", host: str = "127.0.0.1", prefix: tuple[str, ...] = ()) -> RunningAgent:
+        agent = start_agent(tmp_path, *args, node=node, host=host, prefix=prefix)
         started.append(agent)
         return agent
 

@@ -14,8 +14,9 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitlab_ha.discovery.config import DNSConfig, parse_document, parse_service, services_in_document
-from gitlab_ha.discovery.dns import Resolver
+from gitlab_ha.discovery.config import parse_document, parse_service, services_in_document
+from gitlab_ha.discovery.dns import Resolver, Settings
+from gitlab_ha.discovery.dns_server import ZoneSync
 from gitlab_ha.discovery.state import RegisterNode, RegisterService, State
 from gitlab_ha.errors import InputError
 from tests.discovery.conftest import RunningAgent, dig, run_cli
@@ -215,7 +216,9 @@ def _resolver() -> Resolver:
         svc = {"ID": f"web{i}", "Service": "web", "Tags": [f"t{i % 3}", "all"], "Address": f"127.0.1.{i}", "Port": 8000 + i,
                "Meta": {}, "EnableTagOverride": False, "Weights": {"Passing": 1, "Warning": 1}}  # fmt: skip
         state.apply(RegisterService("n1", svc))
-    return Resolver(state, domain="consul", datacenter="dc1", config=DNSConfig())
+    sync = ZoneSync(state)
+    sync.refresh_all()
+    return Resolver(sync.zone, Settings())
 
 
 @settings(max_examples=500, deadline=None)
@@ -312,3 +315,21 @@ def test_fuzz_dns_over_tcp_against_the_real_server(agent: RunningAgent, payload:
         while len(reply) < length:
             reply += tcp.recv(length - len(reply))
     assert str(DNSRecord.parse(reply).rr[0].rdata) == "127.0.0.1"
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "1" + "0" * 400])
+def test_numbers_out_of_range_are_400_everywhere(agent: RunningAgent, tmp_path: Path, number: str) -> None:
+    """`{"Port": 1e400}` was a 500 OverflowError: every bad value is a 400 (and a one-line config error)."""
+    bodies = {
+        "/v1/agent/service/register": f'{{"Name": "x", "Port": {number}}}',
+        "/v1/agent/check/register": f'{{"Name": "c", "TTL": "10s", "SuccessBeforePassing": {number}}}',
+        "/v1/catalog/register": f'{{"Node": "n", "Address": "127.0.0.9", "Service": {{"Service": "s", "Port": {number}}}}}',
+        "/v1/session/create": f'{{"TTL": "15s", "LockDelay": {number}}}',
+    }
+    for path, body in bodies.items():
+        status, text, _ = agent.http("PUT", path, body)
+        assert status == 400, (path, number, status, text)
+    conf = tmp_path / "web.json"
+    conf.write_text(f'{{"service": {{"name": "web", "port": {number}}}}}')
+    done = run_cli("consul", "validate", conf)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and f"{conf}: service" in done.stderr, done.stderr

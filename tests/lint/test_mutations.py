@@ -137,6 +137,28 @@ ONE_OF_N = [
 ]
 
 MISTAKES = [
+    # Lint on meaning: what reconfigure will do with the file (the reconfigure model).
+    Mistake("GHA090", "rails-1", "gitlab.rb", sub(r"^nginx\['enable'\] = true.*\n", ""), "roles("),
+    Mistake("GHA091", "consul-redis-2", "gitlab.rb", append("nginx['enable'] = true"), "nginx['enable']"),
+    Mistake(
+        "GHA092",
+        "postgres-1",
+        "gitlab.rb",
+        sub(
+            r"trust_auth_cidr_addresses'\] = %w\(127\.0\.0\.1/32 [^)]*\)",
+            "trust_auth_cidr_addresses'] = %w(127.0.0.1/32)",
+        ),
+        "trust_auth_cidr_addresses",
+    ),
+    Mistake("GHA093", "postgres-2", "gitlab.rb", sub(r"^patroni\['use_pg_rewind'\] = true.*\n", ""), "roles("),
+    # a fixed PgBouncer target instead of the watched one, at a node that runs no PostgreSQL
+    Mistake(
+        "GHA094",
+        "postgres-2",
+        "gitlab.rb",
+        sub(r"('gitlabhq_production' => \{\n    'host' => ')127\.0\.0\.1", "\\g<1>10.10.1.139"),
+        "10.10.1.139",
+    ),
     Mistake("GHA001", "consul-redis-1", "gitlab.rb", sub(r"^redis\['port'\] = 6379", "redis['port'] = = 6379"), "= ="),
     Mistake("GHA010", "rails-1", "gitlab.rb", sub(r"^puma\['listen'\]", "puma['listen_adress']"), "listen_adress"),
     Mistake(
@@ -228,7 +250,16 @@ MISTAKES = [
         sub(r"max_replication_slots'\] = 4", "max_replication_slots'] = 2"),
         "max_replication_slots",
     ),
-    Mistake("GHA051", "rails-2", "gitlab.rb", sub(r"auto_migrate'\] = false", "auto_migrate'] = true"), "auto_migrate"),
+    # no steady file migrates; two that do are the mistake (reported on the second)
+    Mistake(
+        "GHA051",
+        "rails-1",
+        "gitlab.rb",
+        sub(r"auto_migrate'\] = false", "auto_migrate'] = true"),
+        "auto_migrate",
+        also=("rails-2",),
+        at="rails-2",
+    ),
     Mistake(
         "GHA052",
         "praefect-2",
@@ -259,8 +290,8 @@ MISTAKES = [
         "postgres-1",
         "gitlab.rb",
         sub(
-            r"trust_auth_cidr_addresses'\] = %w\(127\.0\.0\.1/32\)",
-            "trust_auth_cidr_addresses'] = %w(127.0.0.1/32 10.10.1.0/24)",
+            r"trust_auth_cidr_addresses'\] = %w\(127\.0\.0\.1/32 ",
+            "trust_auth_cidr_addresses'] = %w(127.0.0.1/32 10.10.1.0/24 ",
         ),
         "trust_auth",
     ),

@@ -77,3 +77,11 @@ def test_text_output_is_grouped_by_node_and_exit_1() -> None:
     assert "10.10.1.242\n  10.10.1.242/gitlab.rb:58:7: error GHA001" in result.stdout
     assert "fix:" in result.stdout
     assert result.stdout.rstrip().splitlines()[-1].endswith("notes")
+
+
+def test_no_migrating_rails_node_is_a_note_not_an_error() -> None:
+    """The seed (like GitLab's docs) sets auto_migrate false on every Rails node: migrations are then
+    a deliberate step, not a mistake."""
+    found = [f for f in findings() if f["rule"] == "GHA051"]
+    assert [(f["node"], f["severity"]) for f in found] == [("10.10.1.127", "note")]
+    assert "deliberately" in str(found[0]["message"])

@@ -10,6 +10,7 @@ from gitlab_ha.render.context import Placeholders
 from gitlab_ha.rubycfg import parse
 from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.presets import PRESETS, expand
+from gitlab_ha.topology.roles import Role
 from gitlab_ha.topology.versions import parse_version
 from gitlab_ha.topology.yaml_out import topology_yaml
 
@@ -24,3 +25,9 @@ def preset_model(preset: str, version: str) -> ClusterModel:
 
 def node_of(text: str, version: str = "16.6.0", name: str = "node-1", address: str = "10.0.0.5") -> NodeModel:
     return model_node(name, address, parse(text, f"{name}/gitlab.rb"), parse_version(version))
+
+
+def preset_roles(preset: str) -> dict[str, set[Role]]:
+    spec = PRESETS[preset]
+    topo = load_text(topology_yaml(spec, expand(spec)), preset).topology
+    return {node.name: set(node.roles) for node in topo.nodes}

@@ -3,53 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
 
-import pytest
-import yaml
-
-from gitlab_ha.rubycfg.document import Document
 from gitlab_ha.secrets.hashing import pg_md5
-from gitlab_ha.secrets.store import SecretStore
-from tests.render.conftest import Rendered, role_names
-
-CASES = [(p, v) for p in ("seed-15", "ref-3k", "ref-10k") for v in ("16.6.0", "19.3.0")]
-
-
-class Cluster:
-    def __init__(self, r: Rendered) -> None:
-        self.r = r
-        self.docs = r.docs()
-        data = yaml.safe_load(r.topology.read_text())
-        self.nodes: list[dict[str, Any]] = data["nodes"]
-        self.redis_primary: str | None = data.get("redis_primary")
-        self.secrets = SecretStore.load(r.store)
-
-    def ips(self, role: str) -> list[str]:
-        return [n["address"] for n in self.nodes if role in n["roles"]]
-
-    def names(self, role: str) -> list[str]:
-        return [n["name"] for n in self.nodes if role in n["roles"]]
-
-    def value(self, node: str, key: str) -> Any:
-        found = self.docs[node].get(key)
-        return None if found is None else found.to_python()
-
-    def storages(self, node: str) -> dict[str, Any]:
-        doc: Document = self.docs[node]
-        value = self.value(node, "gitlab_rails['repositories_storages']")
-        if value is None:
-            call = next(c for c in doc.calls if c.name == "git_data_dirs")
-            value = call.args[0].to_python()
-        assert isinstance(value, dict)
-        return value
-
-
-@pytest.fixture(params=CASES, ids=lambda c: f"{c[0]}-{c[1]}")
-def cluster(request: pytest.FixtureRequest, rendered: Callable[[str, str], Rendered]) -> Cluster:
-    preset, version = request.param
-    return Cluster(rendered(preset, version))
+from tests.render.conftest import Cluster, role_names
 
 
 def test_praefect_and_gitaly_tokens(cluster: Cluster) -> None:
@@ -186,14 +142,12 @@ def test_redis_and_sentinel(cluster: Cluster) -> None:
             assert cluster.value(app, "gitlab_rails['redis_cache_sentinels']") == cache
 
 
-def test_auto_migrate_exactly_once(cluster: Cluster) -> None:
-    rails = [n for n in cluster.docs if cluster.value(n, "gitlab_rails['auto_migrate']") is True]
-    assert rails == [(cluster.names("rails") or cluster.names("sidekiq"))[0]]
+def test_auto_migrate_explicit_everywhere(cluster: Cluster) -> None:
+    """No steady-state file migrates Rails (the first-run file does, test_omnibus_behaviour.py); one
+    Praefect node migrates Praefect's database; every node says so explicitly."""
+    assert [n for n in cluster.docs if cluster.value(n, "gitlab_rails['auto_migrate']") is not False] == []
     praefect = [n for n in cluster.docs if cluster.value(n, "praefect['auto_migrate']") is True]
     assert praefect == [cluster.names("praefect")[0]]
-    # every other node says false explicitly
-    for node in cluster.docs:
-        assert cluster.value(node, "gitlab_rails['auto_migrate']") in (True, False)
 
 
 def test_every_address_belongs_to_the_right_role(cluster: Cluster) -> None:

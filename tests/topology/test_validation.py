@@ -254,3 +254,25 @@ def test_ce_edition_cannot_run_the_ha_roles(tmp_path: Path) -> None:
     data = seed_data()
     data["gitlab"] = {**data["gitlab"], "edition": "ce"}  # type: ignore[dict-item]
     expect_error(write(tmp_path, data), "gitlab.edition", "need gitlab-ee")
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "value"),
+    [
+        ("redis", "master_name", "gitlab-redis; touch /tmp/pwned"),
+        ("redis", "cache_master_name", "$(id)"),
+        ("database", "name", "gitlab production"),
+        ("database", "name", "x'; DROP TABLE users; --"),
+        ("consul", "datacenter", "DC 1"),
+        ("object_storage", "region", "us-east-1`reboot`"),
+    ],
+)
+def test_strings_the_services_take_are_checked(tmp_path: Path, section: str, field: str, value: str) -> None:
+    """They end up in sentinel.conf, SQL, Consul's config and RUNBOOK.md's shell commands: only what
+    the service allows is accepted, with the file, line and field named."""
+    data = seed_data()
+    part = data.setdefault(section, {})
+    assert isinstance(part, dict)
+    part[field] = value
+    path = write(tmp_path, data)
+    expect_error(path, f"{section}.{field}", "is not a")

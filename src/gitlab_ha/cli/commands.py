@@ -7,7 +7,16 @@ import importlib
 import typer
 
 # One module per verb under gitlab_ha.cli; each exposes `register(app: typer.Typer) -> None`.
-VERB_MODULES: list[str] = ["topology_cmd", "render_cmd", "secrets_cmd", "consul_cmd", "lint_cmd", "explain_cmd"]
+VERB_MODULES: list[str] = [
+    "topology_cmd",
+    "render_cmd",
+    "secrets_cmd",
+    "consul_cmd",
+    "lint_cmd",
+    "explain_cmd",
+    "lab_cmd",
+    "status_cmd",
+]
 
 
 def register(app: typer.Typer) -> None:

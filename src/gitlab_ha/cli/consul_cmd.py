@@ -100,7 +100,10 @@ def agent_cmd(
     datacenter: str | None = typer.Option(None, "-datacenter", "--datacenter", help="Datacenter name (default dc1)."),
     domain: str | None = typer.Option(None, "-domain", "--domain", help="DNS domain (default consul)."),
     enable_script_checks: bool = typer.Option(
-        False, "-enable-script-checks", "--enable-script-checks", help="Allow script checks, also over HTTP."
+        False,
+        "-enable-script-checks",
+        "--enable-script-checks",
+        help="Allow script checks from config files and from anyone who reaches the HTTP API.",
     ),
     enable_local_script_checks: bool = typer.Option(
         False,

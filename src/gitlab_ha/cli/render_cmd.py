@@ -25,6 +25,9 @@ def render(
         DEFAULT_STORE, "--secrets", "-s", help="Secrets store (see `gitlab-ha secrets init`); env GITLAB_HA_SECRETS."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace the output folder even if that loses files added to it or edited by hand."
+    ),
 ) -> None:
     """Render every node's gitlab.rb, the load balancers' haproxy.cfg, sshd snippets, RUNBOOK.md and manifest.json.
 
@@ -38,7 +41,7 @@ def render(
     store = SecretStore.load(secrets)
     ctx = Context(loaded.topology, store, resolve(loaded.topology.object_storage))
     artifacts = render_cluster(ctx, topology.name)
-    write_artifacts(artifacts, output)
+    write_artifacts(artifacts, output, force=force)
     if json_out:
         print_json(
             [

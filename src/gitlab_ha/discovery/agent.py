@@ -32,13 +32,17 @@ from gitlab_ha.discovery.checks import CheckManager
 from gitlab_ha.discovery.cluster import ClientCluster, ClusterBase, ServerCluster
 from gitlab_ha.discovery.config import (
     AgentConfig,
+    DNSConfig,
     check_script_rule,
     load_config_dir,
     script_checks_allowed,
+    script_checks_warning,
 )
-from gitlab_ha.discovery.dns import DNSServer, Resolver
+from gitlab_ha.discovery.dns import Settings
+from gitlab_ha.discovery.dns_server import DNSService, ZoneSync
 from gitlab_ha.discovery.gossip import Gossip, Keyring, Member
 from gitlab_ha.discovery.http_api import API
+from gitlab_ha.discovery.http_server import IDLE_TIMEOUT, ConnectionGuard, GuardedSite, quiet_resource_errors
 from gitlab_ha.discovery.persist import FILE_MODE, DataDirCorrupt, Store
 from gitlab_ha.discovery.raft import Timing
 from gitlab_ha.discovery.rpc import Pool, RPCServer
@@ -160,13 +164,17 @@ class Agent:
         self._synced = asyncio.Event()
         self._fresh_checks: set[str] = set()  # restored/registered checks whose runner has not reported yet
         self._runner: web.AppRunner | None = None
-        self._dns: list[DNSServer] = []
+        self._dns: DNSService | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._watches: list[WatchRunner] = []
         self.http_port = config.http_port
         self.https_port = config.tls.https_port
         self.dns_port = config.dns_port
-        self.resolver = Resolver(self.state, domain=config.domain, datacenter=config.datacenter, config=config.dns)
+        # DNS answers from the replica (`state`), so the zone follows every change of it: each command a
+        # server's Raft or a client's log stream applies, and each snapshot installed in its place.
+        self.zone_sync = ZoneSync(self.state)
+        self.state.listeners.append(self._zone_applied)
+        self.state.on_replace.append(self._zone_replaced)
         self._stopped = asyncio.Event()
         self.closing = False
         self.leaving = False
@@ -188,6 +196,22 @@ class Agent:
         node_id = str(uuid.uuid4())
         write_atomic(path, node_id + "\n", mode=FILE_MODE)
         return node_id
+
+    # -- DNS: the workers' zone follows the replica ---------------------------------------------------------------
+
+    def _zone_applied(self, cmd: Command, index: int) -> None:
+        """A command applied to the replica (a Raft-committed entry on a server, a streamed one on a client),
+        synchronously, before whoever waits for that index is answered: a query after an acknowledged
+        write sees it."""
+        update = self.zone_sync.after(cmd)
+        if self._dns is not None:
+            self._dns.changed(update)
+
+    def _zone_replaced(self) -> None:
+        """The replica was replaced whole (a snapshot from the leader, or a client's first or renewed stream)."""
+        update = self.zone_sync.refresh_all()
+        if self._dns is not None:
+            self._dns.changed(update)
 
     def _wake(self) -> None:
         event, self.changed = self.changed, asyncio.Event()
@@ -228,6 +252,11 @@ class Agent:
         self._save_local()
         self._sync_wanted.set()
 
+    def _scripts_allowed(self, source: str) -> bool:
+        """Remote (HTTP API) script checks need enable_script_checks; config-file ones either setting."""
+        local = source == "config" and self.config.enable_local_script_checks
+        return self.config.enable_script_checks or local
+
     def register_service(
         self, svc: JSON, checks: list[JSON], *, replace_checks: bool = False, source: str = ""
     ) -> None:
@@ -242,11 +271,6 @@ class Agent:
         if source:
             check = {**check, CONFIG_SOURCE: source}
         self._local_apply(RegisterCheck(self.node, check))
-
-    def _scripts_allowed(self, source: str) -> bool:
-        if source == "config":
-            return self.config.enable_script_checks or self.config.enable_local_script_checks
-        return self.config.enable_script_checks
 
     def deregister_service(self, service_id: str) -> None:
         self._local_apply(DeregisterService(self.node, service_id, time.time()))
@@ -448,13 +472,15 @@ class Agent:
         )
         fresh = load_config_dir(self.config_dirs, fresh) if self.config_dirs else fresh
         check_script_rule(fresh)
+        self._warn_about_scripts(fresh)
         self.config.services = fresh.services
         self.config.checks = fresh.checks
         self.config.dns = fresh.dns
         self.config.enable_script_checks = fresh.enable_script_checks
         self.config.enable_local_script_checks = fresh.enable_local_script_checks
         self.config.watches = fresh.watches
-        self.resolver.set_config(fresh.dns)
+        if self._dns is not None:
+            self._dns.set_settings(self.dns_settings(fresh.dns))
         self._apply_config_definitions()
         await self.sync_now()
         await self._restart_watches()
@@ -508,6 +534,17 @@ class Agent:
             if attempt == 1 or attempt % 10 == 0:
                 log.warning("join %s: no answer yet (attempt %d); retrying", ", ".join(addresses), attempt)
             await asyncio.sleep(self.config.retry_interval)
+
+    def dns_settings(self, dns: DNSConfig) -> Settings:
+        return Settings(
+            domain=self.config.domain,
+            datacenter=self.config.datacenter,
+            service_ttl=int(dns.service_ttl),
+            node_ttl=int(dns.node_ttl),
+            only_passing=dns.only_passing,
+            udp_answer_limit=dns.udp_answer_limit,
+            ns_address=self.config.address,
+        )
 
     # -- API views -----------------------------------------------------------------------------------------------
 
@@ -576,7 +613,14 @@ class Agent:
 
     # -- life cycle ----------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _warn_about_scripts(config: AgentConfig) -> None:
+        warning = script_checks_warning(config)
+        if warning is not None:
+            log.warning("DANGER: %s", warning)
+
     async def start(self) -> None:
+        self._warn_about_scripts(self.config)
         self.local.apply(
             RegisterNode(
                 self.node, self.node_id, self.config.address, self.config.datacenter, dict(self.config.node_meta)
@@ -601,26 +645,31 @@ class Agent:
         if self.config.retry_join:
             self._tasks.append(asyncio.create_task(self._join()))
         api = API(self)
-        self._runner = web.AppRunner(api.app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        guard = ConnectionGuard()
+        api.app.middlewares.append(guard.middleware)
+        self._runner = web.AppRunner(
+            api.app, access_log=None, handle_signals=False, shutdown_timeout=2.0, keepalive_timeout=IDLE_TIMEOUT
+        )
         await self._runner.setup()
         hosts = self.config.client_addr.split() or ["127.0.0.1"]
         for host in hosts:
             if self.http_port >= 0:
-                site = web.TCPSite(self._runner, host, self.http_port, reuse_address=True)
+                site = GuardedSite(self._runner, host, self.http_port, guard)
                 await site.start()
-                self.http_port = self.http_port or _bound_port(site)
+                self.http_port = site.port
             if self.https_port >= 0:
                 tls = self.config.tls
                 context = server_context(tls, verify_incoming=tls.verify_incoming_https)
-                site = web.TCPSite(self._runner, host, self.https_port, reuse_address=True, ssl_context=context)
+                site = GuardedSite(self._runner, host, self.https_port, guard, ssl_context=context)
                 await site.start()
-                self.https_port = self.https_port or _bound_port(site)
-        if self.dns_port >= 0:
-            for host in hosts:  # UDP and TCP on every client address; port 0 picks one port for them all
-                dns = DNSServer(self.resolver, host, self.dns_port)
-                self._dns.append(dns)
-                await dns.start()
-                self.dns_port = dns.port
+                self.https_port = site.port
+        if self.dns_port >= 0:  # UDP and TCP on every client address; port 0 picks one port for them all
+            level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+            self._dns = DNSService(
+                self.zone_sync, self.dns_settings(self.config.dns), hosts, self.dns_port, level=level
+            )
+            await self._dns.start()
+            self.dns_port = self._dns.port
         if self.config.server and self.config.bootstrap_expect == 1 and not self.config.retry_join:
             # a standalone server: the catalog holds this node before the agent says it is running
             await wait_event(self._synced, 10.0)
@@ -649,8 +698,8 @@ class Agent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.checks.close()
-        for dns in self._dns:
-            await dns.close()
+        if self._dns is not None:
+            await self._dns.close()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.cluster.stop()
@@ -662,6 +711,7 @@ class Agent:
 
     async def run_forever(self, ready: Any = None) -> None:
         loop = asyncio.get_running_loop()
+        quiet_resource_errors(loop)
         loop.add_signal_handler(signal.SIGINT, self._signalled, signal.SIGINT)
         loop.add_signal_handler(signal.SIGTERM, self._signalled, signal.SIGTERM)
         with contextlib.suppress(NotImplementedError):
@@ -692,13 +742,6 @@ class Agent:
             await self.reload()
         except Exception as exc:
             log.error("reload failed: %s", exc)
-
-
-def _bound_port(site: web.TCPSite) -> int:
-    server = site._server
-    assert isinstance(server, asyncio.Server)
-    port: int = server.sockets[0].getsockname()[1]
-    return port
 
 
 def _fresh(definition: JSON) -> JSON:

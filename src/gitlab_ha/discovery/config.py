@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import ipaddress
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from gitlab_ha.discovery.state import CommandError
 from gitlab_ha.discovery.tls import TLSConfig
 from gitlab_ha.discovery.values import format_duration, norm, parse_duration
 from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import read_user_text
 from gitlab_ha.validation import as_input_error, str_list, strict_bool, strict_int, strict_str, type_name
 
 JSON = dict[str, Any]
@@ -286,10 +288,7 @@ def parse_service(raw: Any, where: str, *, from_file: bool = False) -> tuple[JSO
 
 def load_document(path: Path) -> JSON:
     """A JSON or HCL (v1) file as a dict; the error names the file."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc), str(path)) from None
+    text = read_user_text(path)  # a regular file of sane size: not /dev/zero, not a FIFO
     return parse_document(text, str(path), hcl_hint=path.suffix == ".hcl")
 
 
@@ -455,8 +454,8 @@ class AgentConfig:
     retry_interval: float = 1.0
     retry_max: int = 0
     dev: bool = False
-    enable_script_checks: bool = False
-    enable_local_script_checks: bool = False
+    enable_script_checks: bool = False  # script checks from anyone who reaches the HTTP API, and from files
+    enable_local_script_checks: bool = False  # script checks from config files only
     encrypt: str = ""
     encrypt_verify_incoming: bool = True
     encrypt_verify_outgoing: bool = True
@@ -474,6 +473,7 @@ class AgentConfig:
     files: list[Path] = field(default_factory=list)
     ports_set: set[str] = field(default_factory=set)
     tls: TLSConfig = field(default_factory=TLSConfig)
+    script_checks_at: list[str] = field(default_factory=list)  # where the config files define script checks
 
     @property
     def address(self) -> str:
@@ -561,10 +561,16 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
             nk = norm(key)
             at = f"{where}: {key}"
             if nk in ("service", "services"):
-                cfg.services.extend(services_in_document({key: value}, where))
+                found = services_in_document({key: value}, where)
+                cfg.services.extend(found)
+                if any(c["Type"] == "script" for _svc, checks in found for c in checks):
+                    cfg.script_checks_at.append(at)
             elif nk in ("check", "checks"):
                 items = value if isinstance(value, list) else [value]
-                cfg.checks.extend(parse_check(item, f"{at}[{i}]", from_file=True) for i, item in enumerate(items))
+                for i, item in enumerate(items):
+                    cfg.checks.append(parse_check(item, f"{at}[{i}]", from_file=True))
+                    if cfg.checks[-1]["Type"] == "script":
+                        cfg.script_checks_at.append(f"{at}[{i}]")
             elif nk in _PLAIN_KEYS:
                 attr, conv = _PLAIN_KEYS[nk]
                 setattr(cfg, attr, conv(value, at))
@@ -819,32 +825,50 @@ def load_config_dir(directories: list[Path], base: AgentConfig) -> AgentConfig:
     return parse_agent_config(docs, base)
 
 
-def script_checks_allowed(enabled: bool, checks: list[JSON], *, local: bool = False) -> None:
-    """Script checks run only where allowed (CommandError 400, in Consul's words).
+SCRIPTS_DISABLED = (
+    "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
+    "'enable_local_script_checks' to true"
+)
+SCRIPTS_DISABLED_REMOTE = (
+    "Scripts are disabled on this agent from remote calls; to enable, configure 'enable_script_checks' to true"
+)
 
-    Checks from config files (`local`) need `enable_local_script_checks` or `enable_script_checks`;
-    checks registered over the HTTP API need `enable_script_checks`.
-    """
+
+def script_checks_allowed(enabled: bool, checks: list[JSON], *, local: bool = False) -> None:
+    """Script checks run only where allowed (CommandError 400, in Consul's words). `enabled`: for checks
+    from config files (`local`), `enable_local_script_checks` or `enable_script_checks`; for checks
+    registered over the HTTP API, `enable_script_checks` only."""
     if enabled or not any(c.get("Type") == "script" for c in checks):
         return
-    if local:
-        raise CommandError(
-            "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
-            "'enable_local_script_checks' to true",
-            400,
-        )
-    raise CommandError(
-        "Scripts are disabled on this agent from remote calls; to enable, configure 'enable_script_checks' to true",
-        400,
-    )
+    raise CommandError(SCRIPTS_DISABLED if local else SCRIPTS_DISABLED_REMOTE, 400)
 
 
 def check_script_rule(cfg: AgentConfig) -> None:
-    """The config's own definitions obey `enable_local_script_checks` / `enable_script_checks`."""
-    allowed = cfg.enable_script_checks or cfg.enable_local_script_checks
-    for _svc, checks in cfg.services:
-        script_checks_allowed(allowed, checks, local=True)
-    script_checks_allowed(allowed, cfg.checks, local=True)
+    """The config files' script checks need `enable_script_checks` or `enable_local_script_checks`
+    (InputError naming the first file and field that defines one)."""
+    if cfg.script_checks_at and not (cfg.enable_script_checks or cfg.enable_local_script_checks):
+        raise InputError(SCRIPTS_DISABLED, cfg.script_checks_at[0])
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def script_checks_warning(cfg: AgentConfig) -> str | None:
+    """The warning for remote script checks on an HTTP API that other hosts can reach (None if loopback)."""
+    exposed = [h for h in (cfg.client_addr.split() or ["127.0.0.1"]) if not _loopback(h)]
+    if not cfg.enable_script_checks or not exposed:
+        return None
+    return (
+        f"enable_script_checks is on and the HTTP API listens on {', '.join(exposed)}: anyone who can reach it "
+        "can run any command as this agent's user (PUT /v1/agent/check/register with args). There are no ACLs "
+        "here: use enable_local_script_checks (config-file checks only) or listen on loopback"
+    )
 
 
 # --- the agent's flags -------------------------------------------------------------------------------------------
@@ -921,6 +945,7 @@ def agent_config(
     if flags.encrypt:
         _check_key(flags.encrypt, "-encrypt")
         cfg.encrypt = flags.encrypt
+    check_script_rule(cfg)
     if not dev and cfg.data_dir is None:
         raise InputError("data_dir is required (give -data-dir, data_dir in a config file, or -dev)", "-data-dir")
     finish_config(cfg)
@@ -931,6 +956,8 @@ def finish_config(cfg: AgentConfig) -> None:
     """Defaults that depend on other settings, and the combinations Consul refuses."""
     if cfg.dev:
         cfg.server, cfg.bootstrap_expect = True, cfg.bootstrap_expect or 1
+        if cfg.data_dir is not None:  # from a config file (the -data-dir flag with -dev is refused)
+            log.warning("-dev keeps the state in memory: data_dir %s is not used", cfg.data_dir)
         cfg.data_dir = None
         # a -dev agent is alone: its gossip and RPC ports need not be the well-known ones
         if "serflan" not in cfg.ports_set:
@@ -957,15 +984,6 @@ def finish_config(cfg: AgentConfig) -> None:
         cfg.leave_on_terminate = not cfg.server
     if cfg.skip_leave_on_interrupt is None:
         cfg.skip_leave_on_interrupt = cfg.server
-    if cfg.enable_script_checks and any(
-        host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("127.")
-        for host in cfg.client_addr.split()
-    ):
-        log.warning(
-            "enable_script_checks with client_addr %s: anyone who reaches the HTTP API can run commands as this "
-            "agent's user; use enable_local_script_checks for checks from config files",
-            cfg.client_addr,
-        )
 
 
 def validate_paths(paths: list[Path]) -> AgentConfig:
@@ -977,11 +995,8 @@ def validate_paths(paths: list[Path]) -> AgentConfig:
             raise InputError("no such file or directory", str(path))
         docs += [(load_document(p), str(p)) for p in files]
     cfg = parse_agent_config(docs, AgentConfig())
-    try:
-        check_script_rule(cfg)
-        finish_config(cfg)
-    except CommandError as exc:
-        raise InputError(exc.message, " ".join(map(str, paths))) from None
+    check_script_rule(cfg)
+    finish_config(cfg)
     return cfg
 
 

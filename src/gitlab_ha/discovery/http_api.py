@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -213,14 +214,32 @@ async def read_body(request: web.Request) -> bytes:
     return await request.read()
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} out of range")
+    return value
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**64:
+        raise ValueError(f"number {text[:20]}… out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid number {name}")
+
+
 async def read_json(request: web.Request, *, required: bool = True) -> Any:
     raw = await request.read()
     if not raw.strip():
         if required:
             raise CommandError("Request decode failed: missing request body")
         return None
-    try:
-        return json.loads(raw)
+    try:  # as Go's decoder: no NaN/Infinity; a number beyond float64 / 64-bit integers is an error
+        return json.loads(raw, parse_float=_finite, parse_int=_int64, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CommandError(f"Request decode failed: {exc}") from None
 

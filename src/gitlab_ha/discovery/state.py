@@ -211,7 +211,10 @@ class State:
     kv_tombstone_floor: int = 0  # highest index of a reaped tombstone
     lock_delay: dict[str, float] = field(default_factory=dict)  # key -> wall time until which acquire waits
     sessions: dict[str, JSON] = field(default_factory=dict)
+    # Observers of every change: `listeners` after each applied command, `on_replace` after the whole
+    # content was replaced (a snapshot installed or received). These two are the only ways state changes.
     listeners: list[Callable[[Command, int], None]] = field(default_factory=list, repr=False)
+    on_replace: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     # -- applying ------------------------------------------------------------------------------------------------
 
@@ -560,10 +563,13 @@ class State:
         }
 
     def replace_with(self, other: State) -> None:
-        """Take `other`'s content in place (an installed snapshot): readers holding this object see it."""
+        """Take `other`'s content in place (an installed snapshot): readers holding this object see it,
+        and its `on_replace` observers learn of it afterwards."""
         for f in fields(self):
-            if f.name != "listeners":
+            if f.name not in ("listeners", "on_replace"):
                 setattr(self, f.name, getattr(other, f.name))
+        for observer in list(self.on_replace):
+            observer()
 
     @classmethod
     def restore(cls, data: JSON) -> State:

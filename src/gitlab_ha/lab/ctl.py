@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -54,12 +55,24 @@ def _log(root: Path, message: str) -> None:
         handle.write(message.rstrip() + "\n")
 
 
+def superuser(root: Path) -> str:
+    """The database superuser patroni.yaml names (Omnibus: gitlab-psql, its OS account's name)."""
+    with contextlib.suppress(OSError, yaml.YAMLError, KeyError, TypeError):
+        config = yaml.safe_load(_paths(root)["patroni_yaml"].read_text())
+        return str(config["postgresql"]["authentication"]["superuser"]["username"])
+    return "gitlab-psql"
+
+
 def bootstrap(root: Path, srcdir: Path, datadir: Path | None, pg_bin: Path) -> int:
-    """`gitlab-ctl patroni bootstrap`: initdb, then the rendered config files into the data dir."""
+    """`gitlab-ctl patroni bootstrap`: initdb, then the rendered config files into the data dir.
+
+    Omnibus runs initdb as gitlab-psql, so the superuser is gitlab-psql; the lab runs it as Debian's
+    postgres and names the superuser explicitly (-U), which pg_ident.conf maps back."""
     if datadir is None:
         datadir = root / "postgresql" / "data"
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
-    done = call([str(pg_bin / "initdb"), "-D", str(datadir), "-E", "UTF8"], env=env, timeout=120)
+    argv = [str(pg_bin / "initdb"), "-D", str(datadir), "-E", "UTF8", "-U", superuser(root)]
+    done = call(argv, env=env, timeout=120)
     sys.stdout.write(done.stdout)
     sys.stderr.write(done.stderr)
     if done.returncode != 0:

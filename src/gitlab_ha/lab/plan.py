@@ -9,11 +9,11 @@ addresses. Nothing else changes: the files the lab runs are the model's, for the
 from __future__ import annotations
 
 import ipaddress
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gitlab_ha.errors import InputError
+from gitlab_ha.lab.runtime import python_for_services
 from gitlab_ha.reconfigure.cluster import ClusterModel, from_topology
 from gitlab_ha.reconfigure.layout import Layout
 from gitlab_ha.reconfigure.node import NodeModel
@@ -68,21 +68,24 @@ def node_root(lab_dir: Path, name: str) -> Path:
     return lab_dir / "nodes" / name
 
 
-def layout(lab_dir: Path, node: Node) -> Layout:
+def layout(lab_dir: Path, node: Node, generated: dict[str, str] | None = None) -> Layout:
+    """Node `node`'s layout in the lab; `generated` holds what reconfigure generates once per cluster
+    and keeps in gitlab-secrets.json (PostgreSQL's certificate and key)."""
     root = PurePosixPath(node_root(lab_dir, node.name))
     return Layout(
         data_root=root,
         log_root=root / "log",
         run_dir=root / "run",
         pg_bin=PG_BIN,
-        ctl=(sys.executable, "-m", "gitlab_ha.lab.ctl", "--root", str(root)),
+        ctl=(*python_for_services(), "-m", "gitlab_ha.lab.ctl", "--root", str(root)),
         postgres_os_user="postgres",
         consul_os_user="root",
+        redis_os_user="redis",
         memory_mb=NODE_MEMORY_MB,
         node_address=node.ip,
         pg_major=PG_MAJOR,
         pgbouncer_version=PGBOUNCER_VERSION,
-        extra={"ssl_ca_file": "/etc/ssl/certs/ca-certificates.crt"},
+        extra={"ssl_ca_file": "/etc/ssl/certs/ca-certificates.crt", **(generated or {})},
     )
 
 
@@ -115,11 +118,13 @@ class LabPlan:
         raise InputError(f"no node {name!r} in this lab (nodes: {', '.join(n.name for n in self.nodes)})", "NODE")
 
 
-def make_plan(lab_dir: Path, topo: Topology, secrets: SecretSource) -> LabPlan:
+def make_plan(lab_dir: Path, topo: Topology, secrets: SecretSource, generated: dict[str, str] | None = None) -> LabPlan:
     if " " in str(lab_dir.resolve()):
         raise InputError("the lab directory's path must not contain spaces (it goes into command lines)", str(lab_dir))
     mapped = lab_topology(topo)
-    model = from_topology(mapped, secrets, layout=lambda node: layout(lab_dir, node), source="lab-cluster.yml")
+    model = from_topology(
+        mapped, secrets, layout=lambda node: layout(lab_dir, node, generated), source="lab-cluster.yml"
+    )
     by_name = {m.name: m for m in model.nodes}
     nodes: list[LabNode] = []
     for node in mapped.nodes:

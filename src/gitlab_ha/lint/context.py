@@ -41,9 +41,12 @@ class Lint:
 
     def modeled(self, node: Node) -> NodeModel | None:
         """The reconfigure model of `node` (None for a node without a gitlab.rb)."""
-        if self.model is None or node.doc is None:
-            return None
-        return next((m for m in self.model.nodes if m.name == node.name), None)
+        if self.model is None or node.doc is None or node.doc.errors:
+            return None  # a file with a syntax error: what reconfigure would do is unknowable (GHA001 speaks)
+        model = next((m for m in self.model.nodes if m.name == node.name), None)
+        if model is not None and model.services.unknown_roles:
+            return None  # Omnibus refuses the whole role list (GHA013 speaks): reconfigure stops there
+        return model
 
     def for_rule(self, rule: Rule) -> Lint:
         return dataclasses.replace(self, rule=rule)

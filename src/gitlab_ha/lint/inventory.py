@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import read_user_bytes
 from gitlab_ha.lint.haproxy import HaproxyConfig, parse_haproxy, split_hostport
 from gitlab_ha.lint.knowledge import OMNIBUS_ROLES
 from gitlab_ha.rubycfg import Document, RoleRef, parse, parse_key
@@ -88,10 +90,18 @@ class Cluster:
         return {node.address for node in self.with_role(role) if node.address}
 
 
+MAX_FILE = 512 * 1024  # the whole gitlab.rb.template is ~160 KB; parsing takes up to ~400x the size in memory
+
+
 def read_folder(root: Path) -> list[Node]:
-    """One node per sub-folder holding a gitlab.rb or a haproxy.cfg, sorted by name."""
+    """One node per sub-folder holding a gitlab.rb or a haproxy.cfg, sorted by name.
+
+    A node file that is there but cannot be read (a symlink loop, a FIFO, a folder, a device, too
+    large) is an InputError naming it, never a node silently left out; so is a symlink (folder or
+    file) that leads out of the linted folder."""
     if not root.is_dir():
         raise InputError("not a folder", str(root))
+    base = root.resolve()
     nodes: list[Node] = []
     try:
         children = sorted(root.iterdir())
@@ -100,14 +110,15 @@ def read_folder(root: Path) -> list[Node]:
     for child in children:
         if not child.is_dir():
             continue
+        _inside(child, base)
         node = Node(child.name)
         rb, cfg = child / RB, child / HAPROXY
-        if rb.is_file():
+        if os.path.lexists(rb):
             node.rb_file = f"{child.name}/{RB}"
-            node.doc = parse(_read(rb), node.rb_file, recover=True)
-        if cfg.is_file():
+            node.doc = parse(_read(rb, base), node.rb_file, recover=True)
+        if os.path.lexists(cfg):
             node.cfg_file = f"{child.name}/{HAPROXY}"
-            node.haproxy = parse_haproxy(_read(cfg), node.cfg_file)
+            node.haproxy = parse_haproxy(_read(cfg, base), node.cfg_file)
         if node.doc is not None or node.haproxy is not None:
             nodes.append(node)
     if not nodes:
@@ -115,11 +126,20 @@ def read_folder(root: Path) -> list[Node]:
     return nodes
 
 
-def _read(path: Path) -> str:
+def _inside(path: Path, base: Path) -> None:
     try:
-        return path.read_bytes().decode("utf-8", errors="replace")
+        target = path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11's word for a loop
+        raise InputError("is a symlink loop (too many levels of symbolic links)", str(path)) from None
     except OSError as err:
         raise InputError(f"cannot read: {err.strerror or err}", str(path)) from None
+    if not target.is_relative_to(base):
+        raise InputError(f"is a symlink to {target}, outside the linted folder", str(path))
+
+
+def _read(path: Path, base: Path) -> str:
+    _inside(path, base)
+    return read_user_bytes(path, limit=MAX_FILE).decode("utf-8", errors="replace")
 
 
 def _truthy(value: Any) -> bool:

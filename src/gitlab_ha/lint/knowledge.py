@@ -79,16 +79,78 @@ def role_since(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class Change:
-    """A key (or a top-level method such as `git_data_dirs`) that Omnibus deprecates, then removes."""
+    """A key (or a top-level method such as `git_data_dirs`) that Omnibus deprecates, then removes;
+    `removed_in` None when no release removes it (it keeps working, with a warning)."""
 
     key: str
     deprecated_in: Version
-    removed_in: Version
+    removed_in: Version | None
     replacement: str
+
+    def removed_at(self, version: Version) -> bool:
+        return self.removed_in is not None and version >= self.removed_in
+
+    def deprecated_at(self, version: Version) -> bool:
+        return version >= self.deprecated_in and not self.removed_at(version)
 
     def covers(self, key: str) -> bool:
         return key == self.key or key.startswith(self.key + "[")
 
+
+# 19.2.0 moved NGINX's settings for the Rails application under `gitlab_rails['nginx']` and each
+# service's under its own key ("Move rails nginx settings to gitlab_rails subkey", "Move per-service
+# nginx settings into service subkeys"): the old keys are still copied over, with a deprecation
+# warning at every reconfigure, and no release removes them. Not in ../shared/reference/omnibus/
+# deprecations.tsv; read in omnibus-gitlab at 19.2/19.3 (NginxHelper#client_default_values,
+# GitlabRails.translate_rails_nginx_settings, Nginx.translate_service_nginx_settings), and the 19.3
+# gitlab.rb.template says so ("moved from `nginx[...]` to `gitlab_rails['nginx'][...]` in GitLab 19.2").
+NGINX_MOVED_IN = Version(19, 2, 0)
+RAILS_NGINX_KEYS: tuple[str, ...] = (
+    "client_max_body_size",
+    "custom_error_pages",
+    "custom_gitlab_server_config",
+    "default_server_enabled",
+    "error_log_level",
+    "hsts_include_subdomains",
+    "hsts_max_age",
+    "http2_enabled",
+    "listen_addresses",
+    "listen_https",
+    "listen_port",
+    "proxy_connect_timeout",
+    "proxy_custom_buffer_size",
+    "proxy_protocol",
+    "proxy_read_timeout",
+    "proxy_set_headers",
+    "real_ip_header",
+    "real_ip_recursive",
+    "real_ip_trusted_addresses",
+    "redirect_http_to_https",
+    "redirect_http_to_https_port",
+    "referrer_policy",
+    "request_buffering_off_path_regex",
+    "ssl_certificate",
+    "ssl_certificate_key",
+    "ssl_ciphers",
+    "ssl_client_certificate",
+    "ssl_conf_command",
+    "ssl_dhparam",
+    "ssl_ecdh_curve",
+    "ssl_password_file",
+    "ssl_prefer_server_ciphers",
+    "ssl_protocols",
+    "ssl_session_cache",
+    "ssl_session_tickets",
+    "ssl_session_timeout",
+    "ssl_verify_client",
+    "ssl_verify_depth",
+)
+NGINX_CHANGES: tuple[Change, ...] = (
+    *(Change(f"nginx['{key}']", NGINX_MOVED_IN, None, f"gitlab_rails['nginx']['{key}']") for key in RAILS_NGINX_KEYS),
+    Change("pages_nginx", NGINX_MOVED_IN, None, "gitlab_pages['nginx']"),
+    Change("registry_nginx", NGINX_MOVED_IN, None, "registry['nginx']"),
+    Change("gitlab_kas_nginx", NGINX_MOVED_IN, None, "gitlab_kas['nginx']"),
+)
 
 CHANGES: tuple[Change, ...] = (
     Change("sidekiq['max_concurrency']", Version(16, 9, 0), Version(17, 0, 0), "sidekiq['concurrency']"),
@@ -113,25 +175,33 @@ CHANGES: tuple[Change, ...] = (
     Change("gitlab_shell['migration']", Version(17, 4, 0), Version(18, 0, 0), "nothing (the setting is gone)"),
     Change("mattermost_external_url", Version(19, 0, 0), Version(20, 0, 0), "a separately installed Mattermost"),
     Change("spamcheck", Version(19, 0, 0), Version(19, 0, 0), "nothing (Spamcheck is no longer bundled)"),
+    *NGINX_CHANGES,
 )
 
 
+_BY_KEY: dict[str, Change] = {change.key: change for change in CHANGES}
+
+
 def change_for(key: str) -> Change | None:
-    for change in CHANGES:
-        if change.covers(key):
+    """The change that covers `key`: one for the key itself or for a prefix of it (its setting group,
+    or a prefix that ends at `]`). A lookup per prefix: lint asks for every assignment of every node."""
+    base, bracket, _ = key.partition("[")
+    candidates = [base] + [key[: i + 1] for i, char in enumerate(key) if char == "]"] if bracket else [key]
+    for candidate in candidates:
+        change = _BY_KEY.get(candidate)
+        if change is not None and change.covers(key):
             return change
     return None
 
 
 # Keys that Omnibus accepts (they are attribute defaults of its cookbooks) but that its
 # gitlab.rb.template has no example line for; the renderer writes them, so a template alone would
-# call them unknown. Each one is in the reference key lists of 16.6.0 and 19.3.0.
+# call them unknown. Each one is in the reference key lists of 16.6.0 and 19.3.0. (NGINX's Rails keys,
+# absent from 19.3's template, need no entry: NGINX_CHANGES knows them, and a known change is never
+# called unknown.)
 ATTRIBUTE_KEYS: frozenset[str] = frozenset(
     {
         "gitlab_rails['enable']",
         "gitlab_rails['internal_api_url']",
-        "nginx['listen_https']",
-        "nginx['listen_port']",
-        "nginx['real_ip_trusted_addresses']",
     }
 )

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import read_user_bytes
 from gitlab_ha.rubycfg.emit import format_key
 
+MAX_TEMPLATE = 4 * 1024 * 1024  # the 18.x template is ~160 KB
 _KEY_LINE = re.compile(
     r"""^[#\s]*([a-z_][a-z0-9_]*)((?:\[\s*(?:'[^']*'|"[^"]*"|:[a-z_][a-z0-9_]*)\s*\])+)\s*(?:\|\|)?=[^=~]"""
 )
@@ -77,10 +79,7 @@ def extract(text: str, path: str = "<template>") -> Template:
 
 
 def load_template(path: Path) -> Template:
-    try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except OSError as err:
-        raise InputError(f"cannot read the template: {err.strerror or err}", str(path)) from None
+    text = read_user_bytes(path, limit=MAX_TEMPLATE).decode("utf-8", errors="replace")
     template = extract(text, str(path))
     if len(template.keys) < 10:
         raise InputError("not a gitlab.rb.template: it sets almost no keys", str(path))

@@ -27,6 +27,7 @@ class Layout:
     ctl: tuple[str, ...] = ("/opt/gitlab/bin/gitlab-ctl",)
     postgres_os_user: str = "gitlab-psql"
     consul_os_user: str = "gitlab-consul"
+    redis_os_user: str = "gitlab-redis"
     memory_mb: int | None = None  # the host's RAM: shared_buffers is ¼ of it, effective_cache_size ½
     node_address: str | None = None  # set when node-local addresses must be relocated (the lab)
     pg_major: int | None = None  # the PostgreSQL the machine runs (None: the release's default)

@@ -10,7 +10,7 @@ from gitlab_ha.reconfigure.files import consul, patroni, pgbouncer, postgresql, 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
 from gitlab_ha.reconfigure.layout import OMNIBUS, Layout
 from gitlab_ha.reconfigure.services import TITLES, ServicePlan, plan
-from gitlab_ha.reconfigure.settings import Opaque, Settings
+from gitlab_ha.reconfigure.settings import Opaque, Settings, as_int
 from gitlab_ha.rubycfg import Document
 from gitlab_ha.topology.features import Features
 from gitlab_ha.topology.versions import Version
@@ -87,9 +87,9 @@ class NodeModel:
         if service == "redis":
             return {redis.port(node)} - {0}
         if service == "sentinel":
-            return {int(redis.sentinel(node, "port"))}
+            return {as_int(redis.sentinel(node, "port"), 26379)}
         if service == "patroni":
-            return {int(patroni.setting(node, "port"))}
+            return {as_int(patroni.setting(node, "port"), 8008)}
         if service == "nginx":
             return {nginx_port(node)}
         if service in ("praefect", "gitaly"):

@@ -57,6 +57,14 @@ def _python(value: Any) -> Any:
     return value
 
 
+def as_int(value: Any, default: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return default
+
+
 class Settings:
     """The effective values of one gitlab.rb (the last assignment of a key wins, as in Ruby)."""
 
@@ -103,6 +111,11 @@ class Settings:
         if isinstance(value, list):
             return [str(item) for item in value if not isinstance(item, Opaque)]
         return []
+
+    def number(self, *path: str, default: int) -> int:
+        """An integer setting (a number or an all-digit string, as Omnibus takes ports); `default` when
+        unset or not a number (reconfigure would reject it; the model stays answerable)."""
+        return as_int(self.get(*path), default)
 
     def flag(self, *path: str) -> bool | None:
         """A boolean setting: True/False when set to one, None when unset (or not a boolean)."""

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from gitlab_ha.render import database, haproxy, runbook, sshd
 from gitlab_ha.render.context import Context
 from gitlab_ha.render.node import render_gitlab_rb
-from gitlab_ha.rubycfg.emit import assign
-from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.roles import Role
 
 
@@ -38,7 +36,8 @@ def render_cluster(ctx: Context, source: str) -> list[Artifact]:
             out.append(Artifact(f"{node.name}/gitlab.rb", node.name, roles, text, True))
             migrating = ctx.migrating_rails
             if migrating is not None and migrating.name == node.name:
-                out.append(Artifact(f"{node.name}/gitlab.rb.first-run", node.name, roles, _first_run(ctx, text), True))
+                first_run = render_gitlab_rb(ctx, node, source, first_run=True).text()
+                out.append(Artifact(f"{node.name}/gitlab.rb.first-run", node.name, roles, first_run, True))
         if node.has(Role.INTERNAL_LB):
             out.append(
                 Artifact(f"{node.name}/haproxy.cfg", node.name, "internal_lb", haproxy.internal(ctx, node), False)
@@ -64,29 +63,6 @@ def render_cluster(ctx: Context, source: str) -> list[Artifact]:
     out.append(Artifact("RUNBOOK.md", None, "runbook", runbook.runbook(ctx, source), False))
     out.append(Artifact("manifest.json", None, "manifest", manifest(ctx, out), False))
     return out
-
-
-def _first_run(ctx: Context, text: str) -> str:
-    """The first Rails node's gitlab.rb for its migrating reconfigure: straight to the leader."""
-    lb = ctx.internal_lb
-    patroni = ctx.nodes(Role.PATRONI)
-    if lb is not None and patroni:
-        host, port = lb.ip, PORTS["postgres"]
-    else:
-        db = ctx.one(Role.POSTGRES) or (patroni[0] if patroni else None)
-        host, port = (db.ip if db else "127.0.0.1"), PORTS["postgres"]
-    lines = [
-        line
-        for line in text.splitlines()
-        if not line.startswith(("gitlab_rails['db_host']", "gitlab_rails['db_port']"))
-    ]
-    lines += [
-        "",
-        "## First run only: migrations go straight to the Patroni leader, not through PgBouncer",
-        assign("gitlab_rails", ("db_host",), host),
-        assign("gitlab_rails", ("db_port",), port),
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def manifest(ctx: Context, artifacts: list[Artifact]) -> str:

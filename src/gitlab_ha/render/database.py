@@ -9,7 +9,8 @@ from gitlab_ha.topology.facts import PORTS, replication_slots, wal_senders
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 
-DB_CLIENTS = (Role.RAILS, Role.SIDEKIQ, Role.PGBOUNCER, Role.PATRONI, Role.INTERNAL_LB)
+# Nodes that log in to GitLab's PostgreSQL with a password (the Patroni peers are trusted instead).
+DB_CLIENTS = (Role.RAILS, Role.SIDEKIQ, Role.PGBOUNCER, Role.INTERNAL_LB)
 
 
 def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
@@ -27,6 +28,12 @@ def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
         comment=f"2 x {len(db_nodes)} database nodes",
     )
     rb.set("patroni", "postgresql", "max_wal_senders", value=wal_senders(slots), comment="replication slots + 1")
+    rb.set(
+        "patroni",
+        "use_pg_rewind",
+        value=True,
+        comment="said here, not left to the default: only then does Omnibus turn wal_log_hints on",
+    )
     rb.set("patroni", "username", value=ctx.secrets.get("patroni_api_username"))
     rb.set("patroni", "password", value=ctx.secrets.get("patroni_api_password"))
     rb.set(
@@ -38,11 +45,24 @@ def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
     rb.set("postgresql", "pgbouncer_user_password", value=ctx.secrets.md5("pgbouncer_password"))
     rb.set("postgresql", "sql_replication_password", value=ctx.secrets.md5("replication_password"))
     rb.set("postgresql", "sql_user_password", value=ctx.secrets.md5("gitlab_db_password"))
-    rb.set("postgresql", "trust_auth_cidr_addresses", value=Words(["127.0.0.1/32"]))
+    rb.set(
+        "patroni",
+        "replication_password",
+        value=ctx.secrets.get("replication_password"),
+        comment="the plaintext Patroni sends as gitlab_replicator (none by default)",
+    )
+    peers = ctx.cidrs(Role.PATRONI)
+    rb.comment(
+        "pg_hba.conf: trust for loopback and the database peers only. Patroni's pg_rewind runs as the\n"
+        "superuser gitlab-psql without a password (Omnibus renders no rewind user, and a superuser\n"
+        "password only from 19.1 with postgresql['sql_superuser_password']), so md5 would refuse it.\n"
+        "Replication as gitlab_replicator has its password above too. Every other client uses md5."
+    )
+    rb.set("postgresql", "trust_auth_cidr_addresses", value=Words(["127.0.0.1/32", *peers]))
     rb.set(
         "postgresql",
         "md5_auth_cidr_addresses",
-        value=Words(ctx.cidrs(*DB_CLIENTS)),
+        value=Words([cidr for cidr in ctx.cidrs(*DB_CLIENTS) if cidr not in peers]),
         comment="password logins from these nodes only",
     )
     rb.set("consul", "services", value=Words(["postgresql"]), comment="Consul check passes on the leader only")
@@ -100,6 +120,17 @@ def local_pgbouncer(ctx: Context, node: Node) -> bool:
     return node.has(Role.PATRONI) and not node.has(Role.PGBOUNCER) and len(ctx.nodes(Role.PATRONI)) > 1
 
 
+def runs_pgbouncer(ctx: Context, node: Node) -> bool:
+    """A PgBouncer behind the internal LB, or a database node's local one for read load balancing."""
+    return node.has(Role.PGBOUNCER) or local_pgbouncer(ctx, node)
+
+
+def pgbouncer_exporter_address(node: Node) -> str:
+    """The PgBouncer exporter, on the node's own address: Omnibus never registers it in Consul, so the
+    monitoring node scrapes it there (monitoring.py)."""
+    return f"{node.ip}:{PORTS['pgbouncer_exporter']}"
+
+
 def render_local_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
     if not local_pgbouncer(ctx, node):
         return
@@ -114,7 +145,7 @@ def render_local_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
         "databases",
         value={ctx.topo.database.name: {"host": "127.0.0.1", "user": "pgbouncer", "password": pgbouncer_md5}},
     )
-    rb.set("pgbouncer_exporter", "listen_address", value=f"{node.ip}:9188")
+    rb.set("pgbouncer_exporter", "listen_address", value=pgbouncer_exporter_address(node))
 
 
 def render_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
@@ -147,7 +178,7 @@ def render_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
     )
     rb.set("consul", "watchers", value=Words(["postgresql"]))
     rb.section("Monitoring")
-    rb.set("pgbouncer_exporter", "listen_address", value=f"{node.ip}:9188")
+    rb.set("pgbouncer_exporter", "listen_address", value=pgbouncer_exporter_address(node))
 
 
 def pgpass(ctx: Context) -> str:

@@ -18,6 +18,11 @@ def gitaly_address(node: Node) -> str:
     return f"tcp://{node.ip}:{PORTS['gitaly']}"
 
 
+def praefect_metrics_address(node: Node) -> str:
+    """Praefect's Prometheus endpoint, on the node's own address so the monitoring node reaches it."""
+    return f"{node.ip}:{PORTS['praefect_metrics']}"
+
+
 def render_praefect(ctx: Context, node: Node, rb: RbBuilder) -> None:
     if not node.has(Role.PRAEFECT):
         return
@@ -62,7 +67,7 @@ def render_praefect(ctx: Context, node: Node, rb: RbBuilder) -> None:
         "configuration",
         value={
             Sym("listen_addr"): f"0.0.0.0:{PORTS['praefect']}",
-            Sym("prometheus_listen_addr"): f"{node.ip}:9652",
+            Sym("prometheus_listen_addr"): praefect_metrics_address(node),
             Sym("auth"): {Sym("token"): ctx.secrets.get("praefect_external_token")},
             Sym("database"): database,
             Sym("virtual_storage"): [{Sym("name"): VIRTUAL_STORAGE, Sym("node"): storages}],

@@ -17,7 +17,7 @@ def omnibus_roles(ctx: Context, node: Node) -> list[str]:
     roles += redis.omnibus_roles(ctx, node)
     if node.has(Role.PATRONI):
         roles.append("patroni_role")
-    if node.has(Role.PGBOUNCER) or database.local_pgbouncer(ctx, node):
+    if database.runs_pgbouncer(ctx, node):
         roles.append("pgbouncer_role")
     if node.has(Role.POSTGRES) or node.has(Role.PRAEFECT_POSTGRES):
         roles.append("postgres_role")
@@ -32,7 +32,9 @@ def omnibus_roles(ctx: Context, node: Node) -> list[str]:
     return roles
 
 
-def render_gitlab_rb(ctx: Context, node: Node, source: str) -> RbBuilder:
+def render_gitlab_rb(ctx: Context, node: Node, source: str, *, first_run: bool = False) -> RbBuilder:
+    """The node's steady-state gitlab.rb, or (`first_run`, the migrating Rails node only) the
+    gitlab.rb.first-run that migrates the database straight against the leader."""
     topo = ctx.topo
     header = [
         f"gitlab.rb for {node.name} ({node.ip}): {', '.join(r.value for r in node.roles)}",
@@ -40,6 +42,13 @@ def render_gitlab_rb(ctx: Context, node: Node, source: str) -> RbBuilder:
         f"Rendered by gitlab-ha from {source}: change the topology and render again rather than",
         "editing this file. It holds secrets: keep it 0600, owned by root.",
     ]
+    if first_run:
+        header += [
+            "",
+            "FIRST RUN ONLY (and on every upgrade): the same settings as gitlab.rb, but migrations on",
+            "and the database reached at the Patroni leader, not through PgBouncer. Reconfigure once",
+            "with this file, then install gitlab.rb again (RUNBOOK.md).",
+        ]
     rb = RbBuilder(header)
     rb.section("")
     roles = omnibus_roles(ctx, node)
@@ -60,7 +69,7 @@ def render_gitlab_rb(ctx: Context, node: Node, source: str) -> RbBuilder:
     database.render_praefect_postgres(ctx, node, rb)
     gitaly.render_praefect(ctx, node, rb)
     gitaly.render_gitaly(ctx, node, rb)
-    rails.render(ctx, node, rb)
+    rails.render(ctx, node, rb, first_run=first_run)
     monitoring.render(ctx, node, rb)
     consul_agent(ctx, node, rb)
     node_exporter(node, rb)

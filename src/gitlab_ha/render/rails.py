@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gitlab_ha.render.context import Context
 from gitlab_ha.render.gitaly import rails_storages
+from gitlab_ha.render.monitoring import nginx_status_allow
 from gitlab_ha.render.rb import RbBuilder
 from gitlab_ha.render.redis import master_name, sentinel_nodes
 from gitlab_ha.rubycfg.emit import Words
@@ -25,32 +26,61 @@ def db_endpoint(ctx: Context) -> tuple[str, int]:
     return (postgres.ip if postgres else "127.0.0.1"), PORTS["postgres"]
 
 
-def render(ctx: Context, node: Node, rb: RbBuilder) -> None:
+def migration_endpoint(ctx: Context) -> tuple[str, int]:
+    """Where the migrating node reaches the database for its first run: PostgreSQL's port on the
+    Patroni leader (the internal LB's leader frontend), never PgBouncer's transaction pooling."""
+    lb = ctx.internal_lb
+    patroni = ctx.nodes(Role.PATRONI)
+    if lb is not None and patroni:
+        return lb.ip, PORTS["postgres"]
+    db = ctx.one(Role.POSTGRES) or (patroni[0] if patroni else None)
+    return (db.ip if db else "127.0.0.1"), PORTS["postgres"]
+
+
+def render(ctx: Context, node: Node, rb: RbBuilder, *, first_run: bool = False) -> None:
+    """Rails and Sidekiq settings. No steady-state file migrates: Omnibus' "already migrated" marker
+    (upgrade-status/db-migrate-<md5 of db host, port, ...>-<REVISION>) would make a node with
+    auto_migrate true behind PgBouncer migrate through it. `first_run` renders the migrating
+    node's gitlab.rb.first-run instead: auto_migrate on, straight to the leader."""
     if not is_app(node):
         return
     migrating = ctx.migrating_rails
-    first = migrating is not None and migrating.name == node.name
     rb.section("GitLab Rails")
-    rb.set(
-        "gitlab_rails",
-        "auto_migrate",
-        value=first,
-        comment="only this node migrates (RUNBOOK.md)" if first else "the first Rails node migrates",
-    )
-    _database(ctx, rb)
+    if first_run:
+        comment = "first run only: this reconfigure migrates, then the steady gitlab.rb goes back"
+    elif migrating is not None and migrating.name == node.name:
+        comment = "migrations run from gitlab.rb.first-run on this node (RUNBOOK.md), never through PgBouncer"
+    else:
+        where = migrating.name if migrating is not None else "the migrating node"
+        comment = f"migrations run from {where}'s gitlab.rb.first-run (RUNBOOK.md)"
+    rb.set("gitlab_rails", "auto_migrate", value=first_run, comment=comment)
+    _database(ctx, rb, first_run=first_run)
     _redis(ctx, rb)
     _gitaly(ctx, rb)
     if node.has(Role.RAILS):
         _web(ctx, node, rb)
     if node.has(Role.SIDEKIQ):
         _sidekiq(ctx, node, rb)
+    elif node.has(Role.RAILS):
+        rb.section("Sidekiq")
+        rb.set(
+            "sidekiq",
+            "enable",
+            value=False,
+            comment="application_role's rails group includes Sidekiq; it runs on the Sidekiq nodes",
+        )
     object_storage(ctx, rb)
 
 
-def _database(ctx: Context, rb: RbBuilder) -> None:
-    host, port = db_endpoint(ctx)
+def _database(ctx: Context, rb: RbBuilder, *, first_run: bool) -> None:
+    host, port = migration_endpoint(ctx) if first_run else db_endpoint(ctx)
     rb.section("Database")
-    via = "internal load balancer -> PgBouncer" if port == PORTS["pgbouncer"] else "PostgreSQL"
+    if first_run:
+        via = "PostgreSQL"
+        if ctx.nodes(Role.PATRONI) and ctx.internal_lb is not None:
+            via = "first run: internal load balancer -> the Patroni leader, not PgBouncer"
+    else:
+        via = "internal load balancer -> PgBouncer" if port == PORTS["pgbouncer"] else "PostgreSQL"
     rb.set("gitlab_rails", "db_host", value=host, comment=via)
     rb.set("gitlab_rails", "db_port", value=port)
     rb.set("gitlab_rails", "db_database", value=ctx.topo.database.name)
@@ -103,16 +133,30 @@ def _gitaly(ctx: Context, rb: RbBuilder) -> None:
         rb.set("gitlab_rails", "repositories_storages", value=storages)
     else:
         rb.call("git_data_dirs", storages)
-    rb.set("gitaly", "enable", value=False)
+    rb.set("gitaly", "enable", value=False, comment="application_role's rails group includes Gitaly; not here")
 
 
 def _web(ctx: Context, node: Node, rb: RbBuilder) -> None:
     rb.section("Web: TLS ends at the external load balancer, NGINX serves HTTP")
-    rb.set("nginx", "listen_port", value=PORTS["rails_http"])
-    rb.set("nginx", "listen_https", value=False)
+    since = ctx.features.application_role_enables_nginx
+    rb.set(
+        "nginx",
+        "enable",
+        value=True,
+        comment=(
+            "application_role enables NGINX from 17.4 only; said explicitly at every release"
+            if since
+            else "application_role does not start NGINX before 17.4: without this nothing listens on :80"
+        ),
+    )
+    # From 19.2 NGINX's Rails-facing keys live under gitlab_rails['nginx']; the old nginx[...] forms
+    # still work but warn at every reconfigure. nginx['enable'] and nginx['status'] stay top-level.
+    web: tuple[str, ...] = ("gitlab_rails", "nginx") if ctx.features.rails_nginx_keys else ("nginx",)
+    rb.set(*web, "listen_port", value=PORTS["rails_http"])
+    rb.set(*web, "listen_https", value=False)
     lbs = ctx.cidrs(Role.INTERNAL_LB, Role.EXTERNAL_LB)
     if lbs:
-        rb.set("nginx", "real_ip_trusted_addresses", value=Words(lbs))
+        rb.set(*web, "real_ip_trusted_addresses", value=Words(lbs))
         rb.set("gitlab_rails", "trusted_proxies", value=Words(lbs))
     rb.set(
         "gitlab_rails",
@@ -120,7 +164,8 @@ def _web(ctx: Context, node: Node, rb: RbBuilder) -> None:
         value=Words(["127.0.0.0/8", *lbs, *ctx.cidrs(Role.MONITORING)]),
         comment="load balancer health checks reach /-/readiness",
     )
-    rb.set("gitlab_workhorse", "prometheus_listen_addr", value=f"{node.ip}:9229")
+    nginx_status_allow(ctx, rb)
+    rb.set("gitlab_workhorse", "prometheus_listen_addr", value=f"{node.ip}:{PORTS['workhorse_metrics']}")
     rb.set("puma", "listen", value="0.0.0.0")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gitlab_ha.render.context import Context
 from gitlab_ha.render.rb import RbBuilder
-from gitlab_ha.topology.facts import PORTS, majority
+from gitlab_ha.topology.facts import PORTS, majority, redis_cache_maxmemory
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 
@@ -45,6 +45,14 @@ def render(ctx: Context, node: Node, rb: RbBuilder) -> None:
         rb.set("redis", "password", value=password)
         if not (node.has(Role.RAILS) or node.has(Role.SIDEKIQ)):
             rb.set("gitlab_rails", "enable", value=False)
+        if node.has(Role.REDIS_CACHE):
+            rb.comment(
+                "A cache: evict the least recently used keys at 90% of the node's RAM (GitLab's reference\n"
+                "architectures). The persistent cluster keeps Omnibus' noeviction: its queues must stay."
+            )
+            rb.set("redis", "maxmemory", value=redis_cache_maxmemory(node.size))
+            rb.set("redis", "maxmemory_policy", value="allkeys-lru")
+            rb.set("redis", "maxmemory_samples", value=5)
     if sentinels and master is not None:
         rb.set("redis", "master_name", value=master_name(ctx, cache))
         rb.set("redis", "master_password", value=password)

@@ -7,14 +7,18 @@ looks like. No secret value ever appears here: steps that need one use a rendere
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from shlex import quote
 
 from gitlab_ha.render.context import PRAEFECT_DB, PRAEFECT_DB_USER, Context
+from gitlab_ha.render.database import runs_pgbouncer
 from gitlab_ha.render.redis import master_name
 from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 
 PRAEFECT_CONFIG = "/var/opt/gitlab/praefect/config.toml"
+GITALY_CONFIG = "/var/opt/gitlab/gitaly/config.toml"
+RESTART_PRAEFECT = "sudo gitlab-ctl restart praefect   # after the first reconfigure"
 
 
 @dataclass
@@ -32,8 +36,8 @@ def _names(nodes: list[Node]) -> str:
 
 
 def _install(node: Node | None = None) -> str:
-    name = node.name if node is not None else "<node>"
-    return f"sudo install -m 0600 -o root -g root {name}/gitlab.rb /etc/gitlab/gitlab.rb"
+    source = quote(f"{node.name}/gitlab.rb") if node is not None else "<node>/gitlab.rb"
+    return f"sudo install -m 0600 -o root -g root {source} /etc/gitlab/gitlab.rb"
 
 
 def steps(ctx: Context) -> list[Step]:
@@ -48,8 +52,9 @@ def steps(ctx: Context) -> list[Step]:
             omnibus,
             "Every node but the load balancers runs the same Omnibus release.",
             [
-                f"curl -fsSL https://packages.gitlab.com/install/repositories/gitlab/{pkg}/script.deb.sh | sudo bash",
-                f"sudo apt-get install -y {pkg}={topo.gitlab.version}-{topo.gitlab.edition}.0   # or dnf install {pkg}-{topo.gitlab.version}",
+                f"curl -fsSL {quote(f'https://packages.gitlab.com/install/repositories/gitlab/{pkg}/script.deb.sh')} | sudo bash",
+                f"sudo apt-get install -y {quote(f'{pkg}={topo.gitlab.version}-{topo.gitlab.edition}.0')}"
+                f"   # or dnf install {quote(f'{pkg}-{topo.gitlab.version}')}",
             ],
             ["sudo gitlab-ctl status || true"],
             ["the package is installed; no service runs yet (no reconfigure has happened)"],
@@ -88,15 +93,15 @@ def steps(ctx: Context) -> list[Step]:
     if redis_nodes:
         master = topo.redis_master()
         check = [
-            f"sudo /opt/gitlab/embedded/bin/redis-cli -h {master.ip if master else '<master>'} --askpass info replication"
+            f"sudo /opt/gitlab/embedded/bin/redis-cli -h {quote(master.ip) if master else '<master>'} --askpass info replication"
             "   # password: redis_password from the secrets store"
         ]
         healthy = [f"role:master, connected_slaves:{max(len(ctx.nodes(Role.REDIS)) - 1, 0)}"]
         if ctx.topo.has_role(Role.SENTINEL):
             sentinel = ctx.nodes(Role.SENTINEL)[0]
             check.append(
-                f"/opt/gitlab/embedded/bin/redis-cli -h {sentinel.ip} -p {PORTS['sentinel']} "
-                f"sentinel get-master-addr-by-name {master_name(ctx, cache=False)}"
+                f"/opt/gitlab/embedded/bin/redis-cli -h {quote(sentinel.ip)} -p {PORTS['sentinel']} "
+                f"sentinel get-master-addr-by-name {quote(master_name(ctx, cache=False))}"
             )
             healthy.append(f"{master.ip if master else '<master>'} and {PORTS['redis']}")
         out.append(
@@ -146,10 +151,13 @@ def steps(ctx: Context) -> list[Step]:
                 pgbouncers,
                 "The watch rewrites PgBouncer's target to the leader; it logs in with this .pgpass "
                 "(what `gitlab-ctl write-pgpass --host 127.0.0.1 --database pgbouncer --user pgbouncer "
-                "--hostuser gitlab-consul` would write, without typing the password).",
+                "--hostuser gitlab-consul` would write, without typing the password). The first reconfigure "
+                "runs before the .pgpass exists, so reconfigure once more (as GitLab's docs do) and restart "
+                "Consul, whose watch then runs its handler again and can reload PgBouncer.",
                 [
                     "sudo gitlab-ctl reconfigure",
                     "sudo install -m 0600 -o gitlab-consul -g gitlab-consul <node>/pgpass /var/opt/gitlab/consul/.pgpass",
+                    "sudo gitlab-ctl reconfigure   # once more, now that the .pgpass is there",
                     "sudo gitlab-ctl restart consul",
                 ],
                 [
@@ -169,7 +177,7 @@ def steps(ctx: Context) -> list[Step]:
                 [
                     "sudo gitlab-ctl reconfigure",
                     "# gitlab-psql runs as user gitlab-psql: feed it the file on stdin, read by your shell",
-                    f"sudo gitlab-psql -d template1 < {praefect_db.name}/praefect-db.sql",
+                    f"sudo gitlab-psql -d template1 < {quote(f'{praefect_db.name}/praefect-db.sql')}",
                 ],
                 ["sudo gitlab-psql -d template1 -c '\\l'"],
                 [f"`{PRAEFECT_DB}` owned by `{PRAEFECT_DB_USER}`"],
@@ -182,8 +190,9 @@ def steps(ctx: Context) -> list[Step]:
                 "Praefect, first node (runs Praefect's migrations)",
                 praefects[:1],
                 "Only this node has praefect['auto_migrate'] = true; skip-auto-reconfigure keeps "
-                "package upgrades from migrating behind your back.",
-                ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure"],
+                "package upgrades from migrating behind your back. Restart Praefect after its first "
+                "reconfigure so that it runs with the configuration just written.",
+                ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure", RESTART_PRAEFECT],
                 [f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} sql-ping"],
                 ["`praefect sql-ping: OK`"],
             )
@@ -193,8 +202,8 @@ def steps(ctx: Context) -> list[Step]:
                 Step(
                     "Praefect, the other nodes",
                     praefects[1:],
-                    "Same configuration without migrations.",
-                    ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure"],
+                    "Same configuration without migrations; restart Praefect after its first reconfigure.",
+                    ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure", RESTART_PRAEFECT],
                     [f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} sql-ping"],
                     ["`praefect sql-ping: OK`"],
                 )
@@ -205,8 +214,10 @@ def steps(ctx: Context) -> list[Step]:
             Step(
                 "Gitaly",
                 gitalys,
-                "Storage nodes; their auth token is Praefect's internal token.",
-                ["sudo gitlab-ctl reconfigure"],
+                "Storage nodes; their auth token is Praefect's internal token. Restart Gitaly after its "
+                "first reconfigure so that it runs with the configuration just written. Its check against "
+                "Rails (`gitaly check`) comes once Rails is up.",
+                ["sudo gitlab-ctl reconfigure", "sudo gitlab-ctl restart gitaly"],
                 [
                     f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} dial-nodes   # on a Praefect node"
                 ]
@@ -224,7 +235,7 @@ def steps(ctx: Context) -> list[Step]:
                 "Rails reaches PgBouncer (6432), Praefect (2305) and the Patroni leader (5432) through it.",
                 [
                     "sudo apt-get install -y haproxy",
-                    f"sudo install -m 0644 {lb.name}/haproxy.cfg /etc/haproxy/haproxy.cfg",
+                    f"sudo install -m 0644 {quote(f'{lb.name}/haproxy.cfg')} /etc/haproxy/haproxy.cfg",
                     "sudo haproxy -c -f /etc/haproxy/haproxy.cfg && sudo systemctl restart haproxy",
                 ],
                 [f"curl -s 'http://127.0.0.1:{PORTS['haproxy_stats']}/;csv' | cut -d, -f1,2,18"],
@@ -242,12 +253,13 @@ def steps(ctx: Context) -> list[Step]:
             Step(
                 "First Rails node: database migrations against the leader",
                 [rails],
-                f"Migrations must not go through PgBouncer's transaction pooling: gitlab.rb.first-run points at {target}, "
-                "and its reconfigure creates and migrates the database (auto_migrate). Afterwards the normal "
-                "gitlab.rb goes back through PgBouncer. For every later upgrade, do the same on this node: "
-                "install gitlab.rb.first-run, reconfigure, then gitlab.rb again.",
+                "Migrations never go through PgBouncer's transaction pooling. Every steady-state gitlab.rb "
+                "(this node's too) has gitlab_rails['auto_migrate'] = false; only gitlab.rb.first-run has "
+                f"auto_migrate = true and points at {target}, so its reconfigure creates and migrates the "
+                "database. Then the steady gitlab.rb goes back (through PgBouncer) and its reconfigure does "
+                "not migrate. Every upgrade migrates the same way (see Upgrades at the end).",
                 [
-                    f"sudo install -m 0600 -o root -g root {rails.name}/gitlab.rb.first-run /etc/gitlab/gitlab.rb",
+                    f"sudo install -m 0600 -o root -g root {quote(f'{rails.name}/gitlab.rb.first-run')} /etc/gitlab/gitlab.rb",
                     "sudo touch /etc/gitlab/skip-auto-reconfigure",
                     "sudo gitlab-ctl reconfigure",
                     _install(rails),
@@ -270,6 +282,7 @@ def steps(ctx: Context) -> list[Step]:
                 ['`{"status":"ok"}` on Rails nodes; `sudo gitlab-ctl status sidekiq` shows `run` on Sidekiq nodes'],
             )
         )
+    out += _once_rails_is_up(ctx, gitalys)
     web = ctx.nodes(Role.RAILS)
     if web:
         out.append(
@@ -300,10 +313,10 @@ def steps(ctx: Context) -> list[Step]:
                     "sudo sshd -t && sudo systemctl restart sshd",
                     "sudo apt-get install -y haproxy",
                     "# put the certificate and key for the external URL in /etc/haproxy/certs/gitlab.pem",
-                    f"sudo install -m 0644 {ext.name}/haproxy.cfg /etc/haproxy/haproxy.cfg",
+                    f"sudo install -m 0644 {quote(f'{ext.name}/haproxy.cfg')} /etc/haproxy/haproxy.cfg",
                     "sudo haproxy -c -f /etc/haproxy/haproxy.cfg && sudo systemctl restart haproxy",
                 ],
-                [f"curl -sI {topo.gitlab.external_url}/users/sign_in | head -1"],
+                [f"curl -sI {quote(f'{topo.gitlab.external_url}/users/sign_in')} | head -1"],
                 ["`HTTP/2 200` (or `HTTP/1.1 200 OK`)"],
             )
         )
@@ -311,16 +324,7 @@ def steps(ctx: Context) -> list[Step]:
         out.append(_cloud_load_balancer(ctx, web))
     mon = ctx.nodes(Role.MONITORING)
     if mon:
-        out.append(
-            Step(
-                "Monitoring",
-                mon,
-                "Prometheus finds every exporter through Consul.",
-                ["sudo gitlab-ctl reconfigure"],
-                ["curl -s http://<node>:9090/-/ready"],
-                ["`Prometheus Server is Ready.`"],
-            )
-        )
+        out.append(_monitoring(ctx, mon))
     standalone = ctx.nodes(Role.STANDALONE)
     end_to_end = _end_to_end(ctx, web or standalone)
     if standalone:
@@ -337,6 +341,99 @@ def steps(ctx: Context) -> list[Step]:
     if end_to_end is not None:
         out.append(end_to_end)
     return out
+
+
+def _once_rails_is_up(ctx: Context, gitalys: list[Node]) -> list[Step]:
+    """What needs Rails running: Gitaly's own check of its API access, and incremental logging."""
+    out: list[Step] = []
+    if gitalys and ctx.nodes(Role.RAILS):
+        out.append(
+            Step(
+                "Check each Gitaly against Rails",
+                gitalys,
+                f"Gitaly calls Rails' internal API ({ctx.internal_url}) for every push; now that Rails runs, "
+                "Gitaly's own check can reach it.",
+                [f"sudo /opt/gitlab/embedded/bin/gitaly check {GITALY_CONFIG}"],
+                [],
+                ["`Checking GitLab API access: OK`, the GitLab version and revision, and a last line `OK`"],
+            )
+        )
+    web = ctx.nodes(Role.RAILS)
+    if web and len(ctx.nodes(Role.RAILS, Role.SIDEKIQ)) > 1:
+        out.append(_incremental_logging(ctx, web[0]))
+    return out
+
+
+def _incremental_logging(ctx: Context, rails: Node) -> Step:
+    """Job logs without NFS: the runner's chunks reach any Rails node, so they go through Redis to
+    object storage (GitLab's reference architectures require it when NFS is not used)."""
+    store = ctx.topo.object_storage
+    why = (
+        "There is no NFS: a running job's log reaches whichever Rails node the runner talks to and is read "
+        "from any other, and Sidekiq archives it from yet another node. Incremental logging keeps the live "
+        "log in Redis and archives it to object storage; GitLab's reference architectures require it when "
+        "NFS is not used. "
+    )
+    why += (
+        f"It needs object storage for CI artifacts (configured: bucket `{store.buckets.get('artifacts', '?')}`)."
+        if store is not None
+        else "It needs object storage for CI artifacts, which this topology lacks: add `object_storage` and "
+        "render again first."
+    )
+    if ctx.features.incremental_logging_setting:
+        url = ctx.topo.gitlab.external_url.rstrip("/")
+        commands = [
+            "sudo gitlab-rails runner '::Gitlab::CurrentSettings.update!(ci_job_live_trace_enabled: true)'",
+            "# the same from the Admin area (Settings > CI/CD > Job logs > Turn on incremental logging) or,",
+            "# with an administrator's token, the Settings API:",
+            f"# curl --request PUT --header 'PRIVATE-TOKEN: <admin token>' "
+            f"'{url}/api/v4/application/settings?ci_job_live_trace_enabled=true'",
+        ]
+        check = ["sudo gitlab-rails runner 'puts Gitlab::CurrentSettings.ci_job_live_trace_enabled?'"]
+    else:
+        commands = ["sudo gitlab-rails runner 'Feature.enable(:ci_enable_live_trace)'"]
+        check = ["sudo gitlab-rails runner 'puts Feature.enabled?(:ci_enable_live_trace)'"]
+    return Step("Incremental logging (job logs without NFS)", [rails], why, commands, check, ["`true`"])
+
+
+def _monitoring(ctx: Context, mon: list[Node]) -> Step:
+    """Prometheus: what Consul discovery finds, and the static jobs for what it does not."""
+    praefects = ctx.nodes(Role.PRAEFECT)
+    pgbouncers = [n for n in ctx.topo.nodes if runs_pgbouncer(ctx, n)]
+    static = []
+    if praefects:
+        static.append(f"`praefect` ({len(praefects)} targets, :{PORTS['praefect_metrics']})")
+    if pgbouncers:
+        static.append(f"`pgbouncer` ({len(pgbouncers)} targets, :{PORTS['pgbouncer_exporter']})")
+    if ctx.has_consul:
+        why = (
+            "Prometheus discovers through Consul the exporters that register there (node, Redis, PostgreSQL, "
+            "Gitaly, Rails, Sidekiq, Workhorse, NGINX). Consul discovery does not cover Praefect's metrics "
+            "(registered, but Omnibus generates no job) nor the PgBouncer exporters (never registered), so "
+            "gitlab.rb lists them in prometheus['scrape_configs']"
+            + (f": jobs {' and '.join(static)}." if static else ".")
+        )
+    else:
+        why = "No Consul here: gitlab.rb lists every node exporter in prometheus['scrape_configs']."
+    if ctx.nodes(Role.RAILS):
+        why += " Rails nodes let this node read NGINX's status page (nginx['status']['options']['allow'])."
+    ip = mon[0].ip
+    targets = (
+        f"curl -s 'http://{ip}:{PORTS['prometheus']}/api/v1/targets?state=active' | sudo /opt/gitlab/embedded/bin/ruby "
+        '-rjson -e \'JSON.parse(STDIN.read)["data"]["activeTargets"].each { |t| puts [t["labels"]["job"], '
+        't["scrapeUrl"], t["health"]].join(" ") }\''
+    )
+    healthy = ["`Prometheus Server is Ready.`", "every target `up`"]
+    if static:
+        healthy[-1] += ", among them " + " and ".join(static)
+    return Step(
+        "Monitoring",
+        mon,
+        why,
+        ["sudo gitlab-ctl reconfigure"],
+        [f"curl -s http://{ip}:{PORTS['prometheus']}/-/ready", targets],
+        healthy,
+    )
 
 
 def _cloud_load_balancer(ctx: Context, web: list[Node]) -> Step:
@@ -356,8 +453,8 @@ def _cloud_load_balancer(ctx: Context, web: list[Node]) -> Step:
             "# DNS: the external URL's host name -> the load balancer",
         ],
         [
-            f"curl -sI {ctx.topo.gitlab.external_url}/users/sign_in | head -1",
-            f"ssh -T git@{_host(ctx.topo.gitlab.external_url)}   # with a key added to a GitLab user",
+            f"curl -sI {quote(f'{ctx.topo.gitlab.external_url}/users/sign_in')} | head -1",
+            f"ssh -T {quote(f'git@{_host(ctx.topo.gitlab.external_url)}')}   # with a key added to a GitLab user",
         ],
         ["`HTTP/2 200` (or `HTTP/1.1 200 OK`); `Welcome to GitLab, @<user>!`; every target healthy in the console"],
     )
@@ -422,7 +519,8 @@ def runbook(ctx: Context, source: str) -> str:
         "| --- | --- | --- |",
     ]
     lines += [f"| {n.name} | {n.ip} | {', '.join(r.value for r in n.roles)} |" for n in topo.nodes]
-    for number, step in enumerate(steps(ctx), start=1):
+    all_steps = steps(ctx)
+    for number, step in enumerate(all_steps, start=1):
         lines += [
             "",
             f"## {number}. {step.title}",
@@ -439,4 +537,33 @@ def runbook(ctx: Context, source: str) -> str:
             lines += ["", "Check:", "", "```sh", *step.check, "```"]
         if step.healthy:
             lines += ["", "Healthy: " + "; ".join(step.healthy)]
+    lines += _upgrades(ctx)
     return "\n".join(lines) + "\n"
+
+
+def _upgrades(ctx: Context) -> list[str]:
+    """How every later release migrates: the first-run file again, because Omnibus' marker changes."""
+    rails = ctx.migrating_rails
+    if rails is None:
+        return []
+    return [
+        "",
+        "## Upgrades",
+        "",
+        "Every node has /etc/gitlab/skip-auto-reconfigure, so a package upgrade reconfigures nothing by",
+        "itself. Omnibus decides whether a reconfigure migrates with a marker keyed on the database host",
+        "and port and the package's REVISION",
+        "(`/var/opt/gitlab/gitlab-rails/upgrade-status/db-migrate-<md5 of db host, port, ...>-<REVISION>`):",
+        "a new release has a new REVISION, so its migrations have not run yet. Run them the same way as",
+        f"the first time, on `{rails.name}` only, after rendering the new release into this folder",
+        "(`gitlab-ha render` with the new `gitlab.version`) and upgrading the package there:",
+        "",
+        "```sh",
+        f"sudo install -m 0600 -o root -g root {rails.name}/gitlab.rb.first-run /etc/gitlab/gitlab.rb",
+        "sudo gitlab-ctl reconfigure   # auto_migrate = true, straight to the Patroni leader: migrates",
+        _install(rails),
+        "sudo gitlab-ctl reconfigure   # auto_migrate = false, back through PgBouncer: no migration",
+        "```",
+        "",
+        "Then upgrade and reconfigure the other nodes with their own gitlab.rb; none of them migrates.",
+    ]

@@ -4,6 +4,7 @@ drills take them from here so that no two of them can disagree."""
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # Ports every component agrees on (Omnibus defaults).
@@ -48,3 +49,35 @@ def replication_slots(database_nodes: int) -> int:
 def wal_senders(slots: int) -> int:
     """`max_wal_senders` = replication slots + 1."""
     return slots + 1
+
+
+# Memory (GB) of the AWS instance types GitLab's reference architectures name, as their tables state
+# it ("m5.xlarge: 4 vCPU, 15 GB memory", the GCP n1 equivalent), for sizes given as instance types.
+REFERENCE_MEMORY_GB: Final[dict[str, float]] = {
+    "m5.large": 7.5,
+    "m5.xlarge": 15,
+    "m5.2xlarge": 30,
+    "m5.4xlarge": 60,
+    "m5.8xlarge": 120,
+    "m5.16xlarge": 240,
+    "c5.large": 1.8,
+    "c5.xlarge": 3.6,
+    "c5.2xlarge": 7.2,
+    "c5.4xlarge": 14.4,
+    "c5.9xlarge": 28.8,
+}
+REDIS_CACHE_MAXMEMORY_DEFAULT: Final = "13500mb"
+_GB = re.compile(r"(\d+(?:\.\d+)?)\s*(?:GB|GiB|G)\b", re.IGNORECASE)
+
+
+def redis_cache_maxmemory(size: str | None) -> str:
+    """`redis['maxmemory']` of a Redis cache node: 90% of its RAM in MB, the rule of GitLab's 10k, 25k
+    and 50k reference architectures ("Set the Redis Cache instance as an LRU, 90% of available RAM in
+    MB": `'13500mb'` for their 15 GB m5.xlarge cache nodes). The RAM comes from the node's size (an
+    instance type above, or a text like "4 vCPU, 15 GB"); the docs' '13500mb' when it says nothing."""
+    memory = REFERENCE_MEMORY_GB.get((size or "").strip().lower())
+    if memory is None and size and (match := _GB.search(size)):
+        memory = float(match.group(1))
+    if memory is None:
+        return REDIS_CACHE_MAXMEMORY_DEFAULT
+    return f"{round(memory * 900)}mb"

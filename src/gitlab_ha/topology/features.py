@@ -48,6 +48,23 @@ class Features:
         return self.version >= (19, 2, 0)
 
     @property
+    def prometheus_user_job_replaces_default(self) -> bool:
+        """From 18.9.0 a `prometheus['scrape_configs']` job named `node`, `postgres`, `pgbouncer` or `redis`
+        replaces the job Omnibus would generate under that name (monitoring/libraries/prometheus.rb, "Add a
+        warning message if pre-existing config is present"); 18.9.0 also starts generating a `pgbouncer`
+        job, pointed at a Consul service nothing registers. Before, both jobs are kept and Prometheus
+        refuses two jobs of one name."""
+        return self.version >= (18, 9, 0)
+
+    @property
+    def incremental_logging_setting(self) -> bool:
+        """Incremental logging (job logs through Redis to object storage, GitLab's answer to "no NFS") is the
+        instance setting `ci_job_live_trace_enabled` (Admin area, Settings API) from 17.11.0, which replaced
+        the `ci_enable_live_trace` feature flag (removed in 18.0): GitLab's docs, "Configure incremental
+        logging" history, and the 17.11 migration BackfillCiJobLiveTraceApplicationSetting."""
+        return self.version >= (17, 11, 0)
+
+    @property
     def data_roles_disable_rails(self) -> bool:
         """From 17.5.0 the consul, pgbouncer, redis, sentinel and monitoring roles set
         `gitlab_rails['enable'] ||= false`, while patroni_role and postgres_role set it true if unset;

@@ -88,28 +88,48 @@ def _yaml_error(exc: yaml.YAMLError, filename: str, what: str) -> InputError:
     return InputError(f"{what}: {exc}", filename)
 
 
-def _no_duplicate_keys(node: yaml.Node, filename: str, inside: frozenset[int] = frozenset()) -> None:
-    """Refuse a key given twice in one mapping, and an alias to a node that contains it."""
-    if id(node) in inside:
-        raise InputError(
-            "an alias refers to a node that contains it (a recursive anchor); write the value out",
-            f"{filename}:{node.start_mark.line + 1}",
-        )
-    inside = inside | {id(node)}
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            if name in seen:
-                raise InputError(
-                    f"key {name!r} appears twice (first at line {seen[name]})",
-                    f"{filename}:{key.start_mark.line + 1}",
-                )
-            seen[name] = key.start_mark.line + 1
-            _no_duplicate_keys(value, filename, inside)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _no_duplicate_keys(item, filename, inside)
+MAX_NODES = 100_000  # values after aliases are expanded; the 50k reference architecture has under 2,000
+
+
+def _no_duplicate_keys(root: yaml.Node, filename: str) -> None:
+    """Refuse a key given twice in one mapping, an alias to a node that contains it, and a document
+    whose aliases expand it past MAX_NODES values (a few hundred bytes of `&a [*b, *b, …]` can stand for
+    billions: every later step would walk them). Each node is checked once, whatever refers to it."""
+    sizes: dict[int, int] = {}  # node -> its size once expanded
+
+    def walk(node: yaml.Node, inside: frozenset[int]) -> int:
+        if id(node) in inside:
+            raise InputError(
+                "an alias refers to a node that contains it (a recursive anchor); write the value out",
+                f"{filename}:{node.start_mark.line + 1}",
+            )
+        if id(node) in sizes:
+            return sizes[id(node)]
+        inside = inside | {id(node)}
+        size = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                name = str(key.value)
+                if name in seen:
+                    raise InputError(
+                        f"key {name!r} appears twice (first at line {seen[name]})",
+                        f"{filename}:{key.start_mark.line + 1}",
+                    )
+                seen[name] = key.start_mark.line + 1
+                size += 1 + walk(value, inside)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                size += walk(item, inside)
+        if size > MAX_NODES:
+            raise InputError(
+                f"the document expands to more than {MAX_NODES:,} values (YAML aliases); write it out",
+                f"{filename}:{node.start_mark.line + 1}",
+            )
+        sizes[id(node)] = size
+        return size
+
+    walk(root, frozenset())
 
 
 class _Locator:

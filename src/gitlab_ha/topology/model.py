@@ -17,6 +17,18 @@ from gitlab_ha.topology.versions import GitLabVersion
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 ENV_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# Strings the services take and the runbook's commands carry, limited to what those services allow:
+PG_IDENTIFIER_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")  # an unquoted PostgreSQL name (63 bytes)
+SENTINEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # one word in sentinel.conf and redis-cli
+DATACENTER_RE = re.compile(r"^[a-z0-9_-]{1,63}$")  # Consul's rule for a datacenter (and a DNS label)
+REGION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")  # us-east-1, europe-west4, eastus
+
+
+def _matches(pattern: re.Pattern[str], value: str, what: str) -> str:
+    if not pattern.match(value):
+        raise ValueError(f"{value!r} is not {what}")
+    return value
+
 
 # The object types Omnibus' consolidated object storage knows; one bucket each.
 OBJECT_TYPES: tuple[str, ...] = (
@@ -63,6 +75,11 @@ class ObjectStorage(Strict):
     credentials: CredentialRef = Field(default_factory=lambda: CredentialRef(use_iam_profile=True))
     buckets: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        return _matches(REGION_RE, value, "a region name (letters, digits and '-', as us-east-1)")
+
     @field_validator("buckets")
     @classmethod
     def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
@@ -91,14 +108,29 @@ class Database(Strict):
     name: str = "gitlabhq_production"
     synchronous_mode: bool = Field(default=False, description="Patroni synchronous replication (no loss)")
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _matches(PG_IDENTIFIER_RE, value, "a PostgreSQL database name (a-z, 0-9, '_', at most 63)")
+
 
 class Redis(Strict):
     master_name: str = "gitlab-redis"
     cache_master_name: str = "gitlab-redis-cache"
 
+    @field_validator("master_name", "cache_master_name")
+    @classmethod
+    def _master_name(cls, value: str) -> str:
+        return _matches(SENTINEL_NAME_RE, value, "a Sentinel master name (letters, digits, '.', '_', '-')")
+
 
 class Consul(Strict):
     datacenter: str = "gitlab_consul"
+
+    @field_validator("datacenter")
+    @classmethod
+    def _datacenter(cls, value: str) -> str:
+        return _matches(DATACENTER_RE, value, "a Consul datacenter name (a-z, 0-9, '_', '-')")
 
 
 class Node(Strict):

@@ -6,6 +6,7 @@ from gitlab_ha.lint.rules import (  # noqa: F401
     files,
     gitaly,
     haproxy_rules,
+    meaning,
     replication,
     secrets,
     spof,

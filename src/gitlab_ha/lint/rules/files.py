@@ -108,18 +108,23 @@ def _changes(lint: Lint, *, removed: bool) -> Iterator[Finding]:
             change = change_for(key)
             if change is None:
                 continue
-            if removed and current >= change.removed_in:
+            if removed and change.removed_at(current):
                 yield lint.finding(
                     node,
                     loc,
                     f"{key} was removed in {change.removed_in} (target {lint.version})",
                     f"Use {change.replacement}.",
                 )
-            elif not removed and change.deprecated_in <= current < change.removed_in:
+            elif not removed and change.deprecated_at(current):
+                until = (
+                    f"and removed in {change.removed_in}"
+                    if change.removed_in is not None
+                    else "(it still works, with a warning at every reconfigure)"
+                )
                 yield lint.finding(
                     node,
                     loc,
-                    f"{key} is deprecated since {change.deprecated_in} and removed in {change.removed_in}",
+                    f"{key} is deprecated since {change.deprecated_in} {until}",
                     f"Use {change.replacement}.",
                 )
 

@@ -20,6 +20,12 @@ def _int(node: Node, key: str, default: int) -> int:
     return value if isinstance(value, int) else default
 
 
+def _rails_port(node: Node) -> int:
+    """NGINX's port for Rails: `gitlab_rails['nginx']['listen_port']` (19.2+) wins over the older
+    `nginx['listen_port']`, which Omnibus copies over only when the new key is unset."""
+    return _int(node, "gitlab_rails['nginx']['listen_port']", _int(node, "nginx['listen_port']", _P["rails_http"]))
+
+
 # frontend port → (role, what, the port that role's nodes listen on)
 _INTERNAL: dict[int, tuple[Role, str, Callable[[Node], int]]] = {
     _P["pgbouncer"]: (Role.PGBOUNCER, "PgBouncer", lambda n: _int(n, "pgbouncer['listen_port']", _P["pgbouncer"])),
@@ -29,10 +35,10 @@ _INTERNAL: dict[int, tuple[Role, str, Callable[[Node], int]]] = {
         "Praefect",
         lambda n: listen_port(n, "praefect['configuration']['listen_addr']", _P["praefect"]),
     ),
-    _P["rails_http"]: (Role.RAILS, "Rails", lambda n: _int(n, "nginx['listen_port']", _P["rails_http"])),
+    _P["rails_http"]: (Role.RAILS, "Rails", _rails_port),
 }
 _EXTERNAL: dict[int, tuple[Role, str, Callable[[Node], int]]] = {
-    443: (Role.RAILS, "Rails", lambda n: _int(n, "nginx['listen_port']", _P["rails_http"])),
+    443: (Role.RAILS, "Rails", _rails_port),
     _P["ssh"]: (Role.RAILS, "Rails sshd", lambda n: _P["ssh"]),
 }
 

@@ -15,6 +15,9 @@ from gitlab_ha.reconfigure.files import patroni as patroni_files
 from gitlab_ha.reconfigure.files import postgresql as pg_files
 from gitlab_ha.reconfigure.node import NodeModel
 from gitlab_ha.reconfigure.services import TITLES
+from gitlab_ha.reconfigure.settings import as_int
+from gitlab_ha.rubycfg import Loc
+from gitlab_ha.rubycfg.nodes import Value
 from gitlab_ha.secrets.hashing import pg_md5
 from gitlab_ha.topology.roles import Role
 
@@ -41,8 +44,17 @@ NEEDS: dict[Role, tuple[str, ...]] = {
 OWNED = frozenset(service for services in NEEDS.values() for service in services) - {"consul"}
 
 
-def _roles(node: Node) -> set[Role]:
-    roles = set(node.roles)
+def _where(node: Node, service: str) -> Loc | Value | None:
+    """Where a service's fate is written: its `x['enable']` line, else the `roles` call."""
+    enable = node.get(f"{service}['enable']")
+    if enable is not None:
+        return enable
+    refs = node.doc.roles() if node.doc is not None else []
+    return refs[0].loc if refs else None
+
+
+def _roles(node: Node, roles: set[Role] | None = None) -> set[Role]:
+    roles = set(node.roles if roles is None else roles)
     if Role.STANDALONE in roles:
         roles |= {Role.RAILS, Role.SIDEKIQ, Role.POSTGRES, Role.REDIS, Role.GITALY}
     return roles
@@ -59,7 +71,8 @@ def missing_services(lint: Lint) -> Iterator[Finding]:
         model = lint.modeled(node)
         if model is None:
             continue
-        for role in sorted(_roles(node), key=lambda r: r.value):
+        # the roles the file itself asks for: a role the topology adds and the file lacks is GHA015's
+        for role in sorted(_roles(node, node.file_roles), key=lambda r: r.value):
             for service in NEEDS.get(role, ()):
                 if model.services.runs(service):
                     continue
@@ -68,7 +81,7 @@ def missing_services(lint: Lint) -> Iterator[Finding]:
                 why = model.services.disabled.get(service, "no role or setting enables it")
                 yield lint.finding(
                     node,
-                    None,
+                    _where(node, service),
                     f"{TITLES[service]} will not run on this {role.value} node: {why}",
                     f"Set {service}['enable'] = true." if service != "nginx" else None,
                 )
@@ -85,12 +98,15 @@ def extra_services(lint: Lint) -> Iterator[Finding]:
         model = lint.modeled(node)
         if model is None or Role.STANDALONE in node.roles:
             continue
-        wanted = {service for role in _roles(node) for service in NEEDS.get(role, ())}
+        roles = _roles(node) | _roles(node, node.file_roles)  # a role only the file shows is GHA015's
+        wanted = {service for role in roles for service in NEEDS.get(role, ())}
+        if node.has(Role.PATRONI):
+            wanted.add("pgbouncer")  # a local PgBouncer in front of this node, for Rails' read load balancing
         for service, why in sorted(model.services.enabled.items()):
             if service in OWNED and service not in wanted:
                 yield lint.finding(
                     node,
-                    None,
+                    _where(node, service),
                     f"{TITLES[service]} runs here ({why}) but no role of this node needs it",
                     f"Set {service}['enable'] = false.",
                     severity=None if lint.declared else _S.NOTE,
@@ -109,12 +125,19 @@ def _patroni(lint: Lint) -> list[tuple[Node, NodeModel]]:
 @rule(
     "GHA092",
     _S.ERROR,
-    "Patroni replication cannot authenticate",
-    "Trust the Patroni nodes in postgresql['trust_auth_cidr_addresses'], or set patroni['replication_password'] "
-    "to the password whose md5 is postgresql['sql_replication_password'].",
+    "Patroni replication or pg_rewind cannot authenticate",
+    "Trust the Patroni nodes in postgresql['trust_auth_cidr_addresses'] (pg_rewind connects as the superuser "
+    "gitlab-psql, which has no password before 19.1), and set patroni['replication_password'] to the password "
+    "whose md5 is postgresql['sql_replication_password'].",
 )
-def replication_auth(lint: Lint) -> Iterator[Finding]:
-    """Each replica streams from whichever member leads: every pair must authenticate both ways."""
+def peer_auth(lint: Lint) -> Iterator[Finding]:
+    """Each replica streams from whichever member leads, and after a failover the old leader rewinds
+    against the new one: every pair must authenticate both ways, for replication and for pg_rewind."""
+    yield from _replication_auth(lint)
+    yield from _rewind_auth(lint)
+
+
+def _replication_auth(lint: Lint) -> Iterator[Finding]:
     members = _patroni(lint)
     for primary, primary_model in members:
         lines = pg_files.hba_lines(primary_model.input)
@@ -127,7 +150,8 @@ def replication_auth(lint: Lint) -> Iterator[Finding]:
             if line is None:
                 yield lint.finding(
                     primary,
-                    None,
+                    primary.get("postgresql['md5_auth_cidr_addresses']")
+                    or primary.get("postgresql['trust_auth_cidr_addresses']"),
                     f"pg_hba.conf has no replication entry for {user} from {replica.label}: "
                     f"it cannot stream from this node after a failover",
                 )
@@ -138,7 +162,7 @@ def replication_auth(lint: Lint) -> Iterator[Finding]:
             if not isinstance(password, str):
                 yield lint.finding(
                     replica,
-                    None,
+                    replica.get("postgresql['sql_replication_password']"),
                     f"{line.method} replication to {primary.label} needs a password, and patroni['replication_password'] "
                     "is not set: patroni.yaml sends none and pg_basebackup fails ('no password supplied')",
                 )
@@ -151,29 +175,12 @@ def replication_auth(lint: Lint) -> Iterator[Finding]:
                 )
 
 
-@rule(
-    "GHA093",
-    _S.ERROR,
-    "pg_rewind cannot work",
-    "Trust the Patroni nodes in postgresql['trust_auth_cidr_addresses'] (pg_rewind connects as the superuser "
-    "gitlab-psql, which has no password before 19.1) and set patroni['use_pg_rewind'] = true explicitly.",
-)
-def rewind(lint: Lint) -> Iterator[Finding]:
-    """After a failover the old leader rewinds against the new one, as the superuser, into `postgres`."""
+def _rewind_auth(lint: Lint) -> Iterator[Finding]:
+    """pg_rewind connects as the superuser into `postgres`."""
     members = _patroni(lint)
     for node, model in members:
-        dcs = patroni_files.dcs(model.input)
-        if not dcs["postgresql"]["use_pg_rewind"]:
+        if not patroni_files.dcs(model.input)["postgresql"]["use_pg_rewind"]:
             continue
-        if dcs["postgresql"]["parameters"].get("wal_log_hints") != "on":
-            yield lint.finding(
-                node,
-                None,
-                "pg_rewind is on but wal_log_hints is off: Omnibus turns wal_log_hints on only when gitlab.rb "
-                "sets patroni['use_pg_rewind'] = true itself (the attribute default does not count), and "
-                "without it or data checksums a failed-over leader cannot rewind and rejoin",
-                "Set patroni['use_pg_rewind'] = true in gitlab.rb.",
-            )
         superuser_password = model.settings.get("postgresql", "sql_superuser_password")
         has_password = superuser_password is not None and lint.target >= (19, 1, 0)
         for other, other_model in members:
@@ -186,10 +193,30 @@ def rewind(lint: Lint) -> Iterator[Finding]:
                 why = "no pg_hba.conf entry" if line is None else f"{line.method} and no superuser password"
                 yield lint.finding(
                     other,
-                    None,
+                    other.get("postgresql['trust_auth_cidr_addresses']"),
                     f"{node.label} cannot pg_rewind against this node ({why} for {pg_files.SUPERUSER} from it): "
                     "after a failover the old leader cannot rejoin",
                 )
+
+
+@rule(
+    "GHA093",
+    _S.WARNING,
+    "pg_rewind is on but wal_log_hints is off",
+    "Set patroni['use_pg_rewind'] = true in gitlab.rb: only then does Omnibus turn wal_log_hints on.",
+)
+def rewind_hints(lint: Lint) -> Iterator[Finding]:
+    """auto_detect_wal_log_hint reads the gitlab.rb value of use_pg_rewind, not its attribute default."""
+    for node, model in _patroni(lint):
+        dcs = patroni_files.dcs(model.input)
+        if dcs["postgresql"]["use_pg_rewind"] and dcs["postgresql"]["parameters"].get("wal_log_hints") != "on":
+            yield lint.finding(
+                node,
+                node.get("patroni['use_pg_rewind']") or _where(node, "patroni"),
+                "pg_rewind is on (Omnibus' default) but wal_log_hints is off: Omnibus turns it on only when "
+                "gitlab.rb sets patroni['use_pg_rewind'] = true itself, and without it (or data checksums, which "
+                "Omnibus' initdb does not enable) a failed-over leader cannot rewind: it needs a manual reinit",
+            )
 
 
 # (key on the pointing node, the services that may answer, the port when none is written, what it is)
@@ -201,7 +228,7 @@ def _pointers(node: Node) -> Iterator[tuple[str, str, int | None, tuple[str, ...
         yield (
             "gitlab_rails['db_host']",
             db_host,
-            port if isinstance(port, int) else 5432,
+            as_int(port, 5432),
             ("postgresql", "pgbouncer"),
             "Rails' database",
         )
@@ -212,7 +239,7 @@ def _pointers(node: Node) -> Iterator[tuple[str, str, int | None, tuple[str, ...
             yield (
                 f"pgbouncer['databases']['{name}']['host']",
                 settings["host"],
-                port if isinstance(port, int) else 5432,
+                as_int(port, 5432),
                 ("postgresql",),
                 f"PgBouncer's database {name}",
             )
@@ -223,7 +250,7 @@ def _pointers(node: Node) -> Iterator[tuple[str, str, int | None, tuple[str, ...
             yield (
                 "redis['master_ip']",
                 master,
-                port if isinstance(port, int) else 6379,
+                as_int(port, 6379),
                 ("redis",),
                 "the Redis master",
             )
@@ -232,8 +259,7 @@ def _pointers(node: Node) -> Iterator[tuple[str, str, int | None, tuple[str, ...
         for item in sentinels if isinstance(sentinels, list) else []:
             if isinstance(item, dict) and isinstance(item.get("host"), str):
                 port = item.get("port")
-                number = int(port) if isinstance(port, int) or (isinstance(port, str) and port.isdigit()) else 26379
-                yield (key, item["host"], number, ("sentinel",), "a Sentinel")
+                yield (key, item["host"], as_int(port, 26379), ("sentinel",), "a Sentinel")
     praefect_db = node.value("praefect['configuration']")
     if isinstance(praefect_db, dict) and isinstance(praefect_db.get("database"), dict):
         db = praefect_db["database"]
@@ -242,7 +268,7 @@ def _pointers(node: Node) -> Iterator[tuple[str, str, int | None, tuple[str, ...
             yield (
                 "praefect['configuration'][:database][:host]",
                 db["host"],
-                port if isinstance(port, int) else 5432,
+                as_int(port, 5432),
                 ("postgresql", "pgbouncer"),
                 "Praefect's database",
             )

@@ -42,15 +42,13 @@ def slots(lint: Lint) -> Iterator[Finding]:
                 yield lint.finding(node, senders_node, f"max_wal_senders {senders} < {floor} (replication slots + 1)")
 
 
-def _migrators(lint: Lint, nodes: list[Node], key: str, what: str) -> Iterator[Finding]:
+def _migrators(lint: Lint, nodes: list[Node], key: str, what: str, *, none: Finding | None) -> Iterator[Finding]:
+    """Two or more migrating nodes are always an error; `none` is what to report when no node migrates."""
     if not nodes:
         return
     on = [n for n in nodes if n.value(key) is not False]
-    if not on:
-        first = nodes[0]
-        yield lint.finding(
-            first, first.get(key), f"no {what} node runs migrations ({key} is false on all {len(nodes)})"
-        )
+    if not on and none is not None:
+        yield none
     for extra in on[1:]:
         yield lint.finding(
             extra,
@@ -60,15 +58,35 @@ def _migrators(lint: Lint, nodes: list[Node], key: str, what: str) -> Iterator[F
         )
 
 
+def _none_migrate(nodes: list[Node], key: str, what: str) -> str:
+    return f"no {what} node runs migrations ({key} is false on all {len(nodes)})"
+
+
 @rule(
     "GHA051",
     _S.ERROR,
-    "auto_migrate not on exactly one Rails node",
-    "Set gitlab_rails['auto_migrate'] = true on one Rails node and false on every other one.",
+    "auto_migrate on more than one Rails node",
+    "Set gitlab_rails['auto_migrate'] = true on at most one Rails node and false on every other one.",
 )
 def rails_migrate(lint: Lint) -> Iterator[Finding]:
+    """GitLab's docs set auto_migrate false on every Rails node and run migrations on one node on
+    purpose, straight to the database leader (Omnibus' "already migrated" marker is keyed on the db
+    host and port, so a migrating node behind PgBouncer migrates again): that layout is a note."""
+    key = "gitlab_rails['auto_migrate']"
     nodes = [n for n in rails_nodes(lint) if n.has(Role.RAILS) or n.has(Role.SIDEKIQ)]
-    yield from _migrators(lint, nodes, "gitlab_rails['auto_migrate']", "Rails")
+    none = None
+    if nodes:
+        first = nodes[0]
+        none = lint.finding(
+            first,
+            first.get(key),
+            f"{_none_migrate(nodes, key, 'Rails')}: migrations must then be run deliberately, "
+            "e.g. from a first-run gitlab.rb on one node",
+            "Migrate from one node on purpose: reconfigure it once with auto_migrate = true and the database "
+            "leader (not PgBouncer) as db_host, then put the steady gitlab.rb back; again at every upgrade.",
+            severity=Severity.NOTE,
+        )
+    yield from _migrators(lint, nodes, key, "Rails", none=none)
 
 
 @rule(
@@ -78,8 +96,15 @@ def rails_migrate(lint: Lint) -> Iterator[Finding]:
     "Set praefect['auto_migrate'] = true on one Praefect node and false on the others.",
 )
 def praefect_migrate(lint: Lint) -> Iterator[Finding]:
+    """Praefect has no "already migrated" marker (sql-migrate runs on every reconfigure of a node with
+    auto_migrate true), so exactly one node keeps it on: none is an error, as two are."""
+    key = "praefect['auto_migrate']"
     nodes = [n for n in lint.cluster.with_role(Role.PRAEFECT) if n.doc is not None]
-    yield from _migrators(lint, nodes, "praefect['auto_migrate']", "Praefect")
+    none = None
+    if nodes:
+        first = nodes[0]
+        none = lint.finding(first, first.get(key), _none_migrate(nodes, key, "Praefect"))
+    yield from _migrators(lint, nodes, key, "Praefect", none=none)
 
 
 _PATRONI_SHARED = (

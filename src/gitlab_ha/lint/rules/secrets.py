@@ -225,8 +225,8 @@ def open_to_all(lint: Lint) -> Iterator[Finding]:
     "GHA063",
     _S.WARNING,
     "PostgreSQL trusts a whole network",
-    "Keep postgresql['trust_auth_cidr_addresses'] at 127.0.0.1/32; give other nodes md5 logins "
-    "(md5_auth_cidr_addresses).",
+    "Trust only 127.0.0.1/32 and the Patroni nodes' own /32 addresses (pg_rewind logs in as the superuser "
+    "without a password); give every other node md5 logins (md5_auth_cidr_addresses).",
 )
 def trust_network(lint: Lint) -> Iterator[Finding]:
     for node in lint.cluster.nodes:

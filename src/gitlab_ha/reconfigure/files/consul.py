@@ -12,6 +12,7 @@ from typing import Any
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
 from gitlab_ha.reconfigure.files.pgbouncer import rails_database
 from gitlab_ha.reconfigure.files.postgresql import port as pg_port
+from gitlab_ha.reconfigure.settings import as_int
 
 CHECK_INTERVAL = "10s"  # consul['internal']['postgresql_service_check_interval']
 HANDLER = "failover_postgresql_in_pgbouncer"
@@ -164,7 +165,7 @@ def exporter_services(node: NodeInput) -> list[OmnibusFile]:
         host, _, port = listen.rpartition(":")
         if host in ("0.0.0.0", "*", ""):
             host = node.address
-        body = {"service": {"name": name, "address": host, "port": int(port)}}
+        body = {"service": {"name": name, "address": host, "port": as_int(port, 0)}}
         out.append(
             OmnibusFile(
                 config_dir(node) / f"{name}-service.json",

@@ -14,7 +14,7 @@ from typing import Any
 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
 from gitlab_ha.reconfigure.files.postgresql import SUPERUSER, parameters, port, replication_user, socket_dir
-from gitlab_ha.reconfigure.settings import Opaque
+from gitlab_ha.reconfigure.settings import Opaque, as_int
 
 # patroni/attributes/default.rb (unchanged 16.6 → 19.3)
 DEFAULTS: dict[str, Any] = {
@@ -101,7 +101,7 @@ def dcs_parameters(node: NodeInput) -> dict[str, Any]:
         elif key == "wal_keep_size":
             # Postgresql.parse_wal_keep_size: segments × 16 (MB). Which of two settings blocks parses
             # first decides whether it is 160 or null; we model 160 (docs/reconfigure.md).
-            params[key] = int(params.get("wal_keep_segments", 10)) * 16
+            params[key] = as_int(params.get("wal_keep_segments"), 10) * 16
         elif key in pg_values:
             params[key] = pg_values[key]
     if "wal_log_hints" not in user:

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
+from gitlab_ha.reconfigure.settings import as_int
 
 # pgbouncer/attributes/default.rb (unchanged 16.6 → 19.3): the ini's lines, in the template's order.
 INI_DEFAULTS: dict[str, Any] = {
@@ -142,7 +143,7 @@ def listen_addr(node: NodeInput) -> str:
 
 
 def listen_port(node: NodeInput) -> int:
-    return int(_get(node, "listen_port"))
+    return as_int(_get(node, "listen_port"), 6432)
 
 
 def pgbouncer_ini(node: NodeInput) -> OmnibusFile:

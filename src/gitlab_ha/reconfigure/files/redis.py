@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
+from gitlab_ha.reconfigure.settings import as_int
 
 REDIS_DEFAULTS: dict[str, Any] = {
     "bind": "127.0.0.1",
@@ -72,7 +73,7 @@ def bind(node: NodeInput) -> str:
 
 
 def port(node: NodeInput) -> int:
-    return int(redis(node, "port"))
+    return as_int(redis(node, "port"), 0)
 
 
 def redis_conf(node: NodeInput) -> OmnibusFile:
@@ -186,7 +187,7 @@ def redis_conf(node: NodeInput) -> OmnibusFile:
         node.layout.dir("redis") / "redis.conf",
         "\n".join(lines) + "\n",
         0o644,
-        "gitlab-redis",
+        node.layout.redis_os_user,
         "redis",
         secret=node.settings.is_set("redis", "password"),
     )
@@ -230,7 +231,7 @@ def sentinel_conf(node: NodeInput) -> OmnibusFile:
         node.layout.dir("sentinel") / "sentinel.conf",
         "\n".join(lines) + "\n",
         0o644,
-        "gitlab-redis",
+        node.layout.redis_os_user,
         "sentinel",
         secret=True,
     )

@@ -1,0 +1,95 @@
+"""Write a lab's files: the render of its loopback topology (gitlab.rb files, haproxy.cfg, RUNBOOK.md),
+and each node's reconfigure-model files at their lab paths, owned by the account that runs them."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from pathlib import Path
+
+from gitlab_ha.fsutil import write_atomic
+from gitlab_ha.lab.plan import LabPlan, node_root
+from gitlab_ha.reconfigure.files.base import OmnibusFile
+from gitlab_ha.render.cluster import Artifact, render_cluster
+from gitlab_ha.render.context import Context, SecretSource
+from gitlab_ha.render.writer import write_artifacts
+from gitlab_ha.topology.facts import PORTS
+
+# A node's folders and who owns them (Omnibus: gitlab-psql, gitlab-redis, gitlab-consul).
+DIRS: tuple[tuple[str, str, int], ...] = (
+    ("postgresql", "postgres", 0o700),
+    ("patroni", "postgres", 0o700),
+    ("pgbouncer", "postgres", 0o700),
+    ("redis", "redis", 0o750),
+    ("sentinel", "redis", 0o750),
+    ("consul", "root", 0o700),
+    ("haproxy", "root", 0o700),
+    ("home/gitlab-consul", "root", 0o700),
+    ("log", "root", 0o755),
+    ("run", "root", 0o1777),
+)
+
+
+def _ids(user: str) -> tuple[int, int]:
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _mkdir(path: Path, user: str, mode: int) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, *_ids(user))
+    os.chmod(path, mode)
+
+
+def write_file(item: OmnibusFile) -> None:
+    path = Path(str(item.path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, item.content, mode=item.mode)
+    os.chown(path, *_ids(item.owner))
+
+
+def relocate(text: str, address: str) -> str:
+    """A rendered file's node-local address (127.0.0.1) as the lab node's own."""
+    return text.replace("127.0.0.1", address)
+
+
+def haproxy_cfg(artifact: Artifact, address: str, root: Path) -> str:
+    """The rendered internal HAProxy, its stats on the node's address, plus an admin socket."""
+    text = relocate(artifact.content, address)
+    socket = root / "run" / "haproxy.sock"
+    return text.replace(
+        "    maxconn 20000\n", f"    maxconn 20000\n    stats socket {socket} mode 600 level admin\n", 1
+    )
+
+
+def write_lab(plan: LabPlan, secrets: SecretSource) -> list[Artifact]:
+    """Render the loopback topology into lab/render and every node's files under lab/nodes."""
+    ctx = Context(plan.lab_topo, secrets)
+    artifacts = render_cluster(ctx, "lab-cluster.yml")
+    write_artifacts(artifacts, plan.lab_dir / "render")
+    by_path = {a.path: a for a in artifacts}
+    for node in plan.nodes:
+        root = node_root(plan.lab_dir, node.name)
+        _mkdir(root, "root", 0o755)
+        for name, user, mode in DIRS:
+            _mkdir(root / name, user, mode)
+        if node.model is not None:
+            data = root / "postgresql" / "data"
+            for item in node.model.files:
+                if Path(str(item.path)).parent == data and not (data / "PG_VERSION").exists():
+                    continue  # a PostgreSQL without Patroni: written after initdb (Lab._init_postgres)
+                write_file(item)
+        if "haproxy" in node.runs:
+            cfg = by_path[f"{node.name}/haproxy.cfg"]
+            write_atomic(root / "haproxy" / "haproxy.cfg", haproxy_cfg(cfg, node.address, root), mode=0o600)
+        pgpass = by_path.get(f"{node.name}/pgpass")
+        if pgpass is not None:
+            # the runbook's `gitlab-ctl write-pgpass … --hostuser gitlab-consul` step
+            write_atomic(
+                root / "home" / "gitlab-consul" / ".pgpass", relocate(pgpass.content, node.address), mode=0o600
+            )
+    return artifacts
+
+
+def stats_address(plan: LabPlan) -> list[tuple[str, int]]:
+    return [(n.address, PORTS["haproxy_stats"]) for n in plan.nodes if "haproxy" in n.runs]

@@ -1,0 +1,392 @@
+"""A lab: one directory holding a topology's HA data tier, run for real on this machine.
+
+    lab = Lab(Path("lab"))
+    lab.up(topology)         # render, model, network, supervisor, start in order, wait for health
+    lab.stop("postgres-1")   # every program of a node (or one: "patroni@postgres-1")
+    lab.down(purge=False)    # stop everything; no process, port, socket, cgroup or rule is left
+
+The directory keeps the user's topology (cluster.yml), the lab's secrets store, the render of the
+loopback topology (render/), each node's files and data (nodes/NODE/), and one log per program
+(logs/SERVICE@NODE.log).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import requests
+
+from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import write_atomic
+from gitlab_ha.lab.files import write_file, write_lab
+from gitlab_ha.lab.network import LabNetwork
+from gitlab_ha.lab.plan import PG_BIN, LabNode, LabPlan, make_plan, node_root
+from gitlab_ha.lab.ports import busy
+from gitlab_ha.lab.programs import ORDER, programs
+from gitlab_ha.lab.supervisor import Program, Supervisor
+from gitlab_ha.probe.target import Target, TargetNode
+from gitlab_ha.proc import NotReady, call, wait_for, wait_tcp
+from gitlab_ha.render.context import Placeholders
+from gitlab_ha.secrets.pki import self_signed
+from gitlab_ha.secrets.store import SecretStore
+from gitlab_ha.topology.load import load_text, load_topology
+from gitlab_ha.topology.model import Topology
+
+STATE = "lab.json"
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class UpResult:
+    already_up: bool
+    started: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Lab:
+    def __init__(self, lab_dir: Path) -> None:
+        self.dir = lab_dir.resolve()
+        self.supervisor = Supervisor(self.dir)
+
+    # What the lab holds
+
+    @property
+    def topology_file(self) -> Path:
+        return self.dir / "cluster.yml"
+
+    @property
+    def store(self) -> Path:
+        return self.dir / "secrets.json"
+
+    def exists(self) -> bool:
+        return (self.dir / STATE).is_file()
+
+    def topology(self) -> Topology:
+        if not self.exists():
+            raise InputError("no lab here: run `gitlab-ha lab up` first", str(self.dir))
+        return load_topology(self.topology_file).topology
+
+    def secrets(self) -> SecretStore:
+        if not self.store.exists():
+            SecretStore.init(self.store)
+        return SecretStore.load(self.store)
+
+    def generated(self) -> dict[str, str]:
+        """What reconfigure generates once and keeps in gitlab-secrets.json: PostgreSQL's self-signed pair."""
+        path = self.dir / "gitlab-secrets.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+        else:
+            cert, key = self_signed("PostgreSQL")
+            data = {"postgresql_internal_certificate": cert, "postgresql_internal_key": key}
+            write_atomic(path, json.dumps(data, indent=2) + "\n", mode=0o600)
+        return {str(k): str(v) for k, v in data.items()}
+
+    def plan(self, topology: Topology | None = None) -> LabPlan:
+        return make_plan(self.dir, topology or self.topology(), self.secrets(), self.generated())
+
+    def network(self, plan: LabPlan) -> LabNetwork:
+        return LabNetwork(self.dir, plan.addresses)
+
+    def running(self) -> bool:
+        return self.supervisor.running()
+
+    # Up
+
+    def prepare(self, text: str, source: str) -> LabPlan:
+        """Write everything the lab runs (the topology given as YAML text); start nothing."""
+        topology = load_text(text, source).topology
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.exists() and self.topology().model_dump() != topology.model_dump():
+            raise InputError(
+                "this lab holds another topology; `gitlab-ha lab down --purge` it first or use another --dir",
+                str(self.dir),
+            )
+        write_atomic(self.topology_file, text, mode=0o644)
+        plan = self.plan(topology)
+        write_lab(plan, self.secrets())
+        for node in plan.nodes:
+            if "postgresql" in node.runs:
+                self._init_postgres(plan, node)
+        write_atomic(
+            self.dir / STATE,
+            json.dumps({"source": source, "addresses": plan.addresses, "prepared": time.time()}, indent=2) + "\n",
+            mode=0o600,
+        )
+        return plan
+
+    def _init_postgres(self, plan: LabPlan, node: LabNode) -> None:
+        """A PostgreSQL without Patroni: initdb once, as Omnibus' postgresql::enable does, then its files."""
+        data = node_root(self.dir, node.name) / "postgresql" / "data"
+        if not (data / "PG_VERSION").exists():
+            done = call(
+                [str(PG_BIN / "initdb"), "-D", str(data), "-E", "UTF8", "-U", "gitlab-psql"],
+                env={"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"},
+                user="postgres",
+                timeout=120,
+            )
+            if done.returncode != 0:
+                raise InputError(f"initdb failed: {done.stderr.strip()[-500:]}", str(data))
+        assert node.model is not None
+        for item in node.model.files:
+            if Path(str(item.path)).parent == data:
+                write_file(item)
+
+    def up(self, text: str, source: str, *, say: Say = _quiet, deadline: float = 300.0) -> UpResult:
+        """Bring the lab up from a topology (YAML text); a no-op when it already runs."""
+        start = time.monotonic()
+        if self.running():
+            return UpResult(already_up=True)
+        held = busy(make_plan(self.dir, load_text(text, source).topology, Placeholders()))
+        if held:
+            raise InputError("; ".join(str(b) for b in held), "lab up")
+        plan = self.prepare(text, source)
+        network = self.network(plan)
+        network.up()
+        progs = programs(plan)
+        self.supervisor.write(progs, network)
+        self.supervisor.start()
+        started: list[str] = []
+        for service in ORDER:
+            batch = [p for p in progs if p.service == service]
+            for prog in batch:
+                self.supervisor.start_program(prog.name, wait=False)
+                started.append(prog.name)
+            for prog in batch:
+                self._wait_listening(plan, prog, deadline - (time.monotonic() - start))
+            after = AFTER.get(service)
+            if after is not None and batch:
+                after(self, plan, say)
+        return UpResult(already_up=False, started=started, seconds=time.monotonic() - start)
+
+    def _wait_listening(self, plan: LabPlan, prog: Program, deadline: float) -> None:
+        node = plan.node(prog.node)
+        port = {
+            "consul": 8500,
+            "redis": 6379,
+            "sentinel": 26379,
+            "postgresql": 5432,
+            "patroni": 8008,
+            "pgbouncer": 6432,
+        }
+        if prog.service == "haproxy":
+            target = 8404
+        elif prog.service in ("redis",) and node.model is not None:
+            target = min(node.model.ports("redis") or {6379})
+        else:
+            target = port[prog.service]
+        try:
+            wait_tcp(node.address, target, deadline=max(deadline, 5.0))
+        except NotReady as err:
+            raise InputError(
+                f"{prog.name} did not listen on {node.address}:{target} ({err})", str(self.supervisor.log(prog.name))
+            ) from None
+
+    # Down
+
+    def down(self, *, purge: bool = False) -> list[str]:
+        """Stop everything; returns what is left behind (nothing, normally)."""
+        left: list[str] = []
+        self.supervisor.shutdown()
+        if self.exists():
+            plan = self.plan()
+            network = self.network(plan)
+            for node in plan.nodes:
+                for pid in network.pids(node.name):
+                    left += self._kill_straggler(pid, node.name)
+            left += network.down()
+        if purge and self.dir.exists():
+            shutil.rmtree(self.dir)
+        return left
+
+    @staticmethod
+    def _kill_straggler(pid: int, node: str) -> list[str]:
+        """A process still in a node's cgroup after its supervisor stopped (a postmaster whose Patroni
+        was SIGKILLed): ours, so stop it by its pid."""
+        try:
+            process = psutil.Process(pid)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        except psutil.TimeoutExpired:
+            process.kill()
+        except psutil.Error:
+            return []
+        return []
+
+    # One node or program
+
+    def targets(self, target: str) -> list[str]:
+        """`NODE` → every program of that node; `SERVICE@NODE` → that one."""
+        plan = self.plan()
+        names = [p.name for p in programs(plan)]
+        if "@" in target:
+            if target not in names:
+                raise InputError(f"no program {target!r} (programs: {', '.join(names)})", target)
+            return [target]
+        node = plan.node(target)
+        return [p.name for p in programs(plan) if p.node == node.name]
+
+    def stop(self, target: str) -> list[str]:
+        self._need_running()
+        names = self.targets(target)
+        for name in reversed(names):
+            self.supervisor.stop_program(name)
+        return names
+
+    def start(self, target: str) -> list[str]:
+        self._need_running()
+        names = self.targets(target)
+        for name in names:
+            self.supervisor.start_program(name, wait=False)
+        return names
+
+    def kill(self, target: str, sig: signal.Signals) -> list[int]:
+        """Signal a program's whole process tree (Patroni and the PostgreSQL it runs, say); its pids."""
+        self._need_running()
+        pids: list[int] = []
+        for name in self.targets(target):
+            info = self.supervisor.info().get(name)
+            if info is None or not info.get("pid"):
+                continue
+            leader = psutil.Process(int(info["pid"]))
+            tree = [leader, *leader.children(recursive=True)]
+            for process in tree:
+                try:
+                    process.send_signal(sig)
+                    pids.append(process.pid)
+                except psutil.Error:
+                    continue
+        if not pids:
+            raise InputError(f"{target}: nothing runs there to signal", target)
+        return pids
+
+    def target(self) -> Target:
+        """What `status` reads in this lab: every node's services, the lab's secrets, HAProxy's socket."""
+        plan = self.plan()
+        nodes = []
+        for node in plan.nodes:
+            services = set(node.runs) | set(node.not_runnable)
+            if node.model is not None:
+                services |= set(node.model.services.enabled)
+            redis_port = min(node.model.ports("redis") or {6379}) if node.model is not None else 6379
+            nodes.append(TargetNode(node.name, node.address, node.roles, frozenset(services), redis_port))
+        sockets = {
+            n.name: str(node_root(self.dir, n.name) / "run" / "haproxy.sock") for n in plan.nodes if "haproxy" in n.runs
+        }
+        return Target(
+            nodes,
+            self.secrets(),
+            redis_master_name=plan.lab_topo.redis.master_name,
+            database=plan.lab_topo.database.name,
+            haproxy_sockets=sockets,
+            lab=True,
+        )
+
+    def exec_argv(self, node: str, argv: list[str], user: str | None = None) -> list[str]:
+        """`argv` as run on `node`: in its cgroup, so it connects from the node's address (what
+        `gitlab-ctl patroni switchover` on that host would do)."""
+        plan = self.plan()
+        network = self.network(plan)
+        plan.node(node)
+        enter = [sys.executable, "-m", "gitlab_ha.lab.enter", str(network.node_cgroup(node) / "cgroup.procs")]
+        if user is not None:
+            enter += ["--user", user]
+        return [*enter, "--", *argv]
+
+    def _need_running(self) -> None:
+        if not self.running():
+            raise InputError("the lab is not running: `gitlab-ha lab up` first", str(self.dir))
+
+
+def _psql(lab: Lab, node: LabNode, sql_file: Path, database: str = "postgres") -> None:
+    """Run a statements file on a node's PostgreSQL as its superuser, over the unix socket (peer)."""
+    root = node_root(lab.dir, node.name)
+    done = call(
+        [
+            str(PG_BIN / "psql"),
+            "-X",
+            "-q",
+            "-h",
+            str(root / "postgresql"),
+            "-U",
+            "gitlab-psql",
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-f",
+            str(sql_file),
+        ],
+        user="postgres",
+        env={"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin", "HOME": str(root / "postgresql")},
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise InputError(f"{sql_file.name} failed on {node.name}: {done.stderr.strip()[-400:]}", str(sql_file))
+
+
+def leader(lab: Lab, plan: LabPlan, deadline: float = 120.0) -> LabNode:
+    """The node whose Patroni answers 200 on /leader (waits up to `deadline` seconds)."""
+    members = [n for n in plan.nodes if "patroni" in n.runs]
+
+    def probe() -> LabNode | None:
+        for node in members:
+            try:
+                if requests.get(f"http://{node.address}:8008/leader", timeout=2).status_code == 200:
+                    return node
+            except requests.RequestException:
+                continue
+        return None
+
+    found: LabNode = wait_for(probe, "a Patroni leader", deadline=deadline)
+    return found
+
+
+def _after_postgresql(lab: Lab, plan: LabPlan, say: Say) -> None:
+    """A PostgreSQL without Patroni: reconfigure's database objects, then the runbook's Praefect SQL."""
+    for node in plan.nodes:
+        if "postgresql" not in node.runs:
+            continue
+        root = node_root(lab.dir, node.name)
+        _psql(lab, node, root / "postgresql" / "database-objects.sql")
+        sql = lab.dir / "render" / node.name / "praefect-db.sql"
+        if sql.exists():
+            staged = root / "postgresql" / "praefect-db.sql"
+            write_atomic(staged, sql.read_text(), mode=0o600)
+            os.chown(staged, *_postgres_ids())
+            _psql(lab, node, staged)
+            say(f"{node.name}: Praefect's role and database created (praefect-db.sql)")
+
+
+def _postgres_ids() -> tuple[int, int]:
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid
+
+
+def _after_patroni(lab: Lab, plan: LabPlan, say: Say) -> None:
+    """Once a member leads: reconfigure's database objects on it (users, Rails' database, PgBouncer's
+    auth function), as `gitlab-ctl reconfigure` runs them on the writable node."""
+    node = leader(lab, plan)
+    _psql(lab, node, node_root(lab.dir, node.name) / "postgresql" / "database-objects.sql")
+    say(f"{node.name} leads the Patroni cluster; database objects created there")
+
+
+# What `lab up` does once a service runs everywhere, as the runbook's steps do.
+AFTER: dict[str, Callable[[Lab, LabPlan, Say], None]] = {
+    "postgresql": _after_postgresql,
+    "patroni": _after_patroni,
+}

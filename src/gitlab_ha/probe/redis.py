@@ -1,0 +1,86 @@
+"""Redis and Sentinel: each Redis' role, offset and link state; each Sentinel's master and CKQUORUM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from gitlab_ha.probe.model import Component, Row, Verdict
+from gitlab_ha.probe.target import Target
+
+
+def parse_redis(infos: dict[str, tuple[str, dict[str, Any] | None]]) -> tuple[list[Row], str | None]:
+    """`infos`: node → (address, INFO replication or None); (rows, the master's address)."""
+    masters = [addr for addr, info in infos.values() if info and info.get("role") == "master"]
+    master = masters[0] if len(masters) == 1 else None
+    rows = []
+    for name, (address, info) in sorted(infos.items()):
+        if info is None:
+            rows.append(Row(name, "redis", "unreachable", address, ok=False))
+        elif info.get("role") == "master":
+            rows.append(
+                Row(
+                    name,
+                    "redis master",
+                    "up",
+                    f"{info.get('connected_slaves', 0)} replicas, offset {info.get('master_repl_offset')}",
+                    len(masters) == 1,
+                )
+            )
+        else:
+            link = str(info.get("master_link_status"))
+            follows = str(info.get("master_host"))
+            ok = link == "up" and (master is None or follows == master)
+            rows.append(
+                Row(name, "redis replica", f"link {link}", f"of {follows}, offset {info.get('slave_repl_offset')}", ok)
+            )
+    return rows, master
+
+
+def parse_sentinels(views: dict[str, tuple[str, Any, str | None]], master: str | None) -> list[Row]:
+    """`views`: node → (address, [master ip, port] or None, CKQUORUM reply or error)."""
+    rows = []
+    for name, (address, addr, quorum) in sorted(views.items()):
+        if addr is None:
+            rows.append(Row(name, "sentinel", "unreachable", f"{address}: {quorum}", ok=False))
+            continue
+        says = f"{addr[0]}:{addr[1]}"
+        ok = (master is None or addr[0] == master) and bool(quorum) and str(quorum).startswith("OK")
+        rows.append(Row(name, "sentinel", f"master {says}", str(quorum), ok))
+    return rows
+
+
+def collect(target: Target) -> Component:
+    password = target.secret("redis_password")
+    infos: dict[str, tuple[str, dict[str, Any] | None]] = {}
+    for node in target.running("redis"):
+        client = redis.Redis(host=node.address, port=node.redis_port, password=password, socket_timeout=2)
+        try:
+            infos[node.name] = (node.address, client.info("replication"))
+        except redis.RedisError:
+            infos[node.name] = (node.address, None)
+        finally:
+            client.close()
+    rows, master = parse_redis(infos)
+    views: dict[str, tuple[str, Any, str | None]] = {}
+    for node in target.running("sentinel"):
+        client = redis.Redis(host=node.address, port=26379, socket_timeout=2, decode_responses=True)
+        try:
+            addr = client.sentinel_get_master_addr_by_name(target.redis_master_name)
+            try:
+                quorum: str | None = "OK" if client.sentinel_ckquorum(target.redis_master_name) else "NOQUORUM"
+            except redis.ResponseError as err:
+                quorum = f"NOQUORUM {err}"
+            views[node.name] = (node.address, addr, quorum)
+        except redis.RedisError as err:
+            views[node.name] = (node.address, None, str(err))
+        finally:
+            client.close()
+    rows += parse_sentinels(views, master)
+    if not rows:
+        return Component("Redis", Verdict.NOT_RUNNABLE, "no Redis in this topology", rows)
+    if master is None:
+        return Component("Redis", Verdict.DOWN, "no single master", rows)
+    verdict = Verdict.OK if all(r.ok for r in rows) else Verdict.DEGRADED
+    return Component("Redis", verdict, f"master {master}", rows)
