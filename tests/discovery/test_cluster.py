@@ -129,6 +129,24 @@ def test_writes_through_a_client_are_read_everywhere(cluster: Cluster) -> None:
     assert cluster.servers[2].http("GET", "/v1/kv/cluster/leader?consistent")[0] == 404
 
 
+def test_dns_on_every_agent_serves_what_its_replica_has_applied(cluster: Cluster) -> None:
+    """Each agent's DNS follows its own replica, command by command: once a read on an agent has seen a
+    write (the default mode waits until that replica applied the leader's commit index), the agent's DNS
+    serves it at once, with no polling, on the leader, the followers and the clients alike, whoever took
+    the write."""
+    writer = cluster.clients[1]
+    address = f"{cluster.prefix}.200"
+    body = {"Node": "ext-dns", "Address": address, "Service": {"ID": "extdns1", "Service": "extdns", "Port": 7000}}
+    assert writer.http("PUT", "/v1/catalog/register", json.dumps(body))[0] == 200
+    for node in cluster.nodes:
+        assert [e["Node"] for e in node.get("/v1/catalog/service/extdns")] == ["ext-dns"], node.name
+        assert dig(node, "extdns.service.consul") == [address], node.name
+    assert writer.http("PUT", "/v1/catalog/deregister", json.dumps({"Node": "ext-dns"}))[0] == 200
+    for node in cluster.nodes:
+        assert node.get("/v1/catalog/service/extdns") == [], node.name
+        assert dig(node, "extdns.service.consul") == [], node.name
+
+
 def test_service_watch_on_a_client_sees_the_whole_cluster(cluster: Cluster) -> None:
     pgb, db = cluster.clients[1], cluster.clients[0]
     out = pgb.root / "watch.json"

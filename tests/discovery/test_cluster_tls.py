@@ -4,9 +4,12 @@ server whose certificate is not for `server.<dc>.consul` is refused; `consul tls
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import ssl
 import stat
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +110,32 @@ def test_https_with_verify_incoming_needs_a_client_certificate(cluster: Cluster,
         create_cert(other, "client", datacenter=DATACENTER)
     with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
         https(url, ca, other / f"{DATACENTER}-client-consul-0.pem")  # signed by another CA
+
+
+def _closed_after(sock: socket.socket | ssl.SSLSocket, started: float) -> float:
+    """Seconds from `started` until the agent closed `sock` (blocks on a read until then)."""
+    with contextlib.suppress(ssl.SSLError, ConnectionError):
+        assert sock.recv(4096) == b""
+    return time.monotonic() - started
+
+
+def test_https_connections_that_say_nothing_are_closed_as_on_http(cluster: Cluster, pki: Path) -> None:
+    """The HTTP connection guard holds on 8501 too: a client that connects and never starts TLS, and one
+    that finishes the handshake but never its request, are closed after the header timeout (10 s; asyncio
+    alone would keep the first 60 s), and the API still answers."""
+    server = cluster.servers[0]
+    ca, cert = pki / "consul-agent-ca.pem", pki / f"{DATACENTER}-client-consul-1.pem"
+    ctx = ssl.create_default_context(cafile=str(ca))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(cert), str(cert.with_name(cert.stem + "-key.pem")))
+    mute_started = time.monotonic()
+    with socket.create_connection((server.address, 8501), timeout=60) as mute:
+        slow_started = time.monotonic()
+        with ctx.wrap_socket(socket.create_connection((server.address, 8501), timeout=60)) as slow:
+            slow.sendall(b"GET /v1/agent/self HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+            assert 5 <= _closed_after(slow, slow_started) < 30
+        assert _closed_after(mute, mute_started) < 30
+    assert https(f"https://{server.address}:8501/v1/status/leader", ca, cert) == f"{server.address}:8300"
 
 
 def test_a_server_certificate_for_the_wrong_name_is_refused(tmp_path: Path, pki: Path) -> None:
