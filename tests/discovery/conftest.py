@@ -106,7 +106,7 @@ def start_agent(
     log, out = stem.with_suffix(".log"), stem.with_suffix(".out")
     argv = [
         *prefix, sys.executable, "-m", "gitlab_ha", "consul", "agent", "-node", node, "-client", host, "-bind", host,
-        "-http-port", "0", "-dns-port", "0", *args,
+        "-http-port", "0", "-dns-port", "0", "-serf-lan-port", "0", "-server-port", "0", *args,
     ]  # fmt: skip
     proc = Process.spawn(argv, stdout=out, stderr=log)
     try:

@@ -133,7 +133,7 @@ def test_node_check_and_session_invalidation(agent: RunningAgent) -> None:
 
 def test_output_only_changes_are_throttled_like_check_update_interval() -> None:
     from gitlab_ha.discovery.checks import CheckManager
-    from gitlab_ha.discovery.state import RegisterCheck, RegisterNode, State
+    from gitlab_ha.discovery.state import RegisterCheck, RegisterNode, State, UpdateCheck
 
     state = State()
     state.apply(RegisterNode("n1", "id", "127.0.0.1", "dc1"))
@@ -142,7 +142,13 @@ def test_output_only_changes_are_throttled_like_check_update_interval() -> None:
             "n1", {"CheckID": "web", "Name": "web", "HTTP": "http://127.0.0.1:1/", "Interval": "1s", "Type": "http"}
         )
     )
-    manager = CheckManager("n1", state, state.apply, update_interval=300)
+    manager = CheckManager(
+        "n1",
+        state,
+        lambda cid, status, output: state.apply(UpdateCheck("n1", cid, status, output)),
+        lambda sid: None,
+        update_interval=300,
+    )
     manager._report("web", "passing", "body 1")
     index = state.index
     manager._report("web", "passing", "body 2")  # same status, new output: not synced yet

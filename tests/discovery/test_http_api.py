@@ -67,8 +67,8 @@ def test_reads_carry_index_headers_even_when_missing(agent: RunningAgent) -> Non
         assert status in (200, 404), path
         assert int(headers["X-Consul-Index"]) >= 1 and headers["X-Consul-KnownLeader"] == "true", path
     assert agent.get("/v1/catalog/node/none") is None
-    assert agent.get("/v1/status/leader") == f"{agent.host}:8300"
-    assert agent.get("/v1/status/peers") == [f"{agent.host}:8300"]
+    assert agent.get("/v1/status/leader") == agent.words["rpc"]  # the server's RPC address
+    assert agent.get("/v1/status/peers") == [agent.words["rpc"]]
     assert agent.get("/v1/catalog/datacenters") == ["dc1"]
     status, text, _ = agent.http("GET", "/v1/kv/x?dc=elsewhere")
     assert status == 500 and "No path to datacenter" in text
@@ -163,3 +163,11 @@ def test_node_meta_filters_and_unsupported_filter_expressions(agent: RunningAgen
     assert agent.http("GET", "/v1/catalog/nodes?node-meta=rack")[0] == 400
     status, body, _ = agent.http("GET", "/v1/health/service/web?filter=Service.Port%20%3D%3D%2080")
     assert status == 400 and "filter" in body
+
+
+def test_lock_delay_is_bounded_like_consul(agent: RunningAgent) -> None:
+    for bad in (1e308, "1000000h", "-1s", "61s", 61):
+        status, text, _ = agent.http("PUT", "/v1/session/create", json.dumps({"LockDelay": bad}))
+        assert status == 400 and "LockDelay" in text, (bad, status, text)
+    status, body, _ = agent.http("PUT", "/v1/session/create", json.dumps({"LockDelay": "60s"}))
+    assert status == 200 and agent.get(f"/v1/session/info/{body['ID']}")[0]["LockDelay"] == 60_000_000_000

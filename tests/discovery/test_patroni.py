@@ -50,12 +50,33 @@ def pg_workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _stop_postmaster(data_dir: Path) -> None:
+def _stop_postmaster(data_dir: Path, sig: int = signal.SIGQUIT) -> None:
     """If Patroni died without stopping PostgreSQL, stop the postmaster it started (by its pid file)."""
     pid_file = data_dir / "postmaster.pid"
     with contextlib.suppress(OSError, ValueError, IndexError):
         pid = int(pid_file.read_text().splitlines()[0])
-        os.kill(pid, signal.SIGQUIT)
+        os.kill(pid, sig)
+
+
+def postgresql_section(work: Path, pg_port: int) -> dict[str, object]:
+    """Patroni's `postgresql:` for a member whose files live in `work` (data in work/data)."""
+    return {
+        "listen": f"127.0.0.1:{pg_port}",
+        "connect_address": f"127.0.0.1:{pg_port}",
+        "data_dir": str(work / "data"),
+        "bin_dir": str(PG_BIN),
+        "pgpass": str(work / "pgpass"),
+        "authentication": {
+            "superuser": {"username": "postgres", "password": "lab-superuser"},
+            "replication": {"username": "replicator", "password": "lab-replication"},
+        },
+        "parameters": {"unix_socket_directories": str(work), "max_connections": 20, "shared_buffers": "16MB"},
+        "pg_hba": [
+            "local all all trust",
+            "host all all 127.0.0.1/32 md5",
+            "host replication replicator 127.0.0.1/32 md5",
+        ],
+    }
 
 
 def test_patroni_becomes_leader_through_the_agent(agent: RunningAgent, pg_workdir: Path) -> None:
@@ -71,23 +92,7 @@ def test_patroni_becomes_leader_through_the_agent(agent: RunningAgent, pg_workdi
             "dcs": {"ttl": 20, "loop_wait": 1, "retry_timeout": 5, "postgresql": {"use_pg_rewind": False}},
             "initdb": [{"encoding": "UTF8"}, "data-checksums"],
         },
-        "postgresql": {
-            "listen": f"127.0.0.1:{pg_port}",
-            "connect_address": f"127.0.0.1:{pg_port}",
-            "data_dir": str(data_dir),
-            "bin_dir": str(PG_BIN),
-            "pgpass": str(pg_workdir / "pgpass"),
-            "authentication": {
-                "superuser": {"username": "postgres", "password": "lab-superuser"},
-                "replication": {"username": "replicator", "password": "lab-replication"},
-            },
-            "parameters": {"unix_socket_directories": str(pg_workdir), "max_connections": 20, "shared_buffers": "16MB"},
-            "pg_hba": [
-                "local all all trust",
-                "host all all 127.0.0.1/32 md5",
-                "host replication replicator 127.0.0.1/32 md5",
-            ],
-        },
+        "postgresql": postgresql_section(pg_workdir, pg_port),
     }
     cfg = pg_workdir / "patroni.yml"
     cfg.write_text(yaml.safe_dump(config))

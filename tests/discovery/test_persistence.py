@@ -11,7 +11,7 @@ from pathlib import Path
 
 import consul
 
-from gitlab_ha.discovery.persist import LOG, Store
+from gitlab_ha.discovery.persist import LOG, SNAPSHOT, Entry, Store, load_snapshot, replay
 from gitlab_ha.discovery.state import (
     Command,
     CommandError,
@@ -25,6 +25,7 @@ from gitlab_ha.discovery.state import (
     State,
     UpdateCheck,
 )
+from gitlab_ha.proc import call
 from tests.discovery.conftest import RunningAgent, WebServer, run_cli, wait_until
 
 SVC = {
@@ -71,21 +72,39 @@ def test_commands_round_trip_and_replay_deterministically() -> None:
     assert State.restore(json.loads(json.dumps(first.snapshot()))).snapshot() == first.snapshot()
 
 
-def test_store_replays_log_drops_torn_tail_and_compacts(tmp_path: Path) -> None:
-    store = Store(tmp_path, compact_every=4)
-    for cmd in commands():
+def _append(store: Store, cmds: list[Command], term: int = 1) -> None:
+    """Append as a leader of `term` would, every entry committed."""
+    for cmd in cmds:
+        entry = Entry(store.last_index + 1, term, cmd)
+        store.append([entry], entry.index)
         with contextlib.suppress(CommandError):  # a refused command is in the log too
-            store.submit(cmd)
+            store.state.apply(cmd, entry.index)
+
+
+def test_store_replays_log_drops_torn_tail_and_compacts(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    _append(store, commands())
     expected = store.state.snapshot()
     store.close()
-    assert (tmp_path / "state-snapshot.json").exists()
+    assert replay(tmp_path)[2].snapshot() == expected
     with open(tmp_path / LOG, "ab") as fh:
-        fh.write(b'{"seq": 999, "cmd": {"kind": "kv_set", "key": "torn"')  # a crash in the middle of a write
+        fh.write(b'0badc0de {"seq": 999, "cmd": {"kind": "kv_set", "key": "torn"')  # a crash in the middle of a write
     again = Store(tmp_path)
-    assert again.state.snapshot() == expected and "torn" not in again.state.kv
-    again.submit(KVSet("after", b"1"))
+    assert again.commit_hint == len(commands()) and again.last_index == len(commands())
+    _append(again, [KVSet("after", b"1")])
     again.close()
-    assert Store(tmp_path).state.kv["after"]["Value"] == b"1"
+    assert replay(tmp_path)[2].kv["after"]["Value"] == b"1"
+
+    # compaction: a child process writes the snapshot, the agent keeps only the log after it
+    store = Store(tmp_path)
+    upto = store.last_index - 2
+    done = call(store.compact_argv(upto))
+    assert done.returncode == 0, done.stderr
+    store.finish_compaction(upto)
+    assert store.snapshot_index == upto and [e.index for e in store.entries] == [upto + 1, upto + 2]
+    store.close()
+    assert load_snapshot(tmp_path / SNAPSHOT)[0] == upto
+    assert replay(tmp_path)[2].kv["after"]["Value"] == b"1"
 
 
 def test_acknowledged_writes_survive_kill_9(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:

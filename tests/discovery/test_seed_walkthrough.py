@@ -174,13 +174,17 @@ def test_health_node_and_checks_have_consul_shapes(agent: RunningAgent, tmp_path
 def test_seed_monitoring_example_with_consul_hcl_and_curl_script_check(
     agents: Callable[..., RunningAgent], web_server: WebServer, tmp_path: Path
 ) -> None:
-    """The seed's consul.hcl (addresses moved to loopback) and its `curl` script check, then nginx stops."""
+    """The seed's client consul.hcl (addresses moved to loopback) and its `curl` script check, then nginx stops.
+
+    The client joins the server at 127.0.0.9 (`start_join`), as in the seed.
+    """
+    agents("-dev", "-serf-lan-port", "8301", node="consul-server", host="127.0.0.9")
     conf = tmp_path / "consul.d"
     conf.mkdir()
     (conf / "consul.hcl").write_text(
         f'data_dir = "{tmp_path / "consul-dir"}"\n'
         'start_join = ["127.0.0.9"]\n'
-        'bind_addr = "127.0.0.1"\n'
+        'bind_addr = "127.0.0.5"\n'
         'advertise_addr = "127.0.0.5"\n'
         'node_name = "consul-client-1"\n'
         "enable_script_checks = true\n"
@@ -194,11 +198,16 @@ def test_seed_monitoring_example_with_consul_hcl_and_curl_script_check(
     }
     (conf / "web.json").write_text(json.dumps(web))
     assert run_cli("consul", "validate", conf).stdout == "Configuration is valid!\n"
-    agent = agents("-config-dir", str(conf), node="consul-client-1")
-    wait_until(lambda: agent.get("/v1/health/checks/web")[0]["Status"] == "passing", "curl to pass")
+    agent = agents("-config-dir", str(conf), node="consul-client-1", host="127.0.0.5")
+
+    def web_check(status: str) -> bool:
+        code, checks, _ = agent.http("GET", "/v1/health/checks/web")
+        return code == 200 and bool(checks) and checks[0]["Status"] == status
+
+    wait_until(lambda: web_check("passing"), "the client to join and curl to pass")
     assert srv(agent, "web.service.consul") == [("web.service.consul.", 80, "consul-client-1.node.dc1.consul.")]
     assert [line.split()[-1] for line in dig(agent, "consul-client-1.node.consul", "A")] == ["127.0.0.5"]
     web_server.stop()
-    wait_until(lambda: agent.get("/v1/health/checks/web")[0]["Status"] == "critical", "curl to fail")
+    wait_until(lambda: web_check("critical"), "curl to fail")
     assert dig(agent, "web.service.consul", "SRV") == []
-    assert (tmp_path / "consul-dir" / "state-log.jsonl").exists()
+    assert (tmp_path / "consul-dir" / "node-id").exists()

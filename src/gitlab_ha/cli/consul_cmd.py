@@ -111,8 +111,24 @@ def agent_cmd(
         "--enable-local-script-checks",
         help="Allow script checks from config files only.",
     ),
-    server: bool = typer.Option(
-        True, "-server", "--server", help="Accepted for Consul compatibility (this agent holds the state)."
+    server: bool = typer.Option(False, "-server", "--server", help="Run as a server (a Raft voter)."),
+    bootstrap: bool = typer.Option(False, "-bootstrap", "--bootstrap", help="Bootstrap alone (bootstrap_expect 1)."),
+    bootstrap_expect: int | None = typer.Option(
+        None, "-bootstrap-expect", "--bootstrap-expect", help="Servers to wait for before the first election."
+    ),
+    retry_join: list[str] = typer.Option(
+        [], "-retry-join", "--retry-join", help="Address (host[:port]) to join, retried (repeatable)."
+    ),
+    join: list[str] = typer.Option([], "-join", "--join", help="Address to join at start (repeatable)."),
+    retry_interval: str | None = typer.Option(
+        None, "-retry-interval", "--retry-interval", help="Time between join attempts (default 1s)."
+    ),
+    encrypt: str | None = typer.Option(None, "-encrypt", "--encrypt", help="Gossip key (consul keygen)."),
+    serf_lan_port: int | None = typer.Option(
+        None, "-serf-lan-port", "--serf-lan-port", help="Gossip port, UDP (default 8301; 0: any)."
+    ),
+    server_port: int | None = typer.Option(
+        None, "-server-port", "--server-port", help="Server RPC port, TCP (default 8300; 0: any)."
     ),
     ui: bool = typer.Option(False, "-ui", "--ui", help="Accepted for Consul compatibility; there is no UI."),
     log_level: str = typer.Option("info", "-log-level", "--log-level", help="debug, info, warn or error."),
@@ -125,8 +141,9 @@ def agent_cmd(
 
     from gitlab_ha.discovery.agent import Agent
     from gitlab_ha.discovery.config import AgentFlags, agent_config
+    from gitlab_ha.discovery.values import parse_duration
 
-    del server, ui
+    del ui
     dirs = list(config_dir)
     flags = AgentFlags(
         node=node,
@@ -140,14 +157,22 @@ def agent_cmd(
         domain=domain,
         enable_script_checks=enable_script_checks,
         enable_local_script_checks=enable_local_script_checks,
+        server=server,
+        bootstrap=bootstrap,
+        bootstrap_expect=bootstrap_expect,
+        retry_join=[*join, *retry_join],
+        retry_interval=parse_duration(retry_interval, "-retry-interval") if retry_interval else None,
+        encrypt=encrypt,
+        serf_lan_port=serf_lan_port,
+        server_port=server_port,
     )
-    cfg = agent_config(dirs, list(config_file), flags, node_name=socket.gethostname(), dev=dev)
     level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}.get(
         log_level.lower()
     )
     if level is None:
         raise InputError(f"unknown log level {log_level!r}", "-log-level")
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    cfg = agent_config(dirs, list(config_file), flags, node_name=socket.gethostname(), dev=dev)
 
     async def main() -> None:
         agent = Agent(cfg, dirs)
@@ -156,8 +181,12 @@ def agent_cmd(
             hosts = cfg.client_addr.split() or ["127.0.0.1"]
             http = ",".join(f"{h}:{agent.http_port}" for h in hosts)
             dns = ",".join(f"{h}:{agent.dns_port}" for h in hosts)
+            if agent.https_port >= 0:
+                dns += " https=" + ",".join(f"{h}:{agent.https_port}" for h in hosts)
             print(
-                f"==> gitlab-ha consul agent running: node={agent.node} dc={cfg.datacenter} http={http} dns={dns}",
+                f"==> gitlab-ha consul agent running: node={agent.node} dc={cfg.datacenter} http={http} dns={dns} "
+                f"serf={cfg.bind_addr}:{agent.gossip.port} role={'server' if cfg.server else 'client'}"
+                + (f" rpc={cfg.bind_addr}:{agent.rpc.port}" if agent.rpc is not None else ""),
                 flush=True,
             )
 
@@ -641,3 +670,66 @@ def watch_cmd(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(consul_app, name="consul")
+
+
+# --- tls ---------------------------------------------------------------------------------------------------------
+
+tls_app = typer.Typer(help="Create the CA and certificates for TLS between agents and HTTPS.", no_args_is_help=True)
+tls_ca_app = typer.Typer(help="The certificate authority.", no_args_is_help=True)
+tls_cert_app = typer.Typer(help="Server, client and CLI certificates.", no_args_is_help=True)
+consul_app.add_typer(tls_app, name="tls")
+tls_app.add_typer(tls_ca_app, name="ca")
+tls_app.add_typer(tls_cert_app, name="cert")
+
+
+@tls_ca_app.command("create")
+def tls_ca_create(
+    domain: str = typer.Option("consul", "-domain", "--domain", help="The Consul domain."),
+    days: int = typer.Option(1825, "-days", "--days", help="Days the CA is valid."),
+) -> None:
+    """Create a CA in the current directory: consul-agent-ca.pem and consul-agent-ca-key.pem (0600).
+
+    Example: gitlab-ha consul tls ca create
+    """
+    from gitlab_ha.discovery.tls import create_ca
+
+    cert, key = create_ca(Path.cwd(), domain=domain, days=days)
+    typer.echo(f"==> Saved {cert.name}\n==> Saved {key.name}")
+
+
+@tls_cert_app.command("create")
+def tls_cert_create(
+    server: bool = typer.Option(False, "-server", "--server", help="A server certificate (server.<dc>.<domain>)."),
+    client: bool = typer.Option(False, "-client", "--client", help="A client certificate (client.<dc>.<domain>)."),
+    cli_cert: bool = typer.Option(False, "-cli", "--cli", help="A certificate for the CLI (cli.<dc>.<domain>)."),
+    dc: str = typer.Option("dc1", "-dc", "--dc", help="Datacenter."),
+    domain: str = typer.Option("consul", "-domain", "--domain", help="The Consul domain."),
+    ca: Path | None = typer.Option(None, "-ca", "--ca", help="CA certificate (default <domain>-agent-ca.pem)."),
+    key: Path | None = typer.Option(None, "-key", "--key", help="CA key (default <domain>-agent-ca-key.pem)."),
+    days: int = typer.Option(365, "-days", "--days", help="Days the certificate is valid."),
+    node: str = typer.Option("", "-node", "--node", help="Also <node>.server.<dc>.<domain> (servers)."),
+    dns_names: list[str] = typer.Option([], "-additional-dnsname", "--additional-dnsname", help="Extra DNS name."),
+    ips: list[str] = typer.Option([], "-additional-ipaddress", "--additional-ipaddress", help="Extra IP address."),
+) -> None:
+    """Create a certificate signed by the CA, named as Consul names it (dc1-server-consul-0.pem, …-key.pem 0600).
+
+    Example: gitlab-ha consul tls cert create -server -dc gitlab_consul
+    """
+    import ipaddress
+
+    from gitlab_ha.discovery.tls import create_cert
+
+    kinds = [k for k, on in (("server", server), ("client", client), ("cli", cli_cert)) if on]
+    if len(kinds) != 1:
+        raise InputError("give exactly one of -server, -client or -cli", "tls cert create")
+    for address in ips:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise InputError(f"not an IP address: {address!r}", "-additional-ipaddress") from None
+    cert, private = create_cert(
+        Path.cwd(), kinds[0], datacenter=dc.lower(), domain=domain, ca_file=ca, ca_key_file=key, days=days,
+        dns_names=dns_names, ip_addresses=ips, node=node,
+    )  # fmt: skip
+    typer.echo(f"==> Using {ca or domain + '-agent-ca.pem'} and {key or domain + '-agent-ca-key.pem'}")
+    typer.echo(f"==> Saved {cert.name}\n==> Saved {private.name}")

@@ -14,11 +14,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import aiohttp
 
-from gitlab_ha.discovery.state import JSON, Command, CommandError, DeregisterService, State, UpdateCheck
+from gitlab_ha.discovery.state import JSON, State
 from gitlab_ha.discovery.values import parse_duration
 from gitlab_ha.proc import aio
 
@@ -121,16 +120,27 @@ async def run_tcp(target: str, timeout: float) -> Result:
 
 
 class CheckManager:
-    """One asyncio task per check of the local node, kept in step with the state."""
+    """One asyncio task per check of the agent's node, kept in step with the agent's local state.
+
+    A result becomes `report(check_id, status, output)`; a service whose check stayed critical too long
+    becomes `deregister(service_id)`. The agent applies both to its local state and syncs the catalog.
+    """
 
     def __init__(
-        self, node: str, state: State, submit: Callable[[Command], Any], *, update_interval: float = 300.0
+        self,
+        node: str,
+        state: State,
+        report: Callable[[str, str, str], None],
+        deregister: Callable[[str], None],
+        *,
+        update_interval: float = 300.0,
     ) -> None:
         self.node = node
         self.update_interval = update_interval
         self._output_synced: dict[str, float] = {}
         self.state = state
-        self.submit = submit
+        self.report = report
+        self.deregister = deregister
         self._tasks: dict[str, tuple[JSON, asyncio.Task[None]]] = {}
         self._ttl_deadline: dict[str, float] = {}
         self._critical_since: dict[str, float] = {}
@@ -192,10 +202,7 @@ class CheckManager:
         if check["Status"] == status and now - self._output_synced.get(check_id, -1e18) < self.update_interval:
             return
         self._output_synced[check_id] = now
-        try:
-            self.submit(UpdateCheck(self.node, check_id, status, output, time.time()))
-        except CommandError as exc:
-            log.debug("check %s: %s", check_id, exc.message)
+        self.report(check_id, status, output)
 
     async def _run(self, check_id: str, kind: str, definition: JSON) -> None:
         if kind == "ttl":
@@ -249,7 +256,6 @@ class CheckManager:
                 since = self._critical_since.setdefault(check_id, now)
                 if now - since >= parse_duration(limit, "deregister_critical_service_after"):
                     log.info("deregistering %s: check %s critical for %s", check["ServiceID"], check_id, limit)
-                    with contextlib.suppress(CommandError):
-                        self.submit(DeregisterService(self.node, check["ServiceID"], time.time()))
+                    self.deregister(check["ServiceID"])
             for check_id in set(self._critical_since) - seen:
                 del self._critical_since[check_id]

@@ -12,8 +12,10 @@ they can travel inside state-machine commands and be persisted as JSON unchanged
 from __future__ import annotations
 
 import base64
+import dataclasses
 import ipaddress
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,13 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_ha.discovery.definitions import WatchDefinition, parse_watch
+from gitlab_ha.discovery.gossip import FAST, Profile
 from gitlab_ha.discovery.state import CommandError
+from gitlab_ha.discovery.tls import TLSConfig
 from gitlab_ha.discovery.values import format_duration, norm, parse_duration
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import read_user_text
 from gitlab_ha.validation import as_input_error, str_list, strict_bool, strict_int, strict_str, type_name
 
 JSON = dict[str, Any]
+log = logging.getLogger("gitlab_ha.discovery.config")
 
 # --- a tiny schema: normalised key -> (canonical key, converter) -------------------------------------------------
 
@@ -131,8 +136,23 @@ def check_type(check: Mapping[str, Any]) -> str:
     return ""
 
 
-def parse_check(raw: Any, where: str, *, service: JSON | None = None, index: int = 0, total: int = 1) -> JSON:
-    """A check definition, validated; `service` is the owning service for checks nested in one."""
+def parse_check(
+    raw: Any,
+    where: str,
+    *,
+    service: JSON | None = None,
+    index: int = 0,
+    total: int = 1,
+    from_file: bool = False,
+) -> JSON:
+    """A check definition, validated; `service` is the owning service for checks nested in one.
+
+    An initial `status` other than passing, warning or critical is refused over the HTTP API (Consul:
+    400 "Bad check status"). In a config file it starts the check critical, with a warning: Consul
+    copies such a status verbatim into the catalog (Omnibus writes `"status": "failing"` for its
+    postgresql check), where DNS, which only leaves out `critical`, would serve the instance until the
+    first run. Here a check whose status is unknown is critical until it has run.
+    """
     check = _fields(raw, _CHECK_SCHEMA, where, ignore=_IGNORED)
     kind = check_type(check)
     kinds = [k for k in ("Args", "HTTP", "TCP", "TTL") if check.get(k)]
@@ -148,9 +168,18 @@ def parse_check(raw: Any, where: str, *, service: JSON | None = None, index: int
         if parse_duration(check["Interval"], where) < MIN_INTERVAL:
             raise InputError("invalid check: interval must be at least 1s", f"{where}.interval")
     if "Status" in check and check["Status"] not in STATUSES:
-        raise InputError(
-            f"invalid check status {check['Status']!r}: use passing, warning or critical", f"{where}.status"
+        if not from_file:
+            raise InputError(
+                f"invalid check status {check['Status']!r}: use passing, warning or critical", f"{where}.status"
+            )
+        log.warning(
+            "%s.status: initial status %r is not passing, warning or critical: the check starts critical "
+            "(Consul would store %r verbatim until the first run)",
+            where,
+            check["Status"],
+            check["Status"],
         )
+        check["Status"] = "critical"
     for key in ("SuccessBeforePassing", "FailuresBeforeCritical", "FailuresBeforeWarning"):
         if check.get(key, 0) < 0:
             raise InputError("must not be negative", f"{where}.{key}")
@@ -197,7 +226,7 @@ _SERVICE_SCHEMA: dict[str, tuple[str, Converter]] = {
 }
 
 
-def parse_service(raw: Any, where: str) -> tuple[JSON, list[JSON]]:
+def parse_service(raw: Any, where: str, *, from_file: bool = False) -> tuple[JSON, list[JSON]]:
     """A service definition -> (service record, its checks)."""
     svc = _fields(raw, _SERVICE_SCHEMA, where, ignore=_IGNORED)
     if not svc.get("Service"):
@@ -246,6 +275,7 @@ def parse_service(raw: Any, where: str) -> tuple[JSON, list[JSON]]:
             service=svc,
             index=i,
             total=len(raw_checks),
+            from_file=from_file,
         )
         for i, c in enumerate(raw_checks)
         if c  # an empty object means no check, as Consul treats it
@@ -381,12 +411,14 @@ def services_in_document(doc: JSON, where: str) -> list[tuple[JSON, list[JSON]]]
         if nk == "service":
             items = value if isinstance(value, list) else [value]
             for i, item in enumerate(items):
-                found.append(parse_service(item, f"{where}: service" + (f"[{i}]" if len(items) > 1 else "")))
+                found.append(
+                    parse_service(item, f"{where}: service" + (f"[{i}]" if len(items) > 1 else ""), from_file=True)
+                )
         elif nk == "services":
             if not isinstance(value, list):
                 raise InputError(f"expected a list, got {type_name(value)}", f"{where}: services")
             for i, item in enumerate(value):
-                found.append(parse_service(item, f"{where}: services[{i}]"))
+                found.append(parse_service(item, f"{where}: services[{i}]", from_file=True))
     return found
 
 
@@ -416,10 +448,21 @@ class AgentConfig:
     serf_lan_port: int = 8301
     server_port: int = 8300
     server: bool = True
+    server_explicit: bool = False
+    bootstrap_expect: int = 0
+    retry_join: list[str] = field(default_factory=list)
+    retry_interval: float = 1.0
+    retry_max: int = 0
     dev: bool = False
     enable_script_checks: bool = False  # script checks from anyone who reaches the HTTP API, and from files
     enable_local_script_checks: bool = False  # script checks from config files only
     encrypt: str = ""
+    encrypt_verify_incoming: bool = True
+    encrypt_verify_outgoing: bool = True
+    raft_multiplier: int = 1
+    gossip: Profile = FAST
+    leave_on_terminate: bool | None = None
+    skip_leave_on_interrupt: bool | None = None
     session_ttl_min: float = 10.0
     check_update_interval: float = 300.0
     dns: DNSConfig = field(default_factory=DNSConfig)
@@ -428,6 +471,8 @@ class AgentConfig:
     watches: list[WatchDefinition] = field(default_factory=list)
     node_meta: dict[str, str] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    ports_set: set[str] = field(default_factory=set)
+    tls: TLSConfig = field(default_factory=TLSConfig)
     script_checks_at: list[str] = field(default_factory=list)  # where the config files define script checks
 
     @property
@@ -435,78 +480,77 @@ class AgentConfig:
         return self.advertise_addr or (self.bind_addr if self.bind_addr not in ("0.0.0.0", "::") else "127.0.0.1")
 
 
-# Keys Consul knows that the lab agent reads but has no use for; accepted so real configs validate.
+# Keys Consul knows that this agent reads but has no use for; accepted so real configs validate. None of
+# them weakens or claims security: those (ACLs, TLS) are refused below until they are implemented.
 _ACCEPTED_AGENT_KEYS = frozenset(
     norm(k)
     for k in (
-        "ui",
-        "ui_config",
-        "retry_join",
-        "start_join",
-        "join",
-        "bootstrap",
-        "bootstrap_expect",
-        "log_level",
-        "log_file",
-        "log_json",
-        "enable_syslog",
-        "telemetry",
-        "rejoin_after_leave",
-        "leave_on_terminate",
-        "skip_leave_on_interrupt",
-        "verify_incoming",
-        "verify_outgoing",
-        "verify_server_hostname",
-        "ca_file",
-        "cert_file",
-        "key_file",
-        "tls",
-        "encrypt_verify_incoming",
-        "encrypt_verify_outgoing",
-        "acl",
-        "acl_datacenter",
-        "primary_datacenter",
-        "performance",
-        "disable_update_check",
-        "disable_remote_exec",
-        "addresses",
-        "recursors",
-        "retry_interval",
-        "retry_max",
-        "raft_protocol",
-        "server_name",
-        "node_id",
-        "autopilot",
-        "limits",
-        "disable_host_node_id",
-        "connect",
-        "http_config",
-        "reconnect_timeout",
-        "translate_wan_addrs",
-        "pid_file",
-        "enable_debug",
-        "license_path",
-        "auto_encrypt",
-        "advertise_addr_wan",
-    )
-)
-
-
-# More of Consul's agent keys, accepted for the same reason (configs written for real Consul must validate).
-_ACCEPTED_AGENT_KEYS |= frozenset(
-    norm(k)
-    for k in (
-        "log_rotate_bytes", "log_rotate_duration", "log_rotate_max_files", "syslog_facility", "segment", "segments",
-        "serf_lan", "serf_wan", "serf_lan_allowed_cidrs", "retry_join_wan", "start_join_wan", "retry_interval_wan",
-        "ca_path", "verify_incoming_rpc", "verify_incoming_https", "tls_min_version", "tls_cipher_suites",
-        "tls_prefer_server_cipher_suites", "auto_config", "enable_central_service_config", "raft_snapshot_threshold",
-        "raft_snapshot_interval", "raft_trailing_logs", "server_rejoin_age_max", "discovery_max_stale", "rpc",
-        "audit", "cloud", "config_entries", "default_query_time", "max_query_time", "disable_keyring_file",
-        "disable_anonymous_signature", "discard_check_output", "advertise_reconnect_timeout", "alt_domain",
-        "non_voting_server", "read_replica", "unix_sockets", "use_streaming_backend",
-        "rpc_max_conns_per_client", "http_max_conns_per_client", "locality",
+        "ui", "ui_config", "log_level", "log_file", "log_json", "enable_syslog", "telemetry", "rejoin_after_leave",
+        "primary_datacenter", "disable_update_check", "disable_remote_exec", "addresses", "recursors", "raft_protocol",
+        "node_id", "autopilot", "limits", "disable_host_node_id", "http_config", "reconnect_timeout",
+        "translate_wan_addrs", "pid_file", "enable_debug", "license_path", "advertise_addr_wan", "log_rotate_bytes",
+        "log_rotate_duration", "log_rotate_max_files", "syslog_facility", "segment", "segments", "serf_lan", "serf_wan",
+        "serf_lan_allowed_cidrs", "retry_join_wan", "start_join_wan", "retry_interval_wan", "enable_central_service_config",
+        "raft_snapshot_threshold", "raft_snapshot_interval", "raft_trailing_logs", "server_rejoin_age_max",
+        "discovery_max_stale", "rpc", "audit", "cloud", "config_entries", "default_query_time", "max_query_time",
+        "disable_keyring_file", "disable_anonymous_signature", "discard_check_output", "advertise_reconnect_timeout",
+        "alt_domain", "non_voting_server", "read_replica", "unix_sockets", "use_streaming_backend",
+        "rpc_max_conns_per_client", "http_max_conns_per_client", "locality", "connect", "server_name",
     )
 )  # fmt: skip
+
+# Security settings this agent does not implement yet: refused when they would switch something on,
+# never accepted and ignored (an operator would believe the agent closed when it is open).
+_SECURITY_KEYS = frozenset(
+    norm(k)
+    for k in (
+        "acl", "acl_datacenter", "acl_default_policy", "acl_down_policy", "acl_master_token", "acl_token",
+        "acl_agent_token", "acl_enforce_version_8", "ca_path", "auto_encrypt", "auto_config", "tls_cipher_suites",
+        "tls_prefer_server_cipher_suites",
+    )
+)  # fmt: skip
+# TLS settings, top level (Consul before 1.12) and in `tls { defaults | internal_rpc | https | grpc { … } }`
+_TLS_TOP = {
+    "cafile": "ca_file", "certfile": "cert_file", "keyfile": "key_file", "verifyincoming": "verify_incoming",
+    "verifyincomingrpc": "verify_incoming_rpc", "verifyincominghttps": "verify_incoming_https",
+    "verifyoutgoing": "verify_outgoing", "verifyserverhostname": "verify_server_hostname",
+    "tlsminversion": "tls_min_version",
+}  # fmt: skip
+
+
+def _switches_on(value: Any) -> bool:
+    """Whether a security setting's value asks for something (false, "", empty blocks ask for nothing)."""
+    if isinstance(value, dict):
+        return any(_switches_on(v) for k, v in value.items() if norm(str(k)) not in ("enabled",)) or bool(
+            value.get("enabled", False)
+        )
+    if isinstance(value, list):
+        return any(_switches_on(v) for v in value)
+    return bool(value) and value not in ("false", "0")
+
+
+def _join_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return _str_list(value, where)
+
+
+# Agent keys that are one setting each: normalised key -> (AgentConfig attribute, converter)
+_PLAIN_KEYS: dict[str, tuple[str, Converter]] = {
+    "nodename": ("node_name", _str),
+    "bindaddr": ("bind_addr", _str),
+    "clientaddr": ("client_addr", _str),
+    "advertiseaddr": ("advertise_addr", _str),
+    "retrymax": ("retry_max", _int),
+    "enablescriptchecks": ("enable_script_checks", _bool),
+    "enablelocalscriptchecks": ("enable_local_script_checks", _bool),
+    "encryptverifyincoming": ("encrypt_verify_incoming", _bool),
+    "encryptverifyoutgoing": ("encrypt_verify_outgoing", _bool),
+    "leaveonterminate": ("leave_on_terminate", _bool),
+    "skipleaveoninterrupt": ("skip_leave_on_interrupt", _bool),
+    "sessionttlmin": ("session_ttl_min", parse_duration),
+    "checkupdateinterval": ("check_update_interval", parse_duration),
+}
 
 
 def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> AgentConfig:
@@ -524,36 +568,39 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
             elif nk in ("check", "checks"):
                 items = value if isinstance(value, list) else [value]
                 for i, item in enumerate(items):
-                    cfg.checks.append(parse_check(item, f"{at}[{i}]"))
+                    cfg.checks.append(parse_check(item, f"{at}[{i}]", from_file=True))
                     if cfg.checks[-1]["Type"] == "script":
                         cfg.script_checks_at.append(f"{at}[{i}]")
-            elif nk == "nodename":
-                cfg.node_name = _str(value, at)
+            elif nk in _PLAIN_KEYS:
+                attr, conv = _PLAIN_KEYS[nk]
+                setattr(cfg, attr, conv(value, at))
             elif nk == "datacenter":
                 cfg.datacenter = _str(value, at).lower()
             elif nk == "domain":
                 cfg.domain = _str(value, at).strip(".").lower()
             elif nk == "datadir":
                 cfg.data_dir = Path(_str(value, at))
-            elif nk == "bindaddr":
-                cfg.bind_addr = _str(value, at)
-            elif nk == "clientaddr":
-                cfg.client_addr = _str(value, at)
-            elif nk == "advertiseaddr":
-                cfg.advertise_addr = _str(value, at)
             elif nk == "server":
                 cfg.server = _bool(value, at)
-            elif nk == "enablescriptchecks":
-                cfg.enable_script_checks = _bool(value, at)
-            elif nk == "enablelocalscriptchecks":
-                cfg.enable_local_script_checks = _bool(value, at)
+                cfg.server_explicit = True
+            elif nk == "bootstrapexpect":
+                cfg.bootstrap_expect = _int(value, at)
+                if cfg.bootstrap_expect < 0:
+                    raise InputError("must not be negative", at)
+            elif nk == "bootstrap":
+                if _bool(value, at):
+                    cfg.bootstrap_expect = 1
+            elif nk in ("retryjoin", "startjoin", "join"):
+                cfg.retry_join.extend(_join_list(value, at))
+            elif nk == "retryinterval":
+                cfg.retry_interval = max(0.1, parse_duration(value, at))
             elif nk == "encrypt":
                 cfg.encrypt = _str(value, at)
                 _check_key(cfg.encrypt, at)
-            elif nk == "sessionttlmin":
-                cfg.session_ttl_min = parse_duration(value, at)
-            elif nk == "checkupdateinterval":
-                cfg.check_update_interval = parse_duration(value, at)
+            elif nk == "performance":
+                _performance(cfg, value, at)
+            elif nk == "gossiplan":
+                _gossip_lan(cfg, value, at)
             elif nk == "nodemeta":
                 cfg.node_meta.update(_str_map(value, at))
             elif nk == "ports":
@@ -564,11 +611,88 @@ def parse_agent_config(docs: list[tuple[JSON, str]], base: AgentConfig) -> Agent
                 if not isinstance(value, list):
                     raise InputError(f"expected a list, got {type_name(value)}", at)
                 cfg.watches.extend(parse_watch(item, f"{at}[{i}]") for i, item in enumerate(value))
+            elif nk in _TLS_TOP:
+                _tls_setting(cfg, _TLS_TOP[nk], value, "", at)
+            elif nk == "tls":
+                _tls_block(cfg, value, at)
+            elif nk in _SECURITY_KEYS:
+                if _switches_on(value):
+                    raise InputError(
+                        f"{key} is not implemented by this agent: refusing to start rather than run without it",
+                        where,
+                    )
             elif nk in _ACCEPTED_AGENT_KEYS:
+                if nk == "ui" and value:
+                    log.info("%s: ui is accepted and ignored: this agent has no web UI", where)
                 continue
             else:
                 raise InputError(f"invalid config key {key}", where)
     return cfg
+
+
+def _tls_setting(cfg: AgentConfig, name: str, value: Any, section: str, at: str) -> None:
+    """One TLS setting; `section` is "" (top level / defaults), "internal_rpc", "https" or "grpc"."""
+    tls = cfg.tls
+    if section == "grpc":
+        return  # there is no gRPC listener
+    if name in ("ca_file", "cert_file", "key_file"):
+        path = _str(value, at)
+        have = getattr(tls, name)
+        if have and path and have != path and section:
+            raise InputError(f"a {section} {name} other than the default one is not implemented", at)
+        if path:
+            setattr(tls, name, path)
+            tls.where[name] = at
+    elif name == "tls_min_version":
+        version = _str(value, at).lower().replace("v", "").replace(".", "").replace("_", "")
+        if version not in ("tls12", "tls13"):
+            raise InputError("use TLSv1_2 or TLSv1_3 (older versions are refused)", at)
+        tls.min_version = version
+    elif name in ("verify_incoming", "verify_incoming_rpc", "verify_incoming_https"):
+        on = _bool(value, at)
+        if name in ("verify_incoming", "verify_incoming_rpc") and section in ("", "internal_rpc"):
+            tls.verify_incoming_rpc = on or tls.verify_incoming_rpc
+            tls.where["verify_incoming_rpc"] = at
+        if name in ("verify_incoming", "verify_incoming_https") and section in ("", "https"):
+            tls.verify_incoming_https = on or tls.verify_incoming_https
+            tls.where["verify_incoming_https"] = at
+    elif name == "verify_outgoing":
+        if section in ("", "internal_rpc"):
+            tls.verify_outgoing = _bool(value, at) or tls.verify_outgoing
+            tls.where["verify_outgoing"] = at
+    elif name == "verify_server_hostname":
+        tls.verify_server_hostname = _bool(value, at) or tls.verify_server_hostname
+        tls.where["verify_server_hostname"] = at
+    else:
+        raise InputError(f"invalid config key {name}", at)
+
+
+_TLS_SECTION_KEYS = {
+    "cafile": "ca_file", "certfile": "cert_file", "keyfile": "key_file", "verifyincoming": "verify_incoming",
+    "verifyoutgoing": "verify_outgoing", "verifyserverhostname": "verify_server_hostname",
+    "tlsminversion": "tls_min_version",
+}  # fmt: skip
+
+
+def _tls_block(cfg: AgentConfig, value: Any, where: str) -> None:
+    for section, body in _block(value, where).items():
+        ns = norm(section)
+        if ns not in ("defaults", "internalrpc", "https", "grpc"):
+            raise InputError(f"invalid config key tls.{section}", where)
+        for key, item in _block(body, f"{where}.{section}").items():
+            nk = norm(key)
+            at = f"{where}.{section}.{key}"
+            if nk in ("capath", "tlsciphersuites"):
+                if _switches_on(item):
+                    raise InputError(f"tls.{section}.{key} is not implemented by this agent: refusing to start", at)
+                continue
+            if nk == "usebuiltinncertificates":
+                continue
+            if nk not in _TLS_SECTION_KEYS:
+                raise InputError(f"invalid config key tls.{section}.{key}", where)
+            _tls_setting(
+                cfg, _TLS_SECTION_KEYS[nk], item, {"defaults": "", "internalrpc": "internal_rpc"}.get(ns, ns), at
+            )
 
 
 def _check_key(key: str, where: str) -> None:
@@ -580,12 +704,59 @@ def _check_key(key: str, where: str) -> None:
         raise InputError("encrypt: the key must be 16, 24 or 32 bytes", where)
 
 
-def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
+def _block(value: Any, where: str) -> dict[str, Any]:
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict):
+        value = value[0]  # HCL gives a one-element list for a block written once
     if not isinstance(value, dict):
         raise InputError(f"expected an object, got {type_name(value)}", where)
-    for key, port in value.items():
+    return value
+
+
+def _performance(cfg: AgentConfig, value: Any, where: str) -> None:
+    for key, item in _block(value, where).items():
+        nk = norm(key)
+        if nk == "raftmultiplier":
+            multiplier = _int(item, f"{where}.{key}")
+            if not 1 <= multiplier <= 10:
+                raise InputError("must be between 1 and 10", f"{where}.{key}")
+            cfg.raft_multiplier = multiplier
+        elif nk in ("leavedraintime", "rpcholdtimeout"):
+            continue
+        else:
+            raise InputError(f"invalid config key performance.{key}", where)
+
+
+def _gossip_lan(cfg: AgentConfig, value: Any, where: str) -> None:
+    changes: dict[str, Any] = {}
+    for key, item in _block(value, where).items():
+        nk = norm(key)
+        at = f"{where}.{key}"
+        if nk == "probeinterval":
+            changes["probe_interval"] = parse_duration(item, at)
+        elif nk == "probetimeout":
+            changes["probe_timeout"] = parse_duration(item, at)
+        elif nk == "suspicionmult":
+            changes["suspicion_mult"] = float(_int(item, at))
+        elif nk == "retransmitmult":
+            changes["retransmit_mult"] = _int(item, at)
+        elif nk == "gossipnodes":
+            changes["gossip_nodes"] = _int(item, at)
+        elif nk == "gossipinterval":
+            changes["gossip_interval"] = parse_duration(item, at)
+        else:
+            raise InputError(f"invalid config key gossip_lan.{key}", where)
+    for name in ("probe_interval", "probe_timeout"):
+        if name in changes and not 0.05 <= changes[name] <= 60:
+            raise InputError("must be between 50ms and 60s", f"{where}.{name}")
+    cfg.gossip = dataclasses.replace(cfg.gossip, **changes)
+
+
+def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
+    for key, port in _block(value, where).items():
         nk = norm(key)
         p = _int(port, f"{where}.{key}")
+        if nk in ("http", "dns", "serflan", "server") and not -1 <= p <= 65535:
+            raise InputError(f"invalid port {p}", f"{where}.{key}")
         if nk == "http":
             cfg.http_port = p
         elif nk == "dns":
@@ -594,25 +765,18 @@ def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
             cfg.serf_lan_port = p
         elif nk == "server":
             cfg.server_port = p
-        elif nk in (
-            "https",
-            "grpc",
-            "grpctls",
-            "serfwan",
-            "sidecarminport",
-            "sidecarmaxport",
-            "exposeminport",
-            "exposemaxport",
-        ):
+        elif nk == "https":
+            cfg.tls.https_port = p
+            cfg.tls.where["https_port"] = f"{where}.{key}"
+        elif nk in ("grpc", "grpctls", "serfwan", "sidecarminport", "sidecarmaxport", "exposeminport", "exposemaxport"):
             continue
         else:
             raise InputError(f"invalid config key ports.{key}", where)
+        cfg.ports_set.add(nk)
 
 
 def _dns(dns: DNSConfig, value: Any, where: str) -> None:
-    if not isinstance(value, dict):
-        raise InputError(f"expected an object, got {type_name(value)}", where)
-    for key, item in value.items():
+    for key, item in _block(value, where).items():
         nk = norm(key)
         at = f"{where}.{key}"
         if nk == "nodettl":
@@ -665,13 +829,18 @@ SCRIPTS_DISABLED = (
     "Scripts are disabled on this agent; to enable, configure 'enable_script_checks' or "
     "'enable_local_script_checks' to true"
 )
+SCRIPTS_DISABLED_REMOTE = (
+    "Scripts are disabled on this agent from remote calls; to enable, configure 'enable_script_checks' to true"
+)
 
 
-def script_checks_allowed(enabled: bool, checks: list[JSON]) -> None:
-    """Script checks run only where they are enabled (CommandError 400, as Consul answers). `enabled`:
-    `enable_script_checks` for the HTTP API; either setting for the agent's own config files."""
-    if not enabled and any(c.get("Type") == "script" for c in checks):
-        raise CommandError(SCRIPTS_DISABLED, 400)
+def script_checks_allowed(enabled: bool, checks: list[JSON], *, local: bool = False) -> None:
+    """Script checks run only where allowed (CommandError 400, in Consul's words). `enabled`: for checks
+    from config files (`local`), `enable_local_script_checks` or `enable_script_checks`; for checks
+    registered over the HTTP API, `enable_script_checks` only."""
+    if enabled or not any(c.get("Type") == "script" for c in checks):
+        return
+    raise CommandError(SCRIPTS_DISABLED if local else SCRIPTS_DISABLED_REMOTE, 400)
 
 
 def check_script_rule(cfg: AgentConfig) -> None:
@@ -707,7 +876,7 @@ def script_checks_warning(cfg: AgentConfig) -> str | None:
 
 @dataclass
 class AgentFlags:
-    """`consul agent` flags; None (or False) means not given. Flags win over files, as in Consul."""
+    """`consul agent` flags; None (or False / empty) means not given. Flags win over files, as in Consul."""
 
     node: str | None = None
     bind: str | None = None
@@ -715,11 +884,19 @@ class AgentFlags:
     client: str | None = None
     http_port: int | None = None
     dns_port: int | None = None
+    serf_lan_port: int | None = None
+    server_port: int | None = None
     data_dir: Path | None = None
     datacenter: str | None = None
     domain: str | None = None
     enable_script_checks: bool = False
     enable_local_script_checks: bool = False
+    server: bool = False
+    bootstrap: bool = False
+    bootstrap_expect: int | None = None
+    retry_join: list[str] = field(default_factory=list)
+    retry_interval: float | None = None
+    encrypt: str | None = None
 
 
 def agent_config(
@@ -728,6 +905,8 @@ def agent_config(
     """The agent's config: the config dirs, then the config files, then the flags; `node_name` by default."""
     cfg = load_config_dir(config_dirs, AgentConfig(node_name=node_name, dev=dev))
     if config_files:
+        for path in config_files:
+            cfg.files.append(path)
         cfg = parse_agent_config([(load_document(p), str(p)) for p in config_files], cfg)
     if flags.node:
         cfg.node_name = flags.node
@@ -737,11 +916,14 @@ def agent_config(
         cfg.advertise_addr = flags.advertise
     if flags.client:
         cfg.client_addr = flags.client
-    if flags.http_port is not None:
-        cfg.http_port = flags.http_port
-    if flags.dns_port is not None:
-        cfg.dns_port = flags.dns_port
+    for name in ("http_port", "dns_port", "serf_lan_port", "server_port"):
+        value = getattr(flags, name)
+        if value is not None:
+            setattr(cfg, name, value)
+            cfg.ports_set.add(name.replace("_port", "").replace("_", ""))
     if flags.data_dir is not None:
+        if dev:
+            raise InputError("-dev keeps the state in memory: drop -data-dir or -dev", "-data-dir")
         cfg.data_dir = flags.data_dir
     if flags.datacenter:
         cfg.datacenter = flags.datacenter.lower()
@@ -751,12 +933,57 @@ def agent_config(
         cfg.enable_script_checks = True
     if flags.enable_local_script_checks:
         cfg.enable_local_script_checks = True
-    if dev and flags.data_dir is not None:
-        raise InputError("-dev keeps the state in memory and would ignore -data-dir: give one of them", "-data-dir")
+    if flags.server:
+        cfg.server, cfg.server_explicit = True, True
+    if flags.bootstrap:
+        cfg.bootstrap_expect = 1
+    if flags.bootstrap_expect is not None:
+        cfg.bootstrap_expect = flags.bootstrap_expect
+    cfg.retry_join.extend(flags.retry_join)
+    if flags.retry_interval is not None:
+        cfg.retry_interval = flags.retry_interval
+    if flags.encrypt:
+        _check_key(flags.encrypt, "-encrypt")
+        cfg.encrypt = flags.encrypt
     check_script_rule(cfg)
     if not dev and cfg.data_dir is None:
         raise InputError("data_dir is required (give -data-dir, data_dir in a config file, or -dev)", "-data-dir")
+    finish_config(cfg)
     return cfg
+
+
+def finish_config(cfg: AgentConfig) -> None:
+    """Defaults that depend on other settings, and the combinations Consul refuses."""
+    if cfg.dev:
+        cfg.server, cfg.bootstrap_expect = True, cfg.bootstrap_expect or 1
+        if cfg.data_dir is not None:  # from a config file (the -data-dir flag with -dev is refused)
+            log.warning("-dev keeps the state in memory: data_dir %s is not used", cfg.data_dir)
+        cfg.data_dir = None
+        # a -dev agent is alone: its gossip and RPC ports need not be the well-known ones
+        if "serflan" not in cfg.ports_set:
+            cfg.serf_lan_port = 0
+        if "server" not in cfg.ports_set:
+            cfg.server_port = 0
+    elif not cfg.server_explicit:
+        # Not in Consul (which starts a client): an agent told neither `server` nor whom to join is the
+        # standalone single server of this project's first release.
+        cfg.server = not cfg.retry_join
+        if cfg.server and not cfg.bootstrap_expect:
+            cfg.bootstrap_expect = 1
+    if cfg.bootstrap_expect and not cfg.server:
+        raise InputError("'bootstrap_expect > 0' requires 'server = true'", "bootstrap_expect")
+    if cfg.server and not cfg.bootstrap_expect and not cfg.retry_join:
+        cfg.bootstrap_expect = 1  # a lone server elects itself (Consul would wait for `-bootstrap`)
+    if cfg.server and not cfg.bootstrap_expect:
+        log.warning(
+            "server without bootstrap_expect: it becomes a voter only of a cluster that already lists it; "
+            "set bootstrap_expect to the number of servers"
+        )
+    cfg.tls.check()
+    if cfg.leave_on_terminate is None:
+        cfg.leave_on_terminate = not cfg.server
+    if cfg.skip_leave_on_interrupt is None:
+        cfg.skip_leave_on_interrupt = cfg.server
 
 
 def validate_paths(paths: list[Path]) -> AgentConfig:
@@ -769,6 +996,7 @@ def validate_paths(paths: list[Path]) -> AgentConfig:
         docs += [(load_document(p), str(p)) for p in files]
     cfg = parse_agent_config(docs, AgentConfig())
     check_script_rule(cfg)
+    finish_config(cfg)
     return cfg
 
 

@@ -37,24 +37,32 @@ from gitlab_ha.discovery.state import (
     SessionCreate,
     SessionDestroy,
     State,
-    UpdateCheck,
 )
 from gitlab_ha.discovery.values import norm, parse_duration
 from gitlab_ha.errors import InputError
 
 
 class AgentPort(Protocol):
-    """What the HTTP API needs of the agent; `agent.Agent` is one (this module does not import it)."""
+    """What the HTTP API needs of the agent; `agent.Agent` is one (this module does not import it).
+
+    `state` is the replica of the cluster's catalog, KV and sessions; `local` holds the agent's own
+    node, services and checks (what `/v1/agent/*` shows).
+    """
 
     node: str
     config: AgentConfig
     changed: asyncio.Event
     closing: bool
+    local: State
 
     @property
     def state(self) -> State: ...
 
-    def submit(self, cmd: Command) -> Any: ...
+    async def submit(self, cmd: Command) -> Any: ...
+
+    async def consistent(self, mode: str) -> None: ...
+
+    def consistency_headers(self) -> dict[str, str]: ...
 
     def register_service(
         self, svc: JSON, checks: list[JSON], *, replace_checks: bool = False, source: str = ""
@@ -62,23 +70,36 @@ class AgentPort(Protocol):
 
     def register_check(self, check: JSON, *, source: str = "") -> None: ...
 
+    def deregister_service(self, service_id: str) -> None: ...
+
+    def deregister_check(self, check_id: str) -> None: ...
+
+    def update_check(self, check_id: str, status: str, output: str) -> None: ...
+
+    async def sync_now(self, timeout: float | None = None) -> None: ...
+
     def ttl_update(self, check_id: str) -> None: ...
 
-    def create_session(self, cmd: SessionCreate) -> str: ...
+    async def create_session(self, cmd: SessionCreate) -> str: ...
 
-    def renew_session(self, session_id: str) -> bool: ...
+    async def renew_session(self, session_id: str) -> bool: ...
 
     async def reload(self) -> None: ...
 
-    def request_stop(self) -> None: ...
+    def request_stop(self, *, leave: bool = False) -> None: ...
 
     def self_info(self) -> JSON: ...
 
     def member_info(self) -> JSON: ...
 
+    def members(self) -> list[JSON]: ...
+
+    async def status(self) -> tuple[str, list[str]]: ...
+
 
 log = logging.getLogger("gitlab_ha.discovery.http")
 
+AGENT_KEY = web.AppKey("agent", AgentPort)
 MAX_WAIT = 600.0
 DEFAULT_WAIT = 300.0
 KV_MAX_VALUE = 512 * 1024
@@ -97,7 +118,7 @@ def text(body: str, status: int = 200, headers: dict[str, str] | None = None) ->
 def jresp(data: Any, status: int = 200, index: int | None = None) -> web.Response:
     headers = {"Vary": "Accept-Encoding"}
     if index is not None:
-        headers.update({"X-Consul-Index": str(index), "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"})
+        headers["X-Consul-Index"] = str(index)  # KnownLeader and LastContact: the `errors` middleware adds them
     return web.Response(
         body=json.dumps(data, separators=(",", ":")).encode(),
         status=status,
@@ -118,6 +139,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             # Consul's bexpr filters are not implemented; ignoring one would hand a client unfiltered data.
             raise CommandError("Failed to create boolean expression evaluator: ?filter is not supported by this agent")
         response = await handler(request)
+        if "X-Consul-Index" in response.headers:
+            port: AgentPort = request.app[AGENT_KEY]
+            response.headers.update(port.consistency_headers())
         if (
             "pretty" in request.query
             and isinstance(response, web.Response)
@@ -142,6 +166,13 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except Exception as exc:
         log.exception("HTTP %s %s failed", request.method, request.path)
         return text(f"Internal error: {type(exc).__name__}", 500)
+
+
+def consistency_mode(request: web.Request) -> str:
+    stale, consistent = "stale" in request.query, "consistent" in request.query
+    if stale and consistent:
+        raise CommandError("Cannot specify ?stale with ?consistent, conflicting semantics.")
+    return "stale" if stale else "consistent" if consistent else "default"
 
 
 def flag(request: web.Request, name: str) -> bool:
@@ -217,6 +248,7 @@ class API:
     def __init__(self, agent: AgentPort) -> None:
         self.agent = agent
         self.app = web.Application(middlewares=[errors], client_max_size=KV_MAX_VALUE + 65536)
+        self.app[AGENT_KEY] = agent
         r = self.app.router
         for path, handler in (
             ("/v1/agent/self", self.agent_self),
@@ -280,8 +312,10 @@ class API:
             raise CommandError("No path to datacenter", 500)
 
     async def blocking(self, request: web.Request, view: Callable[[], View]) -> View:
-        """Run `view`; with `?index=` wait until its index passes that value or `wait` runs out."""
+        """Run `view` once the replica is as fresh as the consistency mode asks (`?stale`, default,
+        `?consistent`); with `?index=` wait until its index passes that value or `wait` runs out."""
         self.check_dc(request)
+        await self.agent.consistent(consistency_mode(request))
         min_index = int_param(request, "index")
         idx, body = view()
         if not min_index:
@@ -305,8 +339,8 @@ class API:
             idx, body = view()
         return idx, body
 
-    def submit(self, cmd: Any) -> Any:
-        return self.agent.submit(cmd)
+    async def submit(self, cmd: Command) -> Any:
+        return await self.agent.submit(cmd)
 
     # -- agent ---------------------------------------------------------------------------------------------------
 
@@ -314,10 +348,10 @@ class API:
         return jresp(self.agent.self_info())
 
     async def agent_members(self, request: web.Request) -> web.Response:
-        return jresp([self.agent.member_info()])
+        return jresp(self.agent.members())
 
     async def agent_services(self, request: web.Request) -> web.Response:
-        services = self.state.services.get(self.agent.node, {})
+        services = self.agent.local.services.get(self.agent.node, {})
         return jresp(
             {sid: self._agent_service(s) for sid, s in sorted(services.items()) if s.get("_source") != "server"}
         )
@@ -333,7 +367,7 @@ class API:
         sid = request.match_info["id"]
         if sid == "register" or sid.startswith(("deregister", "maintenance/")):
             return text(f"method {request.method} not allowed", 405)  # PUT-only paths, as Consul's router says
-        svc = self.state.services.get(self.agent.node, {}).get(sid)
+        svc = self.agent.local.services.get(self.agent.node, {}).get(sid)
         if svc is None:
             return text(f"unknown service ID: {request.match_info['id']}", 404)
         out = self._agent_service(svc)
@@ -341,7 +375,7 @@ class API:
         return jresp(out)
 
     async def agent_checks(self, request: web.Request) -> web.Response:
-        checks = self.state.checks.get(self.agent.node, {})
+        checks = self.agent.local.checks.get(self.agent.node, {})
         out = {}
         for cid, c in sorted(checks.items()):
             item = catalog.check_json(c)
@@ -353,7 +387,7 @@ class API:
     def _agent_health(self, services: list[JSON], request: web.Request) -> web.Response:
         entries = []
         worst = "passing"
-        node_checks = self.state.checks.get(self.agent.node, {})
+        node_checks = self.agent.local.checks.get(self.agent.node, {})
         for svc in services:
             checks = [catalog.check_json(c) for c in node_checks.values() if c["ServiceID"] in ("", svc["ID"])]
             status = catalog.aggregated_status(checks)
@@ -367,14 +401,14 @@ class API:
 
     async def agent_health_name(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        found = [s for s in self.state.services.get(self.agent.node, {}).values() if s["Service"] == name]
+        found = [s for s in self.agent.local.services.get(self.agent.node, {}).values() if s["Service"] == name]
         if not found:
             return text(f"ServiceName {name} Not Found", 404)
         return self._agent_health(found, request)
 
     async def agent_health_id(self, request: web.Request) -> web.Response:
         sid = request.match_info["id"]
-        svc = self.state.services.get(self.agent.node, {}).get(sid)
+        svc = self.agent.local.services.get(self.agent.node, {}).get(sid)
         if svc is None:
             return text(f"ServiceId {sid} not found", 404)
         resp = self._agent_health([svc], request)
@@ -384,14 +418,14 @@ class API:
 
     async def agent_leave(self, request: web.Request) -> web.Response:
         """Graceful leave: answer, then stop the agent (its state stays in the data dir)."""
-        asyncio.get_running_loop().call_later(0.1, self.agent.request_stop)
+        asyncio.get_running_loop().call_later(0.1, lambda: self.agent.request_stop(leave=True))
         return text("")
 
     async def agent_reload(self, request: web.Request) -> web.Response:
         await self.agent.reload()
         return text("")
 
-    def _maintenance(
+    async def _maintenance(
         self, request: web.Request, check_id: str, name: str, service_id: str, default_reason: str
     ) -> web.Response:
         raw = request.query.get("enable")
@@ -406,14 +440,15 @@ class API:
                 "ServiceID": service_id,
                 "Type": "",
             }
-            self.submit(RegisterCheck(self.agent.node, check))
-        elif check_id in self.state.checks.get(self.agent.node, {}):
-            self.submit(DeregisterCheck(self.agent.node, check_id, time.time()))
+            self.agent.register_check(check)
+        elif check_id in self.agent.local.checks.get(self.agent.node, {}):
+            self.agent.deregister_check(check_id)
+        await self.agent.sync_now()
         return text("")
 
     async def node_maintenance(self, request: web.Request) -> web.Response:
         """Node maintenance: a critical `_node_maintenance` check takes every service of the node out."""
-        return self._maintenance(
+        return await self._maintenance(
             request,
             "_node_maintenance",
             "Node Maintenance Mode",
@@ -423,9 +458,9 @@ class API:
 
     async def service_maintenance(self, request: web.Request) -> web.Response:
         sid = request.match_info["id"]
-        if sid not in self.state.services.get(self.agent.node, {}):
+        if sid not in self.agent.local.services.get(self.agent.node, {}):
             return text(f"Unknown service ID {sid!r}", 404)
-        return self._maintenance(
+        return await self._maintenance(
             request,
             f"_service_maintenance:{sid}",
             "Service Maintenance Mode",
@@ -439,6 +474,7 @@ class API:
             body = next(iter(body.values()))  # a definition file's `{"service": {...}}` as the seed sends it
         svc, checks = parse_service(body, "")
         self.agent.register_service(svc, checks, replace_checks=flag(request, "replace-existing-checks"))
+        await self.agent.sync_now()
         return text("")
 
     async def service_deregister(self, request: web.Request) -> web.Response:
@@ -452,29 +488,33 @@ class API:
                 raise CommandError("Missing service ID")
             svc, _ = parse_service(body, "")
             sid = svc["ID"]
-        self.submit(DeregisterService(self.agent.node, sid, time.time()))
+        self.agent.deregister_service(sid)
+        await self.agent.sync_now()
         return text("")
 
     async def check_register(self, request: web.Request) -> web.Response:
         body = await read_json(request)
         check = parse_check(body, "")
         self.agent.register_check(check)
+        await self.agent.sync_now()
         return text("")
 
     async def check_deregister(self, request: web.Request) -> web.Response:
-        self.submit(DeregisterCheck(self.agent.node, request.match_info["id"], time.time()))
+        self.agent.deregister_check(request.match_info["id"])
+        await self.agent.sync_now()
         return text("")
 
     async def _ttl(self, request: web.Request, status: str, output: str | None = None) -> web.Response:
         cid = request.match_info["id"]
-        check = self.state.checks.get(self.agent.node, {}).get(cid)
+        check = self.agent.local.checks.get(self.agent.node, {}).get(cid)
         if check is None:
             return text(f'Unknown check ID "{cid}". Ensure that the check ID is passed, not the check name.', 404)
         if check["Type"] != "ttl":
             return text(f"CheckID {cid!r} does not have associated TTL", 500)
         note = output if output is not None else request.query.get("note", "")
         self.agent.ttl_update(cid)
-        self.submit(UpdateCheck(self.agent.node, cid, status, note, time.time()))
+        self.agent.update_check(cid, status, note)
+        await self.agent.sync_now()
         return text("")
 
     async def check_pass(self, request: web.Request) -> web.Response:
@@ -536,11 +576,11 @@ class API:
         if not node_cmd.datacenter:
             node_cmd = dataclasses.replace(node_cmd, datacenter=self.agent.config.datacenter)
         if node_cmd.node not in self.state.nodes or not body_flag(body, "skipnodeupdate"):
-            self.submit(node_cmd)
+            await self.submit(node_cmd)
         if service is not None:
-            self.submit(RegisterService(node_cmd.node, service))
+            await self.submit(RegisterService(node_cmd.node, service))
         for check in checks:
-            self.submit(RegisterCheck(node_cmd.node, check))
+            await self.submit(RegisterCheck(node_cmd.node, check))
         return jresp(True)
 
     async def catalog_deregister(self, request: web.Request) -> web.Response:
@@ -559,11 +599,11 @@ class API:
         service_id, check_id = fields.get("serviceid"), fields.get("checkid")
         with contextlib.suppress(CommandError):  # already gone is fine, as in Consul
             if isinstance(service_id, str) and service_id:
-                self.submit(DeregisterService(node, service_id, time.time()))
+                await self.submit(DeregisterService(node, service_id, time.time()))
             elif isinstance(check_id, str) and check_id:
-                self.submit(DeregisterCheck(node, check_id, time.time()))
+                await self.submit(DeregisterCheck(node, check_id, time.time()))
             else:
-                self.submit(DeregisterNode(node, time.time()))
+                await self.submit(DeregisterNode(node, time.time()))
         return jresp(True)
 
     async def catalog_datacenters(self, request: web.Request) -> web.Response:
@@ -639,7 +679,7 @@ class API:
         release = request.query.get("release")
         if acquire is not None and release is not None:
             raise CommandError("Conflicting flags: acquire and release")
-        ok = self.submit(KVSet(key, value, flags, int_param(request, "cas"), acquire, release, time.time()))
+        ok = await self.submit(KVSet(key, value, flags, int_param(request, "cas"), acquire, release, time.time()))
         return jresp(bool(ok))
 
     async def kv_delete(self, request: web.Request) -> web.Response:
@@ -648,7 +688,7 @@ class API:
         recurse = "recurse" in request.query
         if not key and not recurse:
             raise CommandError("Missing key name")
-        ok = self.submit(KVDelete(key, recurse, int_param(request, "cas")))
+        ok = await self.submit(KVDelete(key, recurse, int_param(request, "cas")))
         return jresp(bool(ok))
 
     # -- sessions ------------------------------------------------------------------------------------------------
@@ -657,18 +697,18 @@ class API:
         self.check_dc(request)
         body = await read_json(request, required=False)
         cmd = sessions.parse_create(body, self.agent.node, self.agent.config.session_ttl_min, time.time())
-        session_id = self.agent.create_session(cmd)
+        session_id = await self.agent.create_session(cmd)
         return jresp({"ID": session_id})
 
     async def session_destroy(self, request: web.Request) -> web.Response:
         self.check_dc(request)
-        self.submit(SessionDestroy(request.match_info["id"], time.time()))
+        await self.submit(SessionDestroy(request.match_info["id"], time.time()))
         return jresp(True)
 
     async def session_renew(self, request: web.Request) -> web.Response:
         self.check_dc(request)
         sid = request.match_info["id"]
-        if not self.agent.renew_session(sid):
+        if not await self.agent.renew_session(sid):
             return text(f"Session id '{sid}' not found", 404)
         idx, body = sessions.info(self.state, sid)
         return jresp(body, index=idx)
@@ -690,10 +730,12 @@ class API:
     # -- status --------------------------------------------------------------------------------------------------
 
     async def status_leader(self, request: web.Request) -> web.Response:
-        return jresp(f"{self.agent.config.address}:{self.agent.config.server_port}")
+        leader, _ = await self.agent.status()
+        return jresp(leader)
 
     async def status_peers(self, request: web.Request) -> web.Response:
-        return jresp([f"{self.agent.config.address}:{self.agent.config.server_port}"])
+        _, peers = await self.agent.status()
+        return jresp(peers)
 
 
 def body_flag(body: Any, key: str) -> bool:

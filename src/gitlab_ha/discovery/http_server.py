@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -120,10 +121,23 @@ class ConnectionGuard:
 
 
 class GuardedSite(web.TCPSite):
-    """A TCPSite whose connections go through a ConnectionGuard."""
+    """A TCPSite whose connections go through a ConnectionGuard; with `ssl_context`, HTTPS. One guard may
+    serve several sites of one runner (HTTP and HTTPS on every client address): its cap counts them all.
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard) -> None:
-        super().__init__(runner, host, port, reuse_address=True, backlog=BACKLOG)
+    Over TLS the guard's header timeout starts at `accept()`, before the handshake; a handshake still
+    unfinished after HEADER_TIMEOUT is abandoned too (asyncio's own default would wait 60 s), so a client
+    that connects and says nothing holds a descriptor no longer on 8501 than on 8500."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(runner, host, port, reuse_address=True, backlog=BACKLOG, ssl_context=ssl_context)
         self.guard = guard
 
     async def start(self) -> None:
@@ -132,7 +146,13 @@ class GuardedSite(web.TCPSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self.guard.factory(server), self._host, self._port, reuse_address=True, backlog=BACKLOG
+            self.guard.factory(server),
+            self._host,
+            self._port,
+            reuse_address=True,
+            backlog=BACKLOG,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=HEADER_TIMEOUT if self._ssl_context is not None else None,
         )
 
     @property

@@ -10,6 +10,7 @@ from gitlab_ha.discovery.values import norm, parse_duration
 
 TTL_MAX = 86400.0
 DEFAULT_LOCK_DELAY = 15.0
+LOCK_DELAY_MAX = 60.0  # Consul's maximum lock delay
 
 
 def parse_create(body: Any, default_node: str, ttl_min: float, at: float) -> SessionCreate:
@@ -66,6 +67,8 @@ def parse_create(body: Any, default_node: str, ttl_min: float, at: float) -> Ses
                 lock_delay = parse_duration(raw, "LockDelay")
         except Exception as exc:
             raise CommandError(f"Request decode failed: LockDelay: {exc}") from None
+        if not 0 <= lock_delay <= LOCK_DELAY_MAX:  # also refuses NaN
+            raise CommandError(f"Invalid LockDelay {raw!r}: must be between 0s and {LOCK_DELAY_MAX:g}s")
     ttl = 0.0
     ttl_raw = fields.get("ttl")
     if ttl_raw not in (None, ""):

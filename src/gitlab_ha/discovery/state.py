@@ -168,9 +168,17 @@ class SessionDestroy(Command):
     at: float = 0.0
 
 
+@dataclass(frozen=True)
+class Noop(Command):
+    """What a new Raft leader appends to commit its predecessors' entries; changes nothing but the index."""
+
+    kind: ClassVar[str] = "noop"
+
+
 COMMANDS: dict[str, type[Command]] = {
     c.kind: c
     for c in (
+        Noop,
         RegisterNode,
         DeregisterNode,
         RegisterService,
@@ -203,19 +211,34 @@ class State:
     kv_tombstone_floor: int = 0  # highest index of a reaped tombstone
     lock_delay: dict[str, float] = field(default_factory=dict)  # key -> wall time until which acquire waits
     sessions: dict[str, JSON] = field(default_factory=dict)
+    # Observers of every change: `listeners` after each applied command, `on_replace` after the whole
+    # content was replaced (a snapshot installed or received). These two are the only ways state changes.
     listeners: list[Callable[[Command, int], None]] = field(default_factory=list, repr=False)
+    on_replace: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     # -- applying ------------------------------------------------------------------------------------------------
 
-    def apply(self, cmd: Command) -> Any:
-        """Apply one command at the next index; listeners learn of it afterwards."""
+    def apply(self, cmd: Command, index: int | None = None) -> Any:
+        """Apply one command at `index` (the Raft log index; by default the next one).
+
+        The index is consumed even when the command is refused (`CommandError`, raised before anything
+        changed), as a Raft log entry is: every replica applies the same log to the same indexes.
+        Listeners learn of each applied command afterwards.
+        """
+        idx = self.index + 1 if index is None else index
+        if idx <= self.index:
+            raise ValueError(f"index {idx} is not after {self.index}")
         handler = getattr(self, f"_apply_{cmd.kind}")
-        idx = self.index + 1
-        result = handler(cmd, idx)
-        self.index = idx
+        try:
+            result = handler(cmd, idx)
+        finally:
+            self.index = idx
         for listener in list(self.listeners):
             listener(cmd, idx)
         return result
+
+    def _apply_noop(self, cmd: Noop, idx: int) -> None:
+        return None
 
     def _touch(self, idx: int, *tables: str) -> None:
         for table in tables:
@@ -539,8 +562,27 @@ class State:
             "sessions": self.sessions,
         }
 
+    def replace_with(self, other: State) -> None:
+        """Take `other`'s content in place (an installed snapshot): readers holding this object see it,
+        and its `on_replace` observers learn of it afterwards."""
+        for f in fields(self):
+            if f.name not in ("listeners", "on_replace"):
+                setattr(self, f.name, getattr(other, f.name))
+        for observer in list(self.on_replace):
+            observer()
+
     @classmethod
     def restore(cls, data: JSON) -> State:
+        """The state of a snapshot; ValueError (one line) when its shape is wrong."""
+        try:
+            return cls._restore(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not a state snapshot ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _restore(cls, data: JSON) -> State:
+        if not isinstance(data, dict):
+            raise TypeError("expected an object")
         state = cls()
         for key in (
             "index",
@@ -556,9 +598,17 @@ class State:
             setattr(state, key, copy.deepcopy(data[key]))
         state.kv_tombstone_floor = int(data.get("kv_tombstone_floor", 0))
         state.kv = {
-            k: {**v, "Value": base64.b64decode(v["Value"]) if v["Value"] is not None else None}
+            k: {**v, "Value": base64.b64decode(v["Value"], validate=True) if v["Value"] is not None else None}
             for k, v in data["kv"].items()
         }
+        if not isinstance(state.index, int) or not all(isinstance(v, int) for v in state.tables.values()):
+            raise TypeError("index and table indexes must be integers")
+        for name in ("nodes", "services", "checks", "service_index", "kv_tombstones", "lock_delay", "sessions"):
+            if not isinstance(getattr(state, name), dict):
+                raise TypeError(f"{name} must be an object")
+        for key, entry in state.kv.items():
+            if not isinstance(entry.get("ModifyIndex"), int) or not isinstance(entry.get("Key"), str):
+                raise TypeError(f"kv entry {key!r} is malformed")
         return state
 
     # -- small read helpers shared by the views ------------------------------------------------------------------
