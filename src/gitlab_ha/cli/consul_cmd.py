@@ -131,6 +131,9 @@ def agent_cmd(
         None, "-server-port", "--server-port", help="Server RPC port, TCP (default 8300; 0: any)."
     ),
     ui: bool = typer.Option(False, "-ui", "--ui", help="Accepted for Consul compatibility; there is no UI."),
+    dns_workers: int | None = typer.Option(
+        None, "-dns-workers", "--dns-workers", help="DNS worker processes (default: one per core; our extension)."
+    ),
     log_level: str = typer.Option("info", "-log-level", "--log-level", help="debug, info, warn or error."),
 ) -> None:
     """Run the agent in the foreground until SIGINT/SIGTERM; SIGHUP reloads the config dirs.
@@ -153,6 +156,7 @@ def agent_cmd(
         http_port=http_port,
         dns_port=dns_port,
         data_dir=data_dir,
+        dns_workers=dns_workers,
         datacenter=datacenter,
         domain=domain,
         enable_script_checks=enable_script_checks,

@@ -666,7 +666,12 @@ class Agent:
         if self.dns_port >= 0:  # UDP and TCP on every client address; port 0 picks one port for them all
             level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
             self._dns = DNSService(
-                self.zone_sync, self.dns_settings(self.config.dns), hosts, self.dns_port, level=level
+                self.zone_sync,
+                self.dns_settings(self.config.dns),
+                hosts,
+                self.dns_port,
+                workers=self.config.dns.workers,
+                level=level,
             )
             await self._dns.start()
             self.dns_port = self._dns.port

@@ -427,6 +427,7 @@ def services_in_document(doc: JSON, where: str) -> list[tuple[JSON, list[JSON]]]
 
 @dataclass
 class DNSConfig:
+    workers: int = 0  # DNS worker processes; 0: one per core (our extension, flag -dns-workers)
     service_ttl: float = 0.0
     node_ttl: float = 0.0
     only_passing: bool = False
@@ -897,6 +898,7 @@ class AgentFlags:
     retry_join: list[str] = field(default_factory=list)
     retry_interval: float | None = None
     encrypt: str | None = None
+    dns_workers: int | None = None
 
 
 def agent_config(
@@ -933,6 +935,10 @@ def agent_config(
         cfg.enable_script_checks = True
     if flags.enable_local_script_checks:
         cfg.enable_local_script_checks = True
+    if flags.dns_workers is not None:
+        if flags.dns_workers < 0:
+            raise InputError("must be 0 (one per core) or more", "-dns-workers")
+        cfg.dns.workers = flags.dns_workers
     if flags.server:
         cfg.server, cfg.server_explicit = True, True
     if flags.bootstrap:

@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import sys
 import time
 import xmlrpc.client
@@ -33,11 +34,11 @@ from gitlab_ha.fsutil import write_atomic
 from gitlab_ha.lab.files import write_file, write_lab
 from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.lab.plan import PG_BIN, LabNode, LabPlan, make_plan, node_root
-from gitlab_ha.lab.ports import busy
+from gitlab_ha.lab.ports import busy, busy_message
 from gitlab_ha.lab.programs import ORDER, programs
 from gitlab_ha.lab.supervisor import Program, Supervisor
 from gitlab_ha.probe.target import Target, TargetNode
-from gitlab_ha.proc import NotReady, call, wait_for, wait_tcp
+from gitlab_ha.proc import NotReady, call, wait_for
 from gitlab_ha.render.context import Placeholders
 from gitlab_ha.secrets.pki import self_signed
 from gitlab_ha.secrets.store import SecretStore
@@ -50,6 +51,10 @@ Say = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
+
+
+class _Broken(Exception):
+    """A program that keeps exiting while `lab up` waits for it."""
 
 
 @dataclass
@@ -173,7 +178,7 @@ class Lab:
             return UpResult(already_up=True)
         held = busy(make_plan(self.dir, load_text(text, source).topology, Placeholders(), profile=profile))
         if held:
-            raise InputError("; ".join(str(b) for b in held), "lab up")
+            raise InputError(busy_message(held), "lab up")
         plan = self.prepare(text, source, profile)
         network = self.network(plan)
         network.up()
@@ -209,12 +214,26 @@ class Lab:
             target = min(node.model.ports("redis") or {6379})
         else:
             target = port[prog.service]
+        failing: list[float] = []
+
+        def listening() -> bool:
+            state = self.supervisor.info().get(prog.name, {})
+            if state.get("statename") in ("BACKOFF", "FATAL", "EXITED"):
+                failing.append(time.monotonic())
+                if state.get("statename") == "FATAL" or failing[-1] - failing[0] > 10:
+                    raise _Broken(prog.name)
+            else:
+                failing.clear()
+            with socket.create_connection((node.address, target), timeout=1):
+                return True
+
         try:
-            wait_tcp(node.address, target, deadline=max(deadline, 5.0))
-        except NotReady as err:
-            raise InputError(
-                f"{prog.name} did not listen on {node.address}:{target} ({err})", str(self.supervisor.log(prog.name))
-            ) from None
+            wait_for(listening, f"{prog.name} to listen on {node.address}:{target}", deadline=max(deadline, 5.0))
+        except (NotReady, _Broken) as err:
+            log = self.supervisor.log(prog.name)
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+            why = "it keeps exiting" if isinstance(err, _Broken) else f"not listening on {node.address}:{target}"
+            raise InputError(f"{prog.name} does not start ({why}): {' '.join(tail)[-300:]}", str(log)) from None
 
     # Down
 
@@ -351,8 +370,18 @@ class Lab:
             raise InputError("the lab is not running: `gitlab-ha lab up` first", str(self.dir))
 
 
+def _ready(lab: Lab, node: LabNode, deadline: float = 60.0) -> None:
+    """Wait until the node's PostgreSQL accepts connections (pg_isready: past recovery and start-up)."""
+    socket_dir = node_root(lab.dir, node.name) / "postgresql"
+    argv = [str(PG_BIN / "pg_isready"), "-q", "-h", str(socket_dir), "-U", "gitlab-psql", "-d", "postgres"]
+    wait_for(
+        lambda: call(argv, timeout=10).returncode == 0, f"{node.name}'s PostgreSQL to accept connections", deadline
+    )
+
+
 def _psql(lab: Lab, node: LabNode, sql_file: Path, database: str = "postgres") -> None:
     """Run a statements file on a node's PostgreSQL as its superuser, over the unix socket (peer)."""
+    _ready(lab, node)
     root = node_root(lab.dir, node.name)
     done = call(
         [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
@@ -52,6 +54,14 @@ def _holder(pid: int | None) -> str:
     if pid is None:
         return "another process (not visible to us)"
     try:
+        if "/gitlab-ha/" in Path(f"/proc/{pid}/cgroup").read_text():
+            # a program of another lab: it runs in the lab's directory or below (Redis moves to its dir)
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+            lab = next((d for d in (cwd, *cwd.parents) if (d / "lab.json").exists()), cwd)
+            return f"the gitlab-ha lab in {lab} (gitlab-ha lab down --dir {lab})"
+    except OSError:
+        pass
+    try:
         process = psutil.Process(pid)
         return f"{process.name()} (pid {pid}, {' '.join(process.cmdline())[:80]})"
     except psutil.Error:
@@ -72,3 +82,20 @@ def busy(plan: LabPlan, ours: frozenset[int] = frozenset()) -> list[Busy]:
                 found.append(Busy(address, port, _holder(listening[(host, port)])))
                 break
     return found
+
+
+def busy_message(held: list[Busy]) -> str:
+    """One line: how many of the lab's ports are taken, the first few, and by whom."""
+    holders: dict[str, list[str]] = {}
+    for item in held:
+        holders.setdefault(item.holder, []).append(f"{item.address}:{item.port}")
+    parts = []
+    for holder, ports in sorted(holders.items(), key=lambda kv: -len(kv[1]))[:3]:
+        shown = ", ".join(ports[:3]) + (f" and {len(ports) - 3} more" if len(ports) > 3 else "")
+        parts.append(f"{shown} held by {holder}")
+    more = len(holders) - 3
+    return (
+        f"{len(held)} of the lab's ports are taken: "
+        + "; ".join(parts)
+        + (f"; and {more} other holders" if more > 0 else "")
+    )

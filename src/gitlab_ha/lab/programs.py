@@ -35,6 +35,8 @@ def program(plan: LabPlan, node: LabNode, service: str) -> Program:
             str(consul / "config.d"),
             "-data-dir",
             str(consul / "data"),
+            "-dns-workers",
+            "1",  # fifteen agents share two cores here: one DNS worker each
         )
         return Program(service, node.name, argv)
     if service == "redis":
