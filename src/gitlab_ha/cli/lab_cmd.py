@@ -199,7 +199,8 @@ def logs(
 
 
 @lab_app.command(
-    "exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h"]}
+    "exec",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": ["-h", "--help"]},
 )
 def exec_(
     ctx: typer.Context,
