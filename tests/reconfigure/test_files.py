@@ -95,6 +95,8 @@ def test_lab_layout_relocates_node_local_addresses_only() -> None:
     assert "127.0.0.5/32" in hba and "127.0.0.1/32" not in hba and "10.0.0.9/32" in hba
     ini = pgbouncer.pgbouncer_ini(moved).content
     assert "listen_addr = 127.0.0.5" in ini and "; max_prepared_statements = 0" in ini
+    assert "\n[peers]" not in ini and "; [peers]  (PgBouncer 1.19+" in ini  # 1.18 refuses the section
+    assert "\n[peers]\n" in pgbouncer.pgbouncer_ini(node.input).content  # Omnibus' own PgBouncer reads it
 
 
 def test_redis_and_sentinel() -> None:
