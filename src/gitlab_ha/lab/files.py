@@ -22,7 +22,7 @@ DIRS: tuple[tuple[str, str, int], ...] = (
     ("pgbouncer", "postgres", 0o700),
     ("redis", "redis", 0o750),
     ("sentinel", "redis", 0o750),
-    ("consul", "root", 0o700),
+    ("consul", "root", 0o755),  # as Omnibus: PgBouncer (postgres) reads the watch's databases.ini there
     ("haproxy", "root", 0o700),
     ("home/gitlab-consul", "root", 0o700),
     ("log", "root", 0o755),
