@@ -104,3 +104,11 @@ def test_list_names_every_scenario() -> None:
     assert done.returncode == 0
     for name in ("patroni-leader-killed", "leader-partitioned", "consul-minority-lost", "internal-haproxy-restarted"):
         assert name in done.stdout
+
+
+def test_two_labs_never_share_a_mark(tmp_path: Path) -> None:
+    addresses = {f"node-{i}": f"127.0.0.{i + 2}" for i in range(20)}
+    one, other = LabNetwork(tmp_path / "one", addresses), LabNetwork(tmp_path / "other", addresses)
+    marks = {one.mark(n) for n in addresses}
+    assert len(marks) == 20 and not marks & {other.mark(n) for n in addresses}
+    assert all(0 < m < 2**32 for m in marks)
