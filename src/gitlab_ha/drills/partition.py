@@ -64,4 +64,5 @@ def rules(network: LabNetwork) -> list[str]:
     if not network.exists():
         return []
     text = _nft(["list", "chain", "ip", network.table, CHAIN])
-    return [line.strip() for line in text.splitlines() if " drop" in line or " accept" in line or "reject" in line]
+    lines = [line.strip() for line in text.splitlines()]
+    return [line for line in lines if line and not line.startswith(("table ", "chain ", "type ", "}"))]
