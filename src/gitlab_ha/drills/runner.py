@@ -204,6 +204,14 @@ class Workload:
     def acked_after(self, moment: float, count: int) -> bool:
         return all(w.acked_after(moment) >= count for w in self.writers)
 
+    def steady(self, since: float) -> bool:
+        """Each writer's last SETTLE_ACKS writes were acknowledged, all after `since`."""
+        return all(w.steady(since, SETTLE_ACKS) for w in self.writers)
+
+    def sampling(self) -> bool:
+        """The sampler has answered for every member."""
+        return set(self.sampler.states()) >= set(self.sampler.members)
+
     def stop(self) -> None:
         self.stop_event.set()
         for thread in [*self.writers, *self.pollers]:
@@ -243,9 +251,9 @@ def _recover(drill: DrillLab, workload: Workload, history: History, since: float
         return [f"programs not running {RECOVERY:.0f} s after the heal: {', '.join(sorted(down))}"]
     phase("waiting for writes to succeed again")
     try:
-        wait_for(lambda: workload.acked_after(since, 1), "writes acknowledged again", deadline=left(), step=0.1)
+        wait_for(lambda: workload.steady(since), "steady writes again", deadline=left(), step=0.1)
     except NotReady:
-        return [f"writes did not succeed again within {RECOVERY:.0f} s of the heal"]
+        return [f"writes did not succeed steadily again within {RECOVERY:.0f} s of the heal"]
     phase("waiting for the lab to be healthy")
     why = wait_healthy(drill, left())
     if why:
@@ -253,7 +261,7 @@ def _recover(drill: DrillLab, workload: Workload, history: History, since: float
     recovered = time.monotonic()
     history.events.append(Event(recovered, "healthy"))
     try:
-        wait_for(lambda: workload.acked_after(recovered, SETTLE_ACKS), "steady writes", deadline=left(), step=0.1)
+        wait_for(lambda: workload.steady(recovered), "steady writes", deadline=left(), step=0.1)
     except NotReady:
         return ["writes did not settle once the lab was healthy"]
     return []
@@ -302,9 +310,10 @@ def run_drill(
             phase("warming up")
             begin = time.monotonic()
             try:
+                wait_for(workload.sampling, "the primary sampler's first answers", deadline=60)
                 wait_for(lambda: workload.acked_after(begin, WARMUP_ACKS), "writes before the fault", deadline=60)
-            except NotReady:
-                raise DrillError("writes do not succeed before the fault: nothing to measure") from None
+            except NotReady as err:
+                raise DrillError(f"nothing to measure: {err}") from None
             try:
                 history.events.append(Event(time.monotonic(), "fault", fault.describe()))
                 phase(f"fault: {fault.describe()}")

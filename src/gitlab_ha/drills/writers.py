@@ -118,6 +118,15 @@ class Writer(threading.Thread):
             and op.completed > moment
         )
 
+    def steady(self, since: float, count: int) -> bool:
+        """Its last `count` completed writes were all acknowledged, after `since`."""
+        with self.lock:
+            done = [op for op in self.history.ops if op.store is self.store and op.completed is not None]
+        last = done[-count:]
+        return len(last) == count and all(
+            op.outcome is Outcome.OK and op.completed is not None and op.completed > since for op in last
+        )
+
 
 class SqlWriter(Writer):
     store = Store.SQL
