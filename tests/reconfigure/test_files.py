@@ -95,6 +95,8 @@ def test_lab_layout_relocates_node_local_addresses_only() -> None:
     assert "127.0.0.5/32" in hba and "127.0.0.1/32" not in hba and "10.0.0.9/32" in hba
     ini = pgbouncer.pgbouncer_ini(moved).content
     assert "listen_addr = 127.0.0.5" in ini and "; max_prepared_statements = 0" in ini
+    assert "\n[peers]" not in ini and "; [peers]  (PgBouncer 1.19+" in ini  # 1.18 refuses the section
+    assert "\n[peers]\n" in pgbouncer.pgbouncer_ini(node.input).content  # Omnibus' own PgBouncer reads it
 
 
 def test_redis_and_sentinel() -> None:
@@ -122,3 +124,18 @@ def test_presets_model_without_error() -> None:
         for version in ("16.6.0", "19.3.0"):
             model = preset_model(preset, version)
             assert model.nodes and all(node.files is not None for node in model.nodes)
+
+
+def test_lab_sentinels_announce_their_node_and_haproxy_fits_the_file_limit() -> None:
+    from pathlib import PurePosixPath
+
+    from gitlab_ha.lab.files import haproxy_maxconn, sentinel_announcing
+    from gitlab_ha.reconfigure.files.base import OmnibusFile
+
+    conf = OmnibusFile(PurePosixPath("/lab/nodes/r/sentinel/sentinel.conf"), "bind 127.0.0.4\nport 26379\n")
+    assert (
+        sentinel_announcing(conf, "127.0.0.4").content == "bind 127.0.0.4\nsentinel announce-ip 127.0.0.4\nport 26379\n"
+    )
+    own = OmnibusFile(conf.path, "bind 127.0.0.4\nsentinel announce-ip 10.0.0.4\nport 26379\n")
+    assert sentinel_announcing(own, "127.0.0.4") == own
+    assert haproxy_maxconn(20000) == 9950 and haproxy_maxconn(1 << 20) == 20000

@@ -16,6 +16,7 @@ VERB_MODULES: list[str] = [
     "explain_cmd",
     "lab_cmd",
     "status_cmd",
+    "drill_cmd",
 ]
 
 

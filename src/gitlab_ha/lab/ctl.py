@@ -118,7 +118,8 @@ def _ini(root: Path) -> dict[str, str]:
     return out
 
 
-def _admin(root: Path, user: str, sql: str) -> list[tuple[Any, ...]]:
+def _admin(root: Path, user: str, sql: str) -> list[dict[str, Any]]:
+    """The admin console's rows, by column name (their order changes between PgBouncer releases)."""
     ini = _ini(root)
     host = ini.get("listen_addr", "127.0.0.1")
     host = "127.0.0.1" if host in ("0.0.0.0", "*") else host
@@ -134,7 +135,10 @@ def _admin(root: Path, user: str, sql: str) -> list[tuple[Any, ...]]:
         prepare_threshold=None,
     ) as conn:
         cursor = conn.execute(sql)  # the admin console takes no parameters
-        return cursor.fetchall() if cursor.description else []
+        if not cursor.description:
+            return []
+        names = [c.name for c in cursor.description]
+        return [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]
 
 
 def pgb_notify(root: Path, newhost: str | None, database: str, user: str, port: int | None = None) -> int:
@@ -150,7 +154,7 @@ def pgb_notify(root: Path, newhost: str | None, database: str, user: str, port: 
     write_atomic(ini_path, text, mode=0o644)
     try:
         for row in _admin(root, user, "SHOW DATABASES"):
-            if row[0] == database and len(row) > 10 and row[10] == 1:  # the `paused` column
+            if row.get("name") == database and row.get("paused") == 1:  # after pgb-kill's KILL
                 _admin(root, user, f"RESUME {database}")
         _admin(root, user, "RELOAD")
     except psycopg.Error as err:

@@ -3,8 +3,10 @@ and each node's reconfigure-model files at their lab paths, owned by the account
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pwd
+import resource
 from pathlib import Path
 
 from gitlab_ha.fsutil import write_atomic
@@ -22,7 +24,7 @@ DIRS: tuple[tuple[str, str, int], ...] = (
     ("pgbouncer", "postgres", 0o700),
     ("redis", "redis", 0o750),
     ("sentinel", "redis", 0o750),
-    ("consul", "root", 0o700),
+    ("consul", "root", 0o755),  # as Omnibus: PgBouncer (postgres) reads the watch's databases.ini there
     ("haproxy", "root", 0o700),
     ("home/gitlab-consul", "root", 0o700),
     ("log", "root", 0o755),
@@ -48,18 +50,42 @@ def write_file(item: OmnibusFile) -> None:
     os.chown(path, *_ids(item.owner))
 
 
+def sentinel_announcing(item: OmnibusFile, address: str) -> OmnibusFile:
+    """sentinel.conf with `sentinel announce-ip` = the node's address unless gitlab.rb sets one. On a host a
+    Sentinel announces its socket's own address, the host's; in the lab that address is 127.0.0.1
+    (the node's source address is put on by SNAT after the socket is bound), and Sentinels that all
+    announce 127.0.0.1 never see each other (CKQUORUM: NOQUORUM)."""
+    if Path(str(item.path)).name != "sentinel.conf" or "\nsentinel announce-ip " in item.content:
+        return item
+    text = item.content.replace("\nport ", f"\nsentinel announce-ip {address}\nport ", 1)
+    return dataclasses.replace(item, content=text)
+
+
 def relocate(text: str, address: str) -> str:
     """A rendered file's node-local address (127.0.0.1) as the lab node's own."""
     return text.replace("127.0.0.1", address)
+
+
+def haproxy_maxconn(open_files: int) -> int:
+    """HAProxy needs about two descriptors per connection and refuses to start when it cannot raise its
+    limit that far ("Cannot raise FD limit"): the rendered 20000 where the machine allows it."""
+    if open_files == resource.RLIM_INFINITY or open_files >= 2 * 20000 + 100:
+        return 20000
+    return max(256, (open_files - 100) // 2)
 
 
 def haproxy_cfg(artifact: Artifact, address: str, root: Path) -> str:
     """The rendered internal HAProxy, its stats on the node's address, plus an admin socket."""
     text = relocate(artifact.content, address)
     socket = root / "run" / "haproxy.sock"
-    return text.replace(
-        "    maxconn 20000\n", f"    maxconn 20000\n    stats socket {socket} mode 600 level admin\n", 1
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    maxconn = haproxy_maxconn(hard)
+    line = (
+        "    maxconn 20000\n"
+        if maxconn == 20000
+        else f"    maxconn {maxconn}  # lab: this machine allows {hard} open files\n"
     )
+    return text.replace("    maxconn 20000\n", f"{line}    stats socket {socket} mode 600 level admin\n", 1)
 
 
 def write_lab(plan: LabPlan, secrets: SecretSource) -> list[Artifact]:
@@ -78,7 +104,7 @@ def write_lab(plan: LabPlan, secrets: SecretSource) -> list[Artifact]:
             for item in node.model.files:
                 if Path(str(item.path)).parent == data and not (data / "PG_VERSION").exists():
                     continue  # a PostgreSQL without Patroni: written after initdb (Lab._init_postgres)
-                write_file(item)
+                write_file(sentinel_announcing(item, node.address))
         if "haproxy" in node.runs:
             cfg = by_path[f"{node.name}/haproxy.cfg"]
             write_atomic(root / "haproxy" / "haproxy.cfg", haproxy_cfg(cfg, node.address, root), mode=0o600)

@@ -23,7 +23,7 @@ from pathlib import Path
 from gitlab_ha.errors import InputError
 from gitlab_ha.proc import call
 
-MARK_BASE = 0x4C00  # fwmarks 0x4c01… one per node
+MARK_BASE = 0x4C000000  # fwmarks 0x4cLLLLNN: LLLL from the lab's id, NN one per node
 
 
 def cgroup2_root() -> Path:
@@ -69,7 +69,9 @@ class LabNetwork:
         return self.cgroup / node
 
     def mark(self, node: str) -> int:
-        return MARK_BASE + 1 + sorted(self.addresses).index(node)
+        """The node's fwmark, unique across labs: every lab's table sees every packet, and a mark another
+        lab also used would get its SNAT (its node's address) on our packets."""
+        return MARK_BASE | (int(self.lab_id[:4], 16) << 8) | (1 + sorted(self.addresses).index(node))
 
     def _nft_path(self, node: str) -> tuple[str, int]:
         """The cgroup path as nft names it (relative to /sys/fs/cgroup) and its level in the v2 tree."""

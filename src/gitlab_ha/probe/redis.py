@@ -69,7 +69,10 @@ def collect(target: Target) -> Component:
         try:
             addr = client.sentinel_get_master_addr_by_name(target.redis_master_name)
             try:
-                quorum: str | None = "OK" if client.sentinel_ckquorum(target.redis_master_name) else "NOQUORUM"
+                # the raw reply: redis-py's sentinel_ckquorum() compares it with "OK" and is always False
+                # for Redis 7's "OK 3 usable Sentinels. …"
+                command: Any = client.execute_command  # untyped in redis-py
+                quorum: str | None = str(command("SENTINEL", "CKQUORUM", target.redis_master_name))
             except redis.ResponseError as err:
                 quorum = f"NOQUORUM {err}"
             views[node.name] = (node.address, addr, quorum)

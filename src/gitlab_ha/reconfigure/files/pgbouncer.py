@@ -106,6 +106,7 @@ SINCE: dict[str, tuple[int, int]] = {
     "track_extra_parameters": (1, 20),
     "cancel_wait_timeout": (1, 19),
 }
+PEERS_SINCE = (1, 19)  # the [peers] section (PgBouncer peering)
 
 
 def _get(node: NodeInput, key: str) -> Any:
@@ -190,10 +191,17 @@ def pgbouncer_ini(node: NodeInput) -> OmnibusFile:
                 if node.settings.is_set("pgbouncer", extra):
                     put(extra, node.settings.get("pgbouncer", extra))
         put(key, _get(node, key))
-    lines.append("[peers]")
-    for peer_id, settings in node.settings.hash("pgbouncer", "peers").items():
-        if isinstance(settings, dict):
-            lines.append(f"{peer_id} = " + " ".join(f"{k}={v}" for k, v in settings.items()))
+    peers = [
+        f"{peer_id} = " + " ".join(f"{k}={v}" for k, v in settings.items())
+        for peer_id, settings in node.settings.hash("pgbouncer", "peers").items()
+        if isinstance(settings, dict)
+    ]
+    if supported is not None and supported < PEERS_SINCE:
+        # an older PgBouncer refuses the whole file over an unknown section, even an empty one
+        lines.append(f"; [peers]  (PgBouncer 1.19+; this machine runs {'.'.join(map(str, supported))})")
+        lines += [f"; {line}" for line in peers]
+    else:
+        lines += ["[peers]", *peers]
     lines.append(f"%include {databases_paths(node)[1]}")
     return OmnibusFile(
         data_dir(node) / "pgbouncer.ini", "\n".join(lines) + "\n", 0o600, node.layout.postgres_os_user, "pgbouncer"

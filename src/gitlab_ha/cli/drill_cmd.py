@@ -1,0 +1,176 @@
+"""`gitlab-ha drill`: failures injected on purpose into the lab, with the outage and every lost
+acknowledged write measured."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+from pathlib import Path
+from types import FrameType
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gitlab_ha.cli.output import console, fail, print_table
+from gitlab_ha.drills import report as drill_report
+from gitlab_ha.drills.labsetup import ensure_lab
+from gitlab_ha.drills.runner import DrillError, Interrupted, RunConfig, RunResult, run_drill
+from gitlab_ha.drills.scenarios import DEFAULT_DURATION, SCENARIOS, resolve
+from gitlab_ha.errors import InputError
+from gitlab_ha.lab.lab import Lab
+from gitlab_ha.topology.profiles import PROFILES
+
+drill_app = typer.Typer(
+    name="drill",
+    help="Inject failures into the lab on purpose and measure the outage and the acknowledged writes lost.\n\n"
+    "Example: gitlab-ha drill run leader-node-lost redis-master-killed --repeat 3 --report drills.md",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@drill_app.command("list")
+def list_() -> None:
+    """The scenarios, what each breaks, and whether the fault is held (--duration) or instant.
+
+    Example: gitlab-ha drill list
+    """
+    rows = [(s.name, s.kind, "held" if s.held else "instant", s.summary) for s in SCENARIOS.values()]
+    print_table("drill scenarios (`all` runs every one)", ("scenario", "kind", "fault", "what it breaks"), rows)
+
+
+def _summary(result: RunResult) -> str:
+    mark = "[green]passed[/green]" if result.passed else "[red]FAILED[/red]"
+    m = result.metrics
+    if m is None:
+        return f"{result.scenario} #{result.index}: {mark}"
+
+    def sec(value: float | None) -> str:
+        return "never" if value is None else f"{value:.1f} s"
+
+    return (
+        f"{result.scenario} #{result.index}: {mark} — database unavailable {sec(m.sql.rto)}, "
+        f"{len(m.sql.lost)} rows lost; Redis unavailable {sec(m.redis.rto)}, {len(m.redis.lost)} keys lost; "
+        f"detect {sec(m.detect)}, promote {sec(m.promote)}, PgBouncers {sec(m.pgbouncers_followed)}; "
+        f"most primaries at once {m.max_primaries}"
+    )
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@drill_app.command("run")
+def run(
+    scenarios: list[str] = typer.Argument(..., help="Scenario names (gitlab-ha drill list), or all."),
+    lab_dir: Path = typer.Option(Path("lab"), "--lab", help="Lab directory (default ./lab); brought up if needed."),
+    repeat: int = typer.Option(1, "--repeat", help="Runs of each scenario."),
+    profile: str = typer.Option("fast", "--profile", help="Failover timing of the lab: fast or omnibus."),
+    sync: bool = typer.Option(False, "--sync", help="Patroni synchronous replication (database.synchronous_mode)."),
+    strict: bool = typer.Option(False, "--strict", help="With --sync: synchronous_mode_strict."),
+    duration: float | None = typer.Option(
+        None,
+        "--duration",
+        help=f"Seconds a held fault lasts (default {DEFAULT_DURATION['fast']:g} fast, "
+        f"{DEFAULT_DURATION['omnibus']:g} omnibus).",
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", help="FILE.md (with FILE.json beside it) or FILE.json; default LAB/drills/<time>.md."
+    ),
+) -> None:
+    """Run each scenario on the lab while writers insert numbered rows (internal LB, 6432) and set numbered
+    keys (Sentinel); then read everything back and report the write-unavailable window, acknowledged
+    writes lost, unknown outcomes, time to detect, promote and until every PgBouncer followed, and any
+    moment with two writable primaries. Exit 1 when a run failed, 130 when interrupted (the fault is
+    healed first).
+
+    Example: gitlab-ha drill run all --repeat 5 --profile omnibus --sync --report drills.md
+    """
+    chosen = resolve(scenarios)
+    if repeat < 1:
+        fail("--repeat: at least 1")
+    if profile not in PROFILES:
+        fail(f"--profile: {profile!r} is not a profile (use {' or '.join(PROFILES)})")
+    if strict and not sync:
+        fail("--strict: needs --sync")
+    if duration is not None and not 0 < duration <= 3600:
+        fail("--duration: seconds, above 0 and at most 3600")
+    if report is not None:
+        drill_report.paths(report)
+        drill_report.load(drill_report.paths(report)[0])  # an unreadable report fails now, not after the drills
+    if os.geteuid() != 0:
+        fail("the drills need root (the lab runs with cgroups, nftables and service accounts)")
+    config = RunConfig(profile, "strict" if strict else ("on" if sync else "off"))
+    lab = Lab(lab_dir)
+    console.print(f"lab: {lab.dir}" + (" (default; --lab to choose)" if lab_dir == Path("lab") else ""))
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    results: list[RunResult] = []
+    errors: list[str] = []
+    interrupted = False
+    try:
+        with console.status("preparing the lab …"):
+            ensure_lab(lab, profile, config.sync, lambda line: console.print(f"  {line}"))
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("drills", total=len(chosen) * repeat)
+            for scenario in chosen:
+                for index in range(1, repeat + 1):
+                    name = f"{scenario.name} {index}/{repeat} ({config.label})"
+
+                    def phase(what: str, name: str = name) -> None:
+                        progress.update(task, description=f"{name}: {what}")
+
+                    try:
+                        result = run_drill(lab, scenario, config, index=index, duration=duration, phase=phase)
+                    except DrillError as err:
+                        errors.append(f"{scenario.name} #{index}: {err}")
+                        progress.console.print(f"[red]{scenario.name} #{index}: could not run: {err}[/red]")
+                        progress.advance(task)
+                        continue
+                    results.append(result)
+                    progress.console.print(_summary(result))
+                    for problem in result.problems:
+                        progress.console.print(f"  [red]{problem}[/red]")
+                    progress.advance(task)
+    except Interrupted as stop:
+        interrupted = True
+        results.append(stop.result)
+        console.print(f"[yellow]interrupted during {stop.result.scenario}: the fault was healed[/yellow]")
+        for note in stop.result.notes:
+            console.print(f"  {note}")
+        console.print(
+            "  the lab is healthy again" if stop.result.healthy_after else "  [red]the lab is not healthy yet[/red]"
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("[yellow]interrupted (no fault was in place)[/yellow]")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if results:
+        _write_report(lab, report, results)
+    if interrupted:
+        raise typer.Exit(130)
+    raise typer.Exit(0 if results and not errors and all(r.passed for r in results) else 1)
+
+
+def _write_report(lab: Lab, report: Path | None, results: list[RunResult]) -> None:
+    path = report or lab.dir / "drills" / (datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".md")
+    try:
+        runs = drill_report.write(path, results)
+    except (InputError, OSError) as err:
+        fail(f"the report could not be written: {err}")
+    for scenario in drill_report.scenarios_in([r for r in runs if r["scenario"] in {x.scenario for x in results}]):
+        headers, rows = drill_report.scenario_table([r for r in runs if r["scenario"] == scenario])
+        table = Table(title=scenario, title_justify="left")
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print(f"report: {path} (timelines in {drill_report.paths(path)[2]})")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(drill_app, name="drill")

@@ -1,0 +1,223 @@
+"""The drill report: per scenario one table, a column per configuration (fast / Omnibus profile,
+asynchronous / synchronous replication) with the median, min and max over the repeats; per run a
+PNG timeline and the recorded history; JSON for machines.
+
+`--report FILE.md` writes FILE.md, FILE.json beside it and FILE-runs/ (timelines and histories);
+`--report FILE.json` the JSON and the folder. A report that already holds runs keeps those of the
+configurations this invocation did not run, so running once per configuration (bench/drills.sh)
+builds the side-by-side tables; a configuration run again replaces its old runs of that scenario.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gitlab_ha.drills.history import History
+from gitlab_ha.drills.runner import RunResult
+from gitlab_ha.drills.scenarios import SCENARIOS
+from gitlab_ha.drills.timeline import draw
+from gitlab_ha.errors import InputError
+from gitlab_ha.fsutil import write_atomic
+
+VERSION = 1
+PROFILES = ("fast", "omnibus")
+SYNCS = ("off", "on", "strict")
+
+Getter = Callable[[dict[str, Any]], float | None]
+
+
+def _get(*path: str) -> Getter:
+    def get(metrics: dict[str, Any]) -> float | None:
+        value: Any = metrics
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, list):
+            return float(len(value))
+        return None if value is None else float(value)
+
+    return get
+
+
+# (row label, value from a run's metrics, decimals)
+ROWS: tuple[tuple[str, Getter, int], ...] = (
+    ("database writes unavailable (RTO, s)", _get("sql", "rto"), 1),
+    ("acknowledged rows lost (RPO)", _get("sql", "lost"), 0),
+    ("unknown rows found / not found", _get("sql", "unknown_present"), 0),
+    ("", _get("sql", "unknown_absent"), 0),
+    ("Redis writes unavailable (s)", _get("redis", "rto"), 1),
+    ("acknowledged keys lost", _get("redis", "lost"), 0),
+    ("unknown keys found / not found", _get("redis", "unknown_present"), 0),
+    ("", _get("redis", "unknown_absent"), 0),
+    ("detected after (s)", _get("detect"), 1),
+    ("promoted after (s)", _get("promote"), 1),
+    ("every PgBouncer followed after (s)", _get("pgbouncers_followed"), 1),
+    ("most writable primaries at once", _get("max_primaries"), 0),
+)
+
+
+def config_label(profile: str, sync: str) -> str:
+    return f"{profile}, " + {"off": "async", "on": "sync", "strict": "sync strict"}.get(sync, sync)
+
+
+def paths(report: Path) -> tuple[Path, Path | None, Path]:
+    """(the JSON, the Markdown or None, the folder of timelines and histories) for `--report`."""
+    if report.suffix == ".json":
+        return report, None, report.with_name(report.stem + "-runs")
+    if report.suffix == ".md":
+        return report.with_suffix(".json"), report, report.with_name(report.stem + "-runs")
+    raise InputError("the report is FILE.md (with FILE.json beside it) or FILE.json", "--report")
+
+
+def run_name(result: RunResult) -> str:
+    return f"{result.scenario}-{result.config.profile}-sync-{result.config.sync}-{result.index}"
+
+
+def record(result: RunResult, history_file: str, timeline_file: str) -> dict[str, Any]:
+    return {
+        "scenario": result.scenario,
+        "profile": result.config.profile,
+        "sync": result.config.sync,
+        "index": result.index,
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "target": result.history.target,
+        "passed": result.passed,
+        "interrupted": result.interrupted,
+        "healthy_after": result.healthy_after,
+        "problems": result.problems,
+        "notes": result.notes,
+        "seconds": round(result.seconds, 1),
+        "metrics": None if result.metrics is None else result.metrics.to_dict(),
+        "history": history_file,
+        "timeline": timeline_file,
+    }
+
+
+def save_run(result: RunResult, folder: Path) -> tuple[str, str]:
+    """Write a run's history and its timeline; their paths relative to the report."""
+    name = run_name(result)
+    history = folder / f"{name}.history.json"
+    timeline = folder / f"{name}.png"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(history, result.history.dumps() + "\n", mode=0o644)
+    draw(
+        result.history,
+        result.metrics,
+        timeline,
+        f"{result.scenario} · {config_label(result.config.profile, result.config.sync)} · run {result.index}",
+    )
+    return f"{folder.name}/{history.name}", f"{folder.name}/{timeline.name}"
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read the existing report: {err}", str(path)) from None
+    if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("runs"), list):
+        raise InputError("not a drill report of this version (move it away or name another --report)", str(path))
+    return [r for r in data["runs"] if isinstance(r, dict)]
+
+
+def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    replaced = {(r["scenario"], r["profile"], r["sync"]) for r in new}
+    return [r for r in old if (r["scenario"], r["profile"], r["sync"]) not in replaced] + new
+
+
+def _stat(values: list[float | None], decimals: int) -> str:
+    known = [v for v in values if v is not None]
+    never = len(values) - len(known)
+    if not known:
+        return "never" if never else "—"
+    fmt = f"{{:.{decimals}f}}"
+    median, low, high = statistics.median(known), min(known), max(known)
+    text = fmt.format(median) if low == high else f"{fmt.format(median)} ({fmt.format(low)}–{fmt.format(high)})"
+    return text + (f", never ×{never}" if never else "")
+
+
+def _cell(runs: list[dict[str, Any]], getter: Getter, decimals: int) -> str:
+    measured = [r["metrics"] for r in runs if r.get("metrics")]
+    return _stat([getter(m) for m in measured], decimals) if measured else "—"
+
+
+def configs(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    present = {(r["profile"], r["sync"]) for r in runs}
+    return [(p, s) for p in PROFILES for s in SYNCS if (p, s) in present]
+
+
+def markdown(runs: list[dict[str, Any]]) -> str:
+    lines = [
+        "# Drills",
+        "",
+        "Failures injected on purpose into the lab, measured by the checker (`gitlab-ha drill run`). Each cell: "
+        "median (min–max) over the repeats. Omnibus' defaults (the `omnibus` profile): Patroni ttl 30 s, "
+        "loop_wait 10 s, retry_timeout 10 s, asynchronous replication (up to 1 MiB of WAL may be lost); "
+        "Sentinel down-after 10 s. Targets with the fast profile: database RTO ≤ 10 s median for a killed or "
+        "lost leader, Redis ≤ 5 s, RPO 0 in synchronous mode.",
+        "",
+    ]
+    for scenario in scenarios_in(runs):
+        mine = [r for r in runs if r["scenario"] == scenario]
+        headers, rows = scenario_table(mine)
+        summary = SCENARIOS[scenario].summary
+        lines += [f"## {scenario}", "", summary[0].upper() + summary[1:] + ".", ""]
+        lines.append("| " + " | ".join(headers) + " |")
+        lines.append("|---|" + "---:|" * (len(headers) - 1))
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        lines.append("")
+        for profile, sync in configs(mine):
+            group = [r for r in mine if (r["profile"], r["sync"]) == (profile, sync)]
+            links = ", ".join(f"[run {r['index']}]({r['timeline']})" for r in group if r.get("timeline"))
+            lines.append(f"- {config_label(profile, sync)}: timelines {links or '—'}")
+            for run in group:
+                for problem in run.get("problems", []):
+                    lines.append(f"  - **run {run['index']}: {problem}**")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def scenarios_in(runs: list[dict[str, Any]]) -> list[str]:
+    return [s for s in SCENARIOS if any(r["scenario"] == s for r in runs)]
+
+
+def scenario_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One scenario's runs as (headers, rows): a column per configuration, a row per measure."""
+    columns = configs(runs)
+    groups = [[r for r in runs if (r["profile"], r["sync"]) == c] for c in columns]
+    rows = [["runs passed", *(f"{sum(bool(r['passed']) for r in g)} / {len(g)}" for g in groups)]]
+    index = 0
+    while index < len(ROWS):
+        label, getter, decimals = ROWS[index]
+        if index + 1 < len(ROWS) and ROWS[index + 1][0] == "":
+            second = ROWS[index + 1][1]
+            cells = [f"{_cell(g, getter, decimals)} / {_cell(g, second, decimals)}" for g in groups]
+            index += 2
+        else:
+            cells = [_cell(g, getter, decimals) for g in groups]
+            index += 1
+        rows.append([label, *cells])
+    return ["measure", *(config_label(p, s) for p, s in columns)], rows
+
+
+def write(report: Path, results: list[RunResult]) -> list[dict[str, Any]]:
+    """Write the report for these runs (merged with the report's earlier runs); all its runs."""
+    json_path, md_path, folder = paths(report)
+    new = []
+    for result in results:
+        history_file, timeline_file = save_run(result, folder)
+        new.append(record(result, history_file, timeline_file))
+    runs = merge(load(json_path), new)
+    write_atomic(json_path, json.dumps({"version": VERSION, "runs": runs}, indent=2) + "\n", mode=0o644)
+    if md_path is not None:
+        write_atomic(md_path, markdown(runs) + "\n", mode=0o644)
+    return runs
+
+
+def history_of(path: Path) -> History:
+    return History.from_dict(json.loads(path.read_text()))

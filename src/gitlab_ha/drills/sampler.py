@@ -1,0 +1,77 @@
+"""The primary sampler: `pg_is_in_recovery()` on every Patroni member, all through the drill.
+
+It asks each member over its unix socket (`lab/nodes/NODE/postgresql`) as the OS user `postgres`,
+whom `pg_ident.conf`'s peer map lets in as the superuser `gitlab-psql`: no TCP, so a network
+partition of a member does not blind it. It runs as a helper process started with `proc` as
+`postgres` (`python -m gitlab_ha.drills.sampler NODE=SOCKET_DIR …`), one thread per member, and
+prints one JSON line `{"t": monotonic, "node": …, "state": primary|replica|down}` whenever a
+member's state changes. `primaries.PrimarySampler` starts it and reads its lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import threading
+import time
+
+INTERVAL = 0.1
+TIMEOUT = 1.0
+
+
+def _probe_loop(node: str, socket_dir: str, interval: float, timeout: float, lock: threading.Lock) -> None:
+    import psycopg
+
+    from gitlab_ha.drills.deadline import SocketDeadline
+
+    conn: psycopg.Connection[tuple[object, ...]] | None = None
+    last = ""
+    while True:
+        start = time.monotonic()
+        try:
+            if conn is None:
+                conn = psycopg.connect(
+                    host=socket_dir, dbname="postgres", user="gitlab-psql", connect_timeout=2, autocommit=True
+                )
+            with SocketDeadline(conn.pgconn.socket, timeout):
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            state = "replica" if row and row[0] else "primary"
+        except psycopg.Error:
+            state = "down"
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+                conn = None
+        if state != last:
+            line = json.dumps({"t": time.monotonic(), "node": node, "state": state})
+            with lock:
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            last = state
+        time.sleep(max(0.0, interval - (time.monotonic() - start)))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gitlab_ha.drills.sampler")
+    parser.add_argument("--interval", type=float, default=INTERVAL)
+    parser.add_argument("--timeout", type=float, default=TIMEOUT)
+    parser.add_argument("members", nargs="+", help="NODE=SOCKET_DIR")
+    args = parser.parse_args(argv)
+    lock = threading.Lock()
+    threads = []
+    for item in args.members:
+        node, _, socket_dir = item.partition("=")
+        thread = threading.Thread(
+            target=_probe_loop, args=(node, socket_dir, args.interval, args.timeout, lock), daemon=True
+        )
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

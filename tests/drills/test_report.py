@@ -1,0 +1,114 @@
+"""The report, the timeline and the partition rules from recorded data: no lab."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gitlab_ha.drills import partition
+from gitlab_ha.drills import report as drill_report
+from gitlab_ha.drills.checker import check
+from gitlab_ha.drills.history import Readback, Store
+from gitlab_ha.drills.labsetup import sync_of, with_sync
+from gitlab_ha.drills.runner import RunConfig, RunResult
+from gitlab_ha.errors import InputError
+from gitlab_ha.lab.network import LabNetwork
+from tests.drills.test_checker import _failover_history
+from tests.helpers import cli
+from tests.lab.conftest import preset_text
+
+
+def _result(profile: str, sync: str, index: int) -> RunResult:
+    h = _failover_history(sync)
+    h.profile, h.sync = profile, sync
+    rows = frozenset(op.n for op in h.ops if op.store is Store.SQL)
+    metrics = check(h, Readback(rows, rows))
+    return RunResult("leader-node-lost", RunConfig(profile, sync), index, h, metrics, healthy_after=True)
+
+
+def test_reports_merge_configurations_side_by_side(tmp_path: Path) -> None:
+    report = tmp_path / "drills.md"
+    drill_report.write(report, [_result("fast", "off", 1), _result("fast", "off", 2)])
+    drill_report.write(report, [_result("omnibus", "on", 1)])
+    runs = json.loads((tmp_path / "drills.json").read_text())["runs"]
+    assert [(r["profile"], r["sync"], r["index"]) for r in runs] == [
+        ("fast", "off", 1),
+        ("fast", "off", 2),
+        ("omnibus", "on", 1),
+    ]
+    text = report.read_text()
+    assert "| measure | fast, async | omnibus, sync |" in text
+    assert "| database writes unavailable (RTO, s) | 4.2 | 4.2 |" in text
+    assert "| runs passed | 2 / 2 | 1 / 1 |" in text
+    png = tmp_path / runs[0]["timeline"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / runs[0]["history"]).exists()
+    # the same configuration again replaces its runs
+    drill_report.write(report, [_result("fast", "off", 1)])
+    runs = json.loads((tmp_path / "drills.json").read_text())["runs"]
+    assert [(r["profile"], r["index"]) for r in runs] == [("omnibus", 1), ("fast", 1)]
+
+
+def test_report_names_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"FILE\.md"):
+        drill_report.paths(tmp_path / "drills.txt")
+    (tmp_path / "other.json").write_text('{"something": "else"}')
+    with pytest.raises(InputError, match="not a drill report"):
+        drill_report.load(tmp_path / "other.json")
+
+
+def test_partition_rules_cut_the_node_both_ways_and_keep_its_own_traffic(tmp_path: Path) -> None:
+    network = LabNetwork(tmp_path, {"postgres-1": "127.10.1.120", "postgres-2": "127.10.1.167"})
+    mark = network.mark("postgres-1")
+    assert partition.rule_bodies(network, "postgres-1") == [
+        f"meta mark {mark:#x} ip daddr 127.0.0.0/8 ip daddr != 127.10.1.120 drop",
+        f"ip daddr 127.10.1.120 meta mark != {mark:#x} drop",
+    ]
+    assert all(
+        line.startswith(f"add rule ip {network.table} partitions ")
+        for line in partition.script(network, "postgres-1").splitlines()
+    )
+
+
+def test_synchronous_mode_is_written_into_the_topology() -> None:
+    text = preset_text("seed-15")
+    assert sync_of(text, "seed") == "off"
+    assert with_sync(text, "seed", "off") == text
+    assert sync_of(with_sync(text, "seed", "on"), "seed") == "on"
+    assert sync_of(with_sync(text, "seed", "strict"), "seed") == "strict"
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["no-such-scenario"], "SCENARIO"),
+        (["leader-hung", "--repeat", "0"], "--repeat"),
+        (["leader-hung", "--profile", "slow"], "--profile"),
+        (["leader-hung", "--strict"], "--strict"),
+        (["leader-hung", "--duration", "-1"], "--duration"),
+        (["leader-hung", "--report", "x.txt"], "--report"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_field(tmp_path: Path, args: list[str], field: str) -> None:
+    done = cli("drill", "run", *args, "--lab", tmp_path / "lab", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and field in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "lab").exists()
+
+
+def test_list_names_every_scenario() -> None:
+    done = cli("drill", "list")
+    assert done.returncode == 0
+    for name in ("patroni-leader-killed", "leader-partitioned", "consul-minority-lost", "internal-haproxy-restarted"):
+        assert name in done.stdout
+
+
+def test_two_labs_never_share_a_mark(tmp_path: Path) -> None:
+    addresses = {f"node-{i}": f"127.0.0.{i + 2}" for i in range(20)}
+    one, other = LabNetwork(tmp_path / "one", addresses), LabNetwork(tmp_path / "other", addresses)
+    marks = {one.mark(n) for n in addresses}
+    assert len(marks) == 20 and not marks & {other.mark(n) for n in addresses}
+    assert all(0 < m < 2**32 for m in marks)
