@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gitlab_ha.discovery.tls import create_ca, create_cert
+from gitlab_ha.discovery.tls_certs import create_ca, create_cert
 from tests.discovery.harness import DATACENTER, Cluster, make_cluster, wait_until
 from tests.helpers import cli
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitlab_ha.discovery.config import validate_paths
-from gitlab_ha.discovery.tls import create_ca, create_cert
+from gitlab_ha.discovery.tls_certs import create_ca, create_cert
 from tests.discovery.harness import Cluster, Node, free_subnet, wait_until
 from tests.reconfigure.conftest import node_of
 

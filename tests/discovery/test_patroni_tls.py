@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gitlab_ha.discovery.tls import create_ca, create_cert
+from gitlab_ha.discovery.tls_certs import create_ca, create_cert
 from gitlab_ha.proc import STDOUT, Process, wait_http
 from tests.discovery.conftest import free_port
 from tests.discovery.harness import DATACENTER, Cluster, make_cluster, wait_until

@@ -695,7 +695,7 @@ def tls_ca_create(
 
     Example: gitlab-ha consul tls ca create
     """
-    from gitlab_ha.discovery.tls import create_ca
+    from gitlab_ha.discovery.tls_certs import create_ca
 
     cert, key = create_ca(Path.cwd(), domain=domain, days=days)
     typer.echo(f"==> Saved {cert.name}\n==> Saved {key.name}")
@@ -721,7 +721,7 @@ def tls_cert_create(
     """
     import ipaddress
 
-    from gitlab_ha.discovery.tls import create_cert
+    from gitlab_ha.discovery.tls_certs import create_cert
 
     kinds = [k for k, on in (("server", server), ("client", client), ("cli", cli_cert)) if on]
     if len(kinds) != 1:

@@ -84,7 +84,8 @@ def up(
         console.print(f"  {node.name:20} {node.ip:15} → {lab_address(node.address)}")
     with console.status("starting the lab …"):
         result = lab.up(text, source, profile=profile, say=lambda line: console.print(f"  {line}"))
-    console.print(f"up in {result.seconds:.1f} s: {len(result.started)} programs under supervisord")
+    verdict = "healthy" if result.healthy else "NOT healthy yet (see below; `gitlab-ha lab logs SERVICE@NODE`)"
+    console.print(f"up in {result.seconds:.1f} s, {verdict}: {len(result.started)} programs under supervisord")
     code = run_status(lab.target(), f"lab {lab.dir}", json_out, None)
     console.print(
         "break something: gitlab-ha lab stop postgres-1 | lab kill redis@consul-redis-1 --signal KILL; "

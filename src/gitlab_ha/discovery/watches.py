@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from gitlab_ha.discovery.client import AsyncConsulClient
 from gitlab_ha.discovery.definitions import WatchDefinition, WatchSpec
 from gitlab_ha.proc import aio
 
@@ -61,6 +60,9 @@ class WatchRunner:
         index = 0
         last: Any = object()
         backoff = 1.0
+        # py-consul (and requests) only where a watch runs: most agents have none
+        from gitlab_ha.discovery.client import AsyncConsulClient
+
         async with AsyncConsulClient(self.address, token=self.token) as client:
             while True:
                 query = [*params, ("index", str(index)), ("wait", WAIT)] if index else params

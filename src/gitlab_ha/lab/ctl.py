@@ -31,12 +31,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import yaml
 
 from gitlab_ha.fsutil import write_atomic
-from gitlab_ha.proc import call
-from gitlab_ha.reconfigure.files.pgbouncer import databases_ini_text
+
+# psycopg, the process toolkit (asyncio) and the PgBouncer file model are imported where used: Consul runs `patroni check-leader` every
+# second in the fast profile, and their ~0.5 s of imports per run kept a core busy on two postgres nodes.
 
 
 def _paths(root: Path) -> dict[str, Path]:
@@ -64,6 +64,8 @@ def superuser(root: Path) -> str:
 
 
 def bootstrap(root: Path, srcdir: Path, datadir: Path | None, pg_bin: Path) -> int:
+    from gitlab_ha.proc import call
+
     """`gitlab-ctl patroni bootstrap`: initdb, then the rendered config files into the data dir.
 
     Omnibus runs initdb as gitlab-psql, so the superuser is gitlab-psql; the lab runs it as Debian's
@@ -120,6 +122,8 @@ def _ini(root: Path) -> dict[str, str]:
 
 def _admin(root: Path, user: str, sql: str) -> list[dict[str, Any]]:
     """The admin console's rows, by column name (their order changes between PgBouncer releases)."""
+    import psycopg
+
     ini = _ini(root)
     host = ini.get("listen_addr", "127.0.0.1")
     host = "127.0.0.1" if host in ("0.0.0.0", "*") else host
@@ -142,6 +146,10 @@ def _admin(root: Path, user: str, sql: str) -> list[dict[str, Any]]:
 
 
 def pgb_notify(root: Path, newhost: str | None, database: str, user: str, port: int | None = None) -> int:
+    import psycopg
+
+    from gitlab_ha.reconfigure.files.pgbouncer import databases_ini_text
+
     ini = _ini(root)
     ini_path = Path(ini["%include"])
     json_path = ini_path.with_name("databases.json")
@@ -164,6 +172,8 @@ def pgb_notify(root: Path, newhost: str | None, database: str, user: str, port: 
 
 
 def pgb_kill(root: Path, database: str, user: str) -> int:
+    import psycopg
+
     try:
         _admin(root, user, f"KILL {database}")
     except psycopg.Error as err:

@@ -36,12 +36,15 @@ from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.lab.plan import PG_BIN, LabNode, LabPlan, make_plan, node_root
 from gitlab_ha.lab.ports import busy, busy_message
 from gitlab_ha.lab.programs import ORDER, programs
+from gitlab_ha.lab.runtime import precompile
 from gitlab_ha.lab.supervisor import Program, Supervisor
+from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.probe.target import Target, TargetNode
 from gitlab_ha.proc import NotReady, call, wait_for
 from gitlab_ha.render.context import Placeholders
 from gitlab_ha.secrets.pki import self_signed
 from gitlab_ha.secrets.store import SecretStore
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.load import load_text, load_topology
 from gitlab_ha.topology.model import Topology
 
@@ -62,6 +65,7 @@ class UpResult:
     already_up: bool
     started: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    healthy: bool = True
 
 
 class Lab:
@@ -139,6 +143,7 @@ class Lab:
         write_atomic(self.topology_file, text, mode=0o644)
         plan = self.plan(topology, profile)
         write_lab(plan, self.secrets())
+        precompile()
         for node in plan.nodes:
             if "postgresql" in node.runs:
                 self._init_postgres(plan, node)
@@ -185,55 +190,81 @@ class Lab:
         progs = programs(plan)
         self.supervisor.write(progs, network)
         self.supervisor.start()
-        started: list[str] = []
+        # Everything starts at once, as a cluster's hosts boot: each program copes with its neighbours
+        # arriving late (Patroni and the watches retry the agent, PgBouncer and HAProxy start empty).
+        # Waiting service by service would add every Python start-up on two cores to the next.
+        for prog in progs:
+            self.supervisor.start_program(prog.name, wait=False)
+        say(f"{len(progs)} programs started under supervisord")
+        self._wait_listening(plan, progs, deadline - (time.monotonic() - start))
+        say(f"all listening after {time.monotonic() - start:.1f} s")
         for service in ORDER:
-            batch = [p for p in progs if p.service == service]
-            for prog in batch:
-                self.supervisor.start_program(prog.name, wait=False)
-                started.append(prog.name)
-            for prog in batch:
-                self._wait_listening(plan, prog, deadline - (time.monotonic() - start))
             after = AFTER.get(service)
-            if after is not None and batch:
+            if after is not None and any(p.service == service for p in progs):
                 after(self, plan, say)
-        return UpResult(already_up=False, started=started, seconds=time.monotonic() - start)
+        settled = self._settle(plan, deadline - (time.monotonic() - start))
+        return UpResult(
+            already_up=False, started=[p.name for p in progs], seconds=time.monotonic() - start, healthy=settled
+        )
 
-    def _wait_listening(self, plan: LabPlan, prog: Program, deadline: float) -> None:
-        node = plan.node(prog.node)
-        port = {
-            "consul": 8500,
-            "redis": 6379,
-            "sentinel": 26379,
-            "postgresql": 5432,
-            "patroni": 8008,
-            "pgbouncer": 6432,
-        }
-        if prog.service == "haproxy":
-            target = 8404
-        elif prog.service in ("redis",) and node.model is not None:
-            target = min(node.model.ports("redis") or {6379})
-        else:
-            target = port[prog.service]
-        failing: list[float] = []
+    def _wait_listening(self, plan: LabPlan, progs: list[Program], deadline: float) -> None:
+        """Until every program listens on its port; a program that keeps exiting fails at once."""
+        waiting = {p.name: (plan.node(p.node), _port(plan.node(p.node), p.service)) for p in progs}
+        failing: dict[str, float] = {}
 
         def listening() -> bool:
-            state = self.supervisor.info().get(prog.name, {})
-            if state.get("statename") in ("BACKOFF", "FATAL", "EXITED"):
-                failing.append(time.monotonic())
-                if state.get("statename") == "FATAL" or failing[-1] - failing[0] > 10:
-                    raise _Broken(prog.name)
-            else:
-                failing.clear()
-            with socket.create_connection((node.address, target), timeout=1):
-                return True
+            info = self.supervisor.info()
+            for name, (node, port) in list(waiting.items()):
+                state = info.get(name, {}).get("statename")
+                if state in ("BACKOFF", "FATAL", "EXITED"):
+                    since = failing.setdefault(name, time.monotonic())
+                    if state == "FATAL" or time.monotonic() - since > 10:
+                        raise _Broken(name)
+                    continue
+                failing.pop(name, None)
+                try:
+                    with socket.create_connection((node.address, port), timeout=1):
+                        del waiting[name]
+                except OSError:
+                    continue
+            return not waiting
 
         try:
-            wait_for(listening, f"{prog.name} to listen on {node.address}:{target}", deadline=max(deadline, 5.0))
+            wait_for(listening, "every program to listen", deadline=max(deadline, 5.0), step=0.2)
         except (NotReady, _Broken) as err:
-            log = self.supervisor.log(prog.name)
+            name = str(err) if isinstance(err, _Broken) else next(iter(waiting))
+            node, port = waiting[name]
+            log = self.supervisor.log(name)
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
-            why = "it keeps exiting" if isinstance(err, _Broken) else f"not listening on {node.address}:{target}"
-            raise InputError(f"{prog.name} does not start ({why}): {' '.join(tail)[-300:]}", str(log)) from None
+            why = "it keeps exiting" if isinstance(err, _Broken) else f"not listening on {node.address}:{port}"
+            raise InputError(f"{name} does not start ({why}): {' '.join(tail)[-300:]}", str(log)) from None
+
+    def _settle(self, plan: LabPlan, deadline: float) -> bool:
+        """Until `status` says healthy (checks pass, replicas stream, PgBouncers follow), within the
+        deadline; False when it did not.
+
+        A replica's first base backup waits for a spread checkpoint on the leader (Omnibus sets
+        checkpoint_timeout 30 s: ~27 s); we ask the leader for an immediate CHECKPOINT meanwhile, as an
+        operator in a hurry would (the checkpointer stops throttling the one in progress)."""
+        target = self.target()
+        nudged = 0.0
+
+        def ok() -> bool:
+            nonlocal nudged
+            components = collect(target)
+            if healthy(components):
+                return True
+            creating = any(r.state == "creating replica" for c in components if c.name == "Patroni" for r in c.rows)
+            if creating and time.monotonic() - nudged > 5:
+                nudged = time.monotonic()
+                _checkpoint(self, plan)
+            return False
+
+        try:
+            wait_for(ok, "the lab to be healthy", deadline=max(deadline, 5.0), step=0.5)
+        except NotReady:
+            return False
+        return True
 
     # Down
 
@@ -368,6 +399,30 @@ class Lab:
     def _need_running(self) -> None:
         if not self.running():
             raise InputError("the lab is not running: `gitlab-ha lab up` first", str(self.dir))
+
+
+def _port(node: LabNode, service: str) -> int:
+    """The port that says a program is up: its service port (HAProxy: its stats page)."""
+    if service == "redis" and node.model is not None:
+        return min(node.model.ports("redis") or {PORTS["redis"]})
+    key = {
+        "consul": "consul_http",
+        "postgresql": "postgres",
+        "patroni": "patroni_api",
+        "haproxy": "haproxy_stats",
+    }.get(service, service)
+    return PORTS[key]
+
+
+def _checkpoint(lab: Lab, plan: LabPlan) -> None:
+    """An immediate CHECKPOINT on the Patroni leader (best effort: the leader may be changing)."""
+    try:
+        node = leader(lab, plan, deadline=2)
+    except NotReady:
+        return
+    root = node_root(lab.dir, node.name)
+    argv = [str(PG_BIN / "psql"), "-X", "-q", "-h", str(root / "postgresql"), "-U", "gitlab-psql", "-d", "postgres"]
+    call([*argv, "-c", "CHECKPOINT"], user="postgres", env={"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"}, timeout=60)
 
 
 def _ready(lab: Lab, node: LabNode, deadline: float = 60.0) -> None:

@@ -78,7 +78,9 @@ def layout(lab_dir: Path, node: Node, generated: dict[str, str] | None = None) -
         log_root=root / "log",
         run_dir=root / "run",
         pg_bin=PG_BIN,
-        ctl=(*python_for_services(), "-m", "gitlab_ha.lab.ctl", "--root", str(root)),
+        # -S: Consul runs the leader check every second (fast profile); it needs nothing from site's
+        # start-up (.pth files), only PYTHONPATH
+        ctl=(*python_for_services(), "-S", "-m", "gitlab_ha.lab.ctl", "--root", str(root)),
         postgres_os_user="postgres",
         consul_os_user="root",
         redis_os_user="redis",
