@@ -1,10 +1,16 @@
-"""Shared fixtures: paths to the shared reference data and the seeds."""
+"""Shared fixtures: paths to the shared reference data and the seeds; a lab directory."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from gitlab_ha.lab.lab import Lab
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -17,3 +23,17 @@ def reference_dir() -> Path:
     if not REFERENCE.is_dir():
         pytest.fail(f"{REFERENCE} is missing: clone the project with ../shared beside it")
     return REFERENCE
+
+
+@pytest.fixture(scope="module")
+def lab_dir() -> Iterator[Path]:
+    """A fresh directory under /tmp (0755: postgres and redis must reach their node folders)."""
+    if os.geteuid() != 0:
+        pytest.fail("the lab tests need root (cgroups, nftables, service accounts)")
+    path = Path(tempfile.mkdtemp(prefix="gitlab-ha-lab-"))
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        Lab(path).down()  # whatever a failed test left running (a no-op after the test's own down)
+        shutil.rmtree(path, ignore_errors=True)

@@ -8,7 +8,11 @@ from pathlib import Path
 
 
 def cli(
-    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
     """Run `gitlab-ha ARGS` as users do; never raises on a non-zero exit."""
     return subprocess.run(
@@ -18,6 +22,6 @@ def cli(
         cwd=cwd,
         env=env,
         input=stdin,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )

@@ -1,13 +1,7 @@
-"""Shared lab machinery for tests: a lab directory the service accounts can traverse, and a clean
-teardown (supervisor, stragglers in the node cgroups, the nftables table) whatever happened."""
+"""Shared lab machinery for tests: a topology text from a preset (the lab directory fixture, which the
+drill tests share, is in tests/conftest.py)."""
 
 from __future__ import annotations
-
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,16 +17,3 @@ def preset_text(name: str, version: str | None = None) -> str:
     if version is not None:
         text = text.replace(f"version: {preset.version}", f"version: {version}")
     return text
-
-
-@pytest.fixture(scope="module")
-def lab_dir() -> Iterator[Path]:
-    """A fresh directory under /tmp (0755: postgres and redis must reach their node folders)."""
-    if os.geteuid() != 0:
-        pytest.fail("the lab tests need root (cgroups, nftables, service accounts)")
-    path = Path(tempfile.mkdtemp(prefix="gitlab-ha-lab-"))
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)

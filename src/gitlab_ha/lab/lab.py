@@ -111,8 +111,15 @@ class Lab:
         path = self.dir / STATE
         if not path.exists():
             return {}
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise InputError(
+                f"the lab's state file is damaged ({err}); `lab down --purge` and up again", str(path)
+            ) from None
+        if not isinstance(data, dict):
+            raise InputError("the lab's state file is damaged (not a JSON object)", str(path))
+        return data
 
     @property
     def profile(self) -> str:
@@ -271,14 +278,18 @@ class Lab:
     def down(self, *, purge: bool = False) -> list[str]:
         """Stop everything; returns what is left behind (nothing, normally)."""
         left: list[str] = []
-        self.supervisor.shutdown()
-        if self.exists():
-            plan = self.plan()
-            network = self.network(plan)
-            for node in plan.nodes:
-                for pid in network.pids(node.name):
-                    left += self._kill_straggler(pid, node.name)
-            left += network.down()
+        try:
+            self.supervisor.shutdown()
+        finally:
+            # the addresses `up` recorded, not a fresh plan: a damaged topology or secrets store must not
+            # keep the cgroups and the nftables table alive
+            addresses = self.state().get("addresses")
+            if isinstance(addresses, dict):
+                network = LabNetwork(self.dir, {str(k): str(v) for k, v in addresses.items()})
+                for node in network.addresses:
+                    for pid in network.pids(node):
+                        left += self._kill_straggler(pid, node)
+                left += network.down()
         if purge and self.dir.exists():
             shutil.rmtree(self.dir)
         return left

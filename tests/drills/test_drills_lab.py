@@ -1,0 +1,96 @@
+"""Issue 12's acceptance for real, on one lab of the seed's cluster in synchronous mode: a killed Patroni
+leader and a partitioned one lose no acknowledged write and never have two writable primaries; an
+interrupted drill heals its fault; nothing (rule, frozen or stopped process) is left behind."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from gitlab_ha.drills import partition
+from gitlab_ha.lab.lab import Lab
+from gitlab_ha.lab.network import LabNetwork
+from gitlab_ha.probe.status import collect, healthy
+from gitlab_ha.proc import wait_for
+from tests.helpers import cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def lab(lab_dir: Path) -> Iterator[Lab]:
+    the_lab = Lab(lab_dir)
+    try:
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
+def _network(lab: Lab) -> LabNetwork:
+    return LabNetwork(lab.dir, lab.plan().addresses)
+
+
+def _nothing_left(lab: Lab) -> None:
+    network = _network(lab)
+    assert partition.rules(network) == []
+    for node in network.addresses:
+        for pid in network.pids(node):
+            assert psutil.Process(pid).status() != psutil.STATUS_STOPPED, f"{node}: pid {pid} left stopped"
+        assert (network.node_cgroup(node) / "cgroup.freeze").read_text().strip() == "0", f"{node} left frozen"
+    assert healthy(collect(lab.target()))
+
+
+def test_sync_database_drills_lose_nothing_and_never_split(lab: Lab, tmp_path: Path) -> None:
+    report = tmp_path / "drills.md"
+    done = cli(
+        "drill",
+        "run",
+        "patroni-leader-killed",
+        "leader-partitioned",
+        "--lab",
+        lab.dir,
+        "--sync",
+        "--report",
+        report,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    runs: list[dict[str, Any]] = json.loads(report.with_suffix(".json").read_text())["runs"]
+    assert sorted(r["scenario"] for r in runs) == ["leader-partitioned", "patroni-leader-killed"]
+    for run in runs:
+        metrics = run["metrics"]
+        assert run["passed"] and run["healthy_after"] and run["sync"] == "on", run["problems"]
+        assert metrics["sql"]["lost"] == [], run["scenario"]  # RPO 0 in synchronous mode
+        assert metrics["max_primaries"] == 1, run["scenario"]
+        assert metrics["sql"]["rto"] is not None and metrics["promote"] is not None, run["scenario"]
+        assert metrics["sql"]["acknowledged"] > 0
+        assert (report.parent / run["timeline"]).stat().st_size > 0
+    assert "leader-partitioned" in report.read_text()
+    _nothing_left(lab)
+
+
+def test_an_interrupted_drill_heals_its_partition(lab: Lab) -> None:
+    argv = [sys.executable, "-m", "gitlab_ha", "drill", "run", "leader-partitioned", "--lab", str(lab.dir)]
+    argv += ["--sync", "--duration", "120", "--report", str(lab.dir / "interrupted.json")]
+    drill = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        network = _network(lab)
+        wait_for(lambda: partition.rules(network) != [], "the partition to be in place", deadline=240)
+        drill.send_signal(signal.SIGINT)
+        out, _ = drill.communicate(timeout=180)
+    finally:
+        if drill.poll() is None:
+            drill.kill()
+            drill.wait()
+    assert drill.returncode == 130, out[-3000:]
+    assert "the fault was healed" in out
+    wait_for(lambda: healthy(collect(lab.target())), "the lab to be healthy again", deadline=120, step=1.0)
+    _nothing_left(lab)
