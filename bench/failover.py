@@ -25,6 +25,7 @@ from gitlab_ha.probe.redis import discover_master
 from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.proc import wait_for
 from gitlab_ha.secrets.store import SecretStore
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.presets import PRESETS, expand
 from gitlab_ha.topology.yaml_out import topology_yaml
 
@@ -58,8 +59,7 @@ class Writer(threading.Thread):
         return None
 
 
-def database_write(lab: Lab) -> None:
-    password = SecretStore.load(lab.store).get("gitlab_db_password")
+def database_write(password: str) -> None:
     with psycopg.connect(
         host=LB[0], port=LB[1], dbname="gitlabhq_production", user="gitlab", password=password, connect_timeout=1
     ) as conn:
@@ -67,15 +67,11 @@ def database_write(lab: Lab) -> None:
         conn.execute("INSERT INTO bench_writes DEFAULT VALUES")
 
 
-def redis_write(lab: Lab) -> None:
-    plan = lab.plan()
-    sentinels = [(n.address, 26379) for n in plan.nodes if "sentinel" in n.runs]
-    where = discover_master(sentinels, plan.lab_topo.redis.master_name, timeout=0.5)
+def redis_write(sentinels: list[tuple[str, int]], name: str, password: str) -> None:
+    where = discover_master(sentinels, name, timeout=0.5)
     if where is None:
         raise OSError("no master")
-    client = redis.Redis(
-        host=where[0], port=where[1], password=SecretStore.load(lab.store).get("redis_password"), socket_timeout=0.5
-    )
+    client = redis.Redis(host=where[0], port=where[1], password=password, socket_timeout=0.5)
     try:
         client.set("bench", time.time())
     finally:
@@ -86,15 +82,18 @@ def measure(lab: Lab, what: str) -> float | None:
     target = lab.target()
     wait_for(lambda: healthy(collect(target)), "healthy", deadline=300, step=0.5)
     plan = lab.plan()
+    store = SecretStore.load(lab.store)  # read once: each write's cost must be the write alone
     if what == "database":
         node = leader(lab, plan).name
-        writer = Writer(lambda: database_write(lab))
+        password = store.get("gitlab_db_password")
+        writer = Writer(lambda: database_write(password))
     else:
-        sentinels = [(n.address, 26379) for n in plan.nodes if "sentinel" in n.runs]
-        found = discover_master(sentinels, plan.lab_topo.redis.master_name)
+        sentinels = [(n.address, PORTS["sentinel"]) for n in plan.nodes if "sentinel" in n.runs]
+        name, redis_password = plan.lab_topo.redis.master_name, store.get("redis_password")
+        found = discover_master(sentinels, name)
         assert found is not None
         node = next(n.name for n in plan.nodes if n.address == found[0])
-        writer = Writer(lambda: redis_write(lab))
+        writer = Writer(lambda: redis_write(sentinels, name, redis_password))
     writer.start()
     wait_for(lambda: bool(writer.ok), "a first write", deadline=60)
     moment = time.monotonic()

@@ -16,19 +16,23 @@ from pathlib import Path
 import psutil
 
 from gitlab_ha.lab.lab import Lab
+from gitlab_ha.lab.network import LabNetwork
+from gitlab_ha.lab.plan import make_plan
 from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.probe.target import Target
 from gitlab_ha.proc import wait_for
+from gitlab_ha.render.context import Placeholders
+from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.presets import PRESETS, expand
 from gitlab_ha.topology.yaml_out import topology_yaml
 
 
-def lab_rss(lab: Lab) -> int:
-    plan = lab.plan()
-    network = lab.network(plan)
+def lab_rss(lab_dir: Path, addresses: dict[str, str]) -> int:
+    """The summed RSS of every process in the lab's node cgroups (cheap: no plan is built while timing)."""
+    network = LabNetwork(lab_dir, addresses)
     total = 0
-    for node in plan.nodes:
-        for pid in network.pids(node.name):
+    for node in addresses:
+        for pid in network.pids(node):
             try:
                 total += psutil.Process(pid).memory_info().rss
             except psutil.Error:
@@ -53,11 +57,11 @@ def main() -> None:
         peak = [0]
         done = threading.Event()
 
-        def sample(current: Lab = lab, best: list[int] = peak, stop: threading.Event = done) -> None:
-            while not stop.is_set():
-                if current.exists():
-                    best[0] = max(best[0], lab_rss(current))
-                time.sleep(0.5)
+        addresses = make_plan(args.dir, load_text(text, "seed-15").topology, Placeholders()).addresses
+
+        def sample(best: list[int] = peak, stop: threading.Event = done, nodes: dict[str, str] = addresses) -> None:
+            while not stop.wait(0.5):
+                best[0] = max(best[0], lab_rss(args.dir, nodes))
 
         sampler = threading.Thread(target=sample, daemon=True)
         start = time.monotonic()

@@ -26,9 +26,16 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def lab(lab_dir: Path) -> Iterator[Lab]:
+def lab(lab_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The seed's cluster on its own subnet (127.77.1.x), clear of a demo lab on the seed's addresses;
+    `drill run --sync` brings it up again in synchronous mode, as it does for a user's lab."""
+    topology = tmp_path_factory.mktemp("drills") / "cluster.yml"
+    made = cli("init", "--preset", "seed-15", "--subnet", "10.77.1.0/24", "-o", topology)
+    assert made.returncode == 0, made.stderr
     the_lab = Lab(lab_dir)
     try:
+        up = cli("lab", "up", topology, "--dir", lab_dir, timeout=300)
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         yield the_lab
     finally:
         the_lab.down()

@@ -37,7 +37,7 @@ def patroni_lab(lab_dir: Path) -> Iterator[tuple[Lab, LabPlan]]:
     dcs = Program(
         "consul",
         MEMBERS[0],
-        (sys.executable, "-m", "gitlab_ha", "consul", "agent", "-dev", "-client", f"'{addresses}'"),
+        (sys.executable, "-m", "gitlab_ha", "consul", "agent", "-dev", "-client", addresses),
     )
     progs = [dcs, *(program(plan, plan.node(name), "patroni") for name in MEMBERS)]
     try:

@@ -124,7 +124,7 @@ def run(
 
                     try:
                         result = run_drill(lab, scenario, config, index=index, duration=duration, phase=phase)
-                    except DrillError as err:
+                    except (DrillError, InputError) as err:  # a scenario this lab cannot run
                         errors.append(f"{scenario.name} #{index}: {err}")
                         progress.console.print(f"[red]{scenario.name} #{index}: could not run: {err}[/red]")
                         progress.advance(task)

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
-from gitlab_ha.cli.output import console, fail
+from gitlab_ha.cli.output import console, err_console, fail
 from gitlab_ha.cli.status_cmd import run_status
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import read_user_text
@@ -37,9 +38,9 @@ def _dir_option() -> Path:
     return option
 
 
-def _lab(directory: Path) -> Lab:
+def _lab(directory: Path, out: Console = console) -> Lab:
     lab = Lab(directory)
-    console.print(f"lab: {lab.dir}" + (" (default; --dir to choose)" if directory == Path("lab") else ""))
+    out.print(f"lab: {lab.dir}" + (" (default; --dir to choose)" if directory == Path("lab") else ""))
     return lab
 
 
@@ -58,7 +59,8 @@ def up(
 
     Example: gitlab-ha lab up --preset seed-15 --dir lab/
     """
-    lab = _lab(directory)
+    say = err_console if json_out else console  # with --json, stdout holds the JSON alone
+    lab = _lab(directory, say)
     if cluster is not None and preset is not None:
         fail("give a topology file or --preset, not both")
     if preset is not None:
@@ -73,21 +75,21 @@ def up(
     else:
         fail("name a topology file or --preset (this lab has none yet)")
     if lab.running():
-        console.print("the lab is already up: nothing to do (`gitlab-ha lab status`, or `lab down` first)")
+        say.print("the lab is already up: nothing to do (`gitlab-ha lab status`, or `lab down` first)")
         raise typer.Exit(0)
     if profile not in PROFILES:
         fail(f"--profile {profile}: use {' or '.join(PROFILES)}")
     topo = load_text(text, source).topology
-    console.print(f"failover timing: {profile} profile where the topology sets none (--profile fast|omnibus)")
-    console.print("each node gets its own loopback address (all of 127/8 is local), keeping the real ports:")
+    say.print(f"failover timing: {profile} profile where the topology sets none (--profile fast|omnibus)")
+    say.print("each node gets its own loopback address (all of 127/8 is local), keeping the real ports:")
     for node in topo.nodes:
-        console.print(f"  {node.name:20} {node.ip:15} → {lab_address(node.address)}")
-    with console.status("starting the lab …"):
-        result = lab.up(text, source, profile=profile, say=lambda line: console.print(f"  {line}"))
+        say.print(f"  {node.name:20} {node.ip:15} → {lab_address(node.address)}")
+    with say.status("starting the lab …"):
+        result = lab.up(text, source, profile=profile, say=lambda line: say.print(f"  {line}"))
     verdict = "healthy" if result.healthy else "NOT healthy yet (see below; `gitlab-ha lab logs SERVICE@NODE`)"
-    console.print(f"up in {result.seconds:.1f} s, {verdict}: {len(result.started)} programs under supervisord")
+    say.print(f"up in {result.seconds:.1f} s, {verdict}: {len(result.started)} programs under supervisord")
     code = run_status(lab.target(), f"lab {lab.dir}", json_out, None)
-    console.print(
+    say.print(
         "break something: gitlab-ha lab stop postgres-1 | lab kill redis@consul-redis-1 --signal KILL; "
         f"stop it all: gitlab-ha lab down --dir {directory}"
     )
@@ -188,8 +190,12 @@ def logs(
     path = lab.supervisor.log(names[0])
     if not path.exists():
         raise InputError("no log yet", str(path))
+    if lines < 0:
+        fail(f"--lines {lines}: zero or more")
     with path.open("r", encoding="utf-8", errors="replace") as handle:
-        for line in handle.readlines()[-lines:]:
+        tail = handle.readlines()[-lines:] if lines else []
+        handle.seek(0, 2)  # -f follows from the end
+        for line in tail:
             console.out(line.rstrip("\n"), highlight=False)
         while follow:
             line = handle.readline()

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from gitlab_ha.cli.output import console, print_json
+from gitlab_ha.cli.output import console, fail, print_json
 from gitlab_ha.lab.lab import Lab
 from gitlab_ha.probe.model import Component, Verdict
 from gitlab_ha.probe.status import collect, healthy
@@ -49,6 +49,8 @@ def target_of(lab_dir: Path | None, cluster: Path | None, secrets: Path | None) 
 
 
 def run_status(target: Target, title: str, json_out: bool, watch: float | None) -> int:
+    if watch is not None and not 0 < watch <= 3600:
+        fail(f"--watch {watch:g}: seconds between refreshes, above 0 and at most 3600")
     while True:
         components = collect(target)
         ok = healthy(components)

@@ -11,31 +11,13 @@ import os
 import signal
 from dataclasses import dataclass, field
 
-import psutil
-
 from gitlab_ha.drills import partition
 from gitlab_ha.drills.cluster import DrillLab
 
 
-def postgres_pids(drill: DrillLab, node: str) -> list[int]:
-    out = []
-    for pid in drill.network.pids(node):
-        with contextlib.suppress(psutil.Error):
-            if psutil.Process(pid).name() == "postgres":
-                out.append(pid)
-    return out
-
-
 def signal_program(drill: DrillLab, program: str, sig: signal.Signals) -> list[int]:
-    """Signal a program's tree (and for Patroni its node's PostgreSQL); the pids signalled."""
-    service, _, node = program.partition("@")
-    extra = postgres_pids(drill, node) if service == "patroni" else []
-    pids = drill.lab.kill(program, sig)
-    for pid in extra:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-            pids.append(pid)
-    return pids
+    """Signal a program's tree (and for Patroni its node's PostgreSQL, `Lab.kill`); the pids signalled."""
+    return drill.lab.kill(program, sig)
 
 
 @dataclass

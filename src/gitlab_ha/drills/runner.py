@@ -231,8 +231,11 @@ def _running(workload: Workload) -> Iterator[Workload]:
         workload.stop()
 
 
-def _recover(drill: DrillLab, workload: Workload, history: History, since: float, phase: Phase) -> list[str]:
-    """Wait until every program runs, both stores take writes and the lab is healthy; what did not."""
+def _recover(
+    drill: DrillLab, workload: Workload, history: History, since: float, phase: Phase
+) -> tuple[list[str], bool]:
+    """Wait until every program runs, both stores take writes and the lab is healthy: what did not, and
+    whether the lab was seen healthy."""
     end = time.monotonic() + RECOVERY
 
     def left() -> float:
@@ -248,23 +251,25 @@ def _recover(drill: DrillLab, workload: Workload, history: History, since: float
         )
     except NotReady:
         down = [n for n, i in drill.lab.supervisor.info().items() if i["statename"] != "RUNNING"]
-        return [f"programs not running {RECOVERY:.0f} s after the heal: {', '.join(sorted(down))}"]
+        return [f"programs not running {RECOVERY:.0f} s after the heal: {', '.join(sorted(down))}"], False
     phase("waiting for writes to succeed again")
     try:
         wait_for(lambda: workload.steady(since), "steady writes again", deadline=left(), step=0.1)
     except NotReady:
-        return [f"writes did not succeed steadily again within {RECOVERY:.0f} s of the heal"]
+        return [f"writes did not succeed steadily again within {RECOVERY:.0f} s of the heal"], not wait_healthy(
+            drill, 5
+        )
     phase("waiting for the lab to be healthy")
     why = wait_healthy(drill, left())
     if why:
-        return [f"the lab is not healthy {RECOVERY:.0f} s after the heal: {why}"]
+        return [f"the lab is not healthy {RECOVERY:.0f} s after the heal: {why}"], False
     recovered = time.monotonic()
     history.events.append(Event(recovered, "healthy"))
     try:
         wait_for(lambda: workload.steady(recovered), "steady writes", deadline=left(), step=0.1)
     except NotReady:
-        return ["writes did not settle once the lab was healthy"]
-    return []
+        return ["writes did not settle once the lab was healthy"], True
+    return [], True
 
 
 def leaders(drill: DrillLab) -> tuple[Leaders, dict[str, str]]:
@@ -329,7 +334,8 @@ def run_drill(
                         history.events.append(Event(time.monotonic(), "heal"))
                 result.notes += [f"after the heal: {line}" for line in swept]
             since = history.event("heal") or history.event("fault") or begin
-            result.problems += _recover(drill, workload, history, since, phase)
+            recovery, result.healthy_after = _recover(drill, workload, history, since, phase)
+            result.problems += recovery
     except KeyboardInterrupt:
         result.interrupted = True
     phase("reading back")
@@ -344,7 +350,6 @@ def run_drill(
             result.notes.append(f"interrupted; the lab is not healthy yet: {why}")
         result.seconds = time.monotonic() - started
         raise Interrupted(result)
-    result.healthy_after = not any("not healthy" in p or "not running" in p for p in result.problems)
     redis_count = max((op.n for op in history.ops if op.store.value == "redis"), default=0)
     try:
         readback = read_back(workload.endpoints, run_id, redis_count)

@@ -64,12 +64,12 @@ def superuser(root: Path) -> str:
 
 
 def bootstrap(root: Path, srcdir: Path, datadir: Path | None, pg_bin: Path) -> int:
-    from gitlab_ha.proc import call
-
     """`gitlab-ctl patroni bootstrap`: initdb, then the rendered config files into the data dir.
 
     Omnibus runs initdb as gitlab-psql, so the superuser is gitlab-psql; the lab runs it as Debian's
     postgres and names the superuser explicitly (-U), which pg_ident.conf maps back."""
+    from gitlab_ha.proc import call
+
     if datadir is None:
         datadir = root / "postgresql" / "data"
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}

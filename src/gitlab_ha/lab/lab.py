@@ -100,7 +100,12 @@ class Lab:
         """What reconfigure generates once and keeps in gitlab-secrets.json: PostgreSQL's self-signed pair."""
         path = self.dir / "gitlab-secrets.json"
         if path.exists():
-            data = json.loads(path.read_text())
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as err:
+                raise InputError(f"damaged ({err}); remove it to generate a new pair", str(path)) from None
+            if not isinstance(data, dict):
+                raise InputError("damaged (not a JSON object); remove it to generate a new pair", str(path))
         else:
             cert, key = self_signed("PostgreSQL")
             data = {"postgresql_internal_certificate": cert, "postgresql_internal_key": key}
@@ -142,6 +147,7 @@ class Lab:
         """Write everything the lab runs (the topology given as YAML text); start nothing."""
         topology = load_text(text, source).topology
         self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o755)  # postgres and redis reach their node folders through it (umask 077 too)
         if self.exists() and self.topology().model_dump() != topology.model_dump():
             raise InputError(
                 "this lab holds another topology; `gitlab-ha lab down --purge` it first or use another --dir",
@@ -194,6 +200,14 @@ class Lab:
         plan = self.prepare(text, source, profile)
         network = self.network(plan)
         network.up()
+        try:
+            return self._start(plan, network, start, deadline, say)
+        except BaseException:
+            # nothing half-up stays behind (a later `lab up` would take it for a running lab); the logs stay
+            self.down()
+            raise
+
+    def _start(self, plan: LabPlan, network: LabNetwork, start: float, deadline: float, say: Say) -> UpResult:
         progs = programs(plan)
         self.supervisor.write(progs, network)
         self.supervisor.start()
@@ -283,30 +297,43 @@ class Lab:
         finally:
             # the addresses `up` recorded, not a fresh plan: a damaged topology or secrets store must not
             # keep the cgroups and the nftables table alive
-            addresses = self.state().get("addresses")
-            if isinstance(addresses, dict):
-                network = LabNetwork(self.dir, {str(k): str(v) for k, v in addresses.items()})
-                for node in network.addresses:
-                    for pid in network.pids(node):
-                        left += self._kill_straggler(pid, node)
+            network = self._recorded_network()
+            if network is not None:
+                left += self._stop_stragglers([pid for node in network.addresses for pid in network.pids(node)])
                 left += network.down()
         if purge and self.dir.exists():
             shutil.rmtree(self.dir)
         return left
 
     @staticmethod
-    def _kill_straggler(pid: int, node: str) -> list[str]:
-        """A process still in a node's cgroup after its supervisor stopped (a postmaster whose Patroni
-        was SIGKILLed): ours, so stop it by its pid."""
+    def _stop_stragglers(pids: list[int], deadline: float = 30.0) -> list[str]:
+        """Processes still in the node cgroups after supervisord stopped (a postmaster whose Patroni was
+        SIGKILLed): ours, so stopped by pid, SIGTERM then SIGKILL; what survives both."""
+        processes = _processes(pids)
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        _, alive = psutil.wait_procs(processes, timeout=deadline)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        _, alive = psutil.wait_procs(alive, timeout=5)
+        return [f"pid {p.pid} survived SIGKILL" for p in alive]
+
+    def _recorded_network(self) -> LabNetwork | None:
+        """The network `up` made: from the recorded addresses, or, when lab.json is damaged, from the node
+        cgroups that exist (the table and the cgroup folder are named after the directory alone)."""
         try:
-            process = psutil.Process(pid)
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-        except psutil.TimeoutExpired:
-            process.kill()
-        except psutil.Error:
-            return []
-        return []
+            addresses = self.state().get("addresses")
+        except InputError:
+            addresses = None
+        if isinstance(addresses, dict):
+            return LabNetwork(self.dir, {str(k): str(v) for k, v in addresses.items()})
+        probe = LabNetwork(self.dir, {})
+        if not probe.cgroup.is_dir() and not probe.exists():
+            return None
+        nodes = [d.name for d in probe.cgroup.iterdir() if d.is_dir()] if probe.cgroup.is_dir() else []
+        return LabNetwork(self.dir, dict.fromkeys(nodes, ""))
 
     # One node or program
 
@@ -336,21 +363,26 @@ class Lab:
         return names
 
     def kill(self, target: str, sig: signal.Signals) -> list[int]:
-        """Signal a program's whole process tree (Patroni and the PostgreSQL it runs, say); its pids."""
+        """Signal a program's process tree; for Patroni also its node's PostgreSQL (Patroni starts the
+        postmaster detached from itself, so it is not in Patroni's tree, but it is in the node's
+        cgroup). Signals go by pid only; returns the pids signalled."""
         self._need_running()
+        network = self.network(self.plan())
         pids: list[int] = []
         for name in self.targets(target):
             info = self.supervisor.info().get(name)
-            if info is None or not info.get("pid"):
-                continue
-            leader = psutil.Process(int(info["pid"]))
-            tree = [leader, *leader.children(recursive=True)]
-            for process in tree:
-                try:
+            processes: list[psutil.Process] = []
+            if info is not None and info.get("pid"):
+                with contextlib.suppress(psutil.Error):
+                    top = psutil.Process(int(info["pid"]))
+                    processes = [top, *top.children(recursive=True)]
+            service, _, node = name.partition("@")
+            if service == "patroni":
+                processes += [p for p in _processes(network.pids(node)) if _name(p) == "postgres"]
+            for process in {p.pid: p for p in processes}.values():
+                with contextlib.suppress(psutil.Error):
                     process.send_signal(sig)
                     pids.append(process.pid)
-                except psutil.Error:
-                    continue
         if not pids:
             raise InputError(f"{target}: nothing runs there to signal", target)
         return pids
@@ -410,6 +442,21 @@ class Lab:
     def _need_running(self) -> None:
         if not self.running():
             raise InputError("the lab is not running: `gitlab-ha lab up` first", str(self.dir))
+
+
+def _processes(pids: list[int]) -> list[psutil.Process]:
+    out = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            out.append(psutil.Process(pid))
+    return out
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return process.name()
+    except psutil.Error:
+        return ""
 
 
 def _port(node: LabNode, service: str) -> int:

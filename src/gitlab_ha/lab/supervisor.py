@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import sys
 import time
@@ -93,7 +94,8 @@ class Supervisor:
                 enter += ["--user", program.user]
             if program.home:
                 enter += ["--home", program.home]
-            command = " ".join([*enter, "--", *program.argv])
+            # supervisord splits `command` as a shell would (shlex) after expanding %(…)s
+            command = shlex.join([*enter, "--", *program.argv]).replace("%", "%%")
             env = service_env(dict(program.env))
             lines += [
                 f"[program:{program.name}]",
