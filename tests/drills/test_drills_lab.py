@@ -52,6 +52,8 @@ def _nothing_left(lab: Lab) -> None:
         for pid in network.pids(node):
             assert psutil.Process(pid).status() != psutil.STATUS_STOPPED, f"{node}: pid {pid} left stopped"
         assert (network.node_cgroup(node) / "cgroup.freeze").read_text().strip() == "0", f"{node} left frozen"
+    down = {name: i["statename"] for name, i in lab.supervisor.info().items() if i["statename"] != "RUNNING"}
+    assert down == {}
     assert healthy(collect(lab.target()))
 
 
