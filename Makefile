@@ -32,7 +32,7 @@ check: venv
 	$(BIN)/mypy
 
 pytest: sysdeps venv
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 test: sysdeps venv check pytest
 

@@ -37,3 +37,11 @@ def lab_dir() -> Iterator[Path]:
     finally:
         Lab(path).down()  # whatever a failed test left running (a no-op after the test's own down)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (`make test`: -n 2 --dist loadgroup) a module's tests stay on one worker, so a module's
+    shared fixture (a cluster, a lab) is made once; the lab modules name one group of their own."""
+    for item in items:
+        if not any(mark.name == "xdist_group" for mark in item.iter_markers()):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

@@ -22,7 +22,8 @@ from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.proc import wait_for
 from tests.helpers import cli
 
-pytestmark = pytest.mark.slow
+# one lab at a time: the lab modules share one xdist worker (two labs on two cores starve each other)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab")]
 
 
 @pytest.fixture(scope="module")

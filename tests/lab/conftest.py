@@ -3,12 +3,8 @@ drill tests share, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import pytest
-
 from gitlab_ha.topology.presets import PRESETS, expand
 from gitlab_ha.topology.yaml_out import topology_yaml
-
-pytestmark = pytest.mark.slow
 
 
 def preset_text(name: str, version: str | None = None) -> str:
