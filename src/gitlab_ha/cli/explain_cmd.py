@@ -16,16 +16,11 @@ from gitlab_ha.reconfigure.services import TITLES
 from gitlab_ha.render.context import Placeholders, SecretSource
 from gitlab_ha.secrets.store import SecretStore
 from gitlab_ha.topology.load import load_topology
-from gitlab_ha.topology.versions import Version, check_supported
+from gitlab_ha.topology.versions import version_option
 
 
 def _load(cluster: Path, version: str | None, secrets: Path | None) -> ClusterModel:
-    target: Version | None = None
-    if version is not None:
-        try:
-            target = check_supported(version)
-        except ValueError as err:
-            raise InputError(str(err), "--version") from None
+    target = version_option(version)
     if cluster.is_dir():
         if target is None:
             raise InputError("a folder of gitlab.rb files needs --version (the Omnibus release)", str(cluster))

@@ -25,7 +25,7 @@ from gitlab_ha.discovery.client import ConsulClient, UnexpectedResponse
 from gitlab_ha.drills.deadline import SocketDeadline
 from gitlab_ha.drills.history import History, Observation
 from gitlab_ha.probe.pgbouncer import parse as parse_databases
-from gitlab_ha.probe.redis import discover_master
+from gitlab_ha.probe.redis import ask_sentinels, discover_master
 
 INTERVAL = 0.1
 TIMEOUT = 0.5
@@ -126,19 +126,14 @@ def redis_master(sentinels: list[tuple[str, int]], name: str) -> Callable[[], st
 
 
 def redis_health(sentinels: list[tuple[str, int]], name: str) -> Callable[[], str]:
+    def ask(client: redis.Redis) -> str | None:
+        state = client.sentinel_master(name)
+        if not isinstance(state, dict):
+            return None
+        return "down" if state.get("is_sdown") or state.get("is_odown") else "ok"
+
     def probe() -> str:
-        for host, port in sentinels:
-            client = redis.Redis(host=host, port=port, socket_timeout=TIMEOUT, decode_responses=True)
-            try:
-                state = client.sentinel_master(name)
-            except redis.RedisError:
-                continue
-            finally:
-                client.close()
-            if not isinstance(state, dict):
-                continue
-            return "down" if state.get("is_sdown") or state.get("is_odown") else "ok"
-        return UNANSWERED
+        return ask_sentinels(sentinels, ask, TIMEOUT) or UNANSWERED
 
     return probe
 

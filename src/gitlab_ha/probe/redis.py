@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
 
 from gitlab_ha.probe.model import Component, Row, Verdict
 from gitlab_ha.probe.target import Target
+
+T = TypeVar("T")
 
 
 def parse_redis(infos: dict[str, tuple[str, dict[str, Any] | None]]) -> tuple[list[Row], str | None]:
@@ -89,16 +92,30 @@ def collect(target: Target) -> Component:
     return Component("Redis", verdict, f"master {master}", rows)
 
 
-def discover_master(sentinels: list[tuple[str, int]], name: str, timeout: float = 1.0) -> tuple[str, int] | None:
-    """The master the first answering Sentinel names, as a Sentinel-aware client finds it."""
+def ask_sentinels(
+    sentinels: list[tuple[str, int]], ask: Callable[[redis.Redis], T | None], timeout: float = 1.0
+) -> T | None:
+    """The first useful answer of `ask` from the Sentinels in turn (None from all: None)."""
     for host, port in sentinels:
         client = redis.Redis(host=host, port=port, socket_timeout=timeout, decode_responses=True)
         try:
-            addr = client.sentinel_get_master_addr_by_name(name)
+            answer = ask(client)
         except redis.RedisError:
             continue
         finally:
             client.close()
+        if answer is not None:
+            return answer
+    return None
+
+
+def discover_master(sentinels: list[tuple[str, int]], name: str, timeout: float = 1.0) -> tuple[str, int] | None:
+    """The master the first answering Sentinel names, as a Sentinel-aware client finds it."""
+
+    def ask(client: redis.Redis) -> tuple[str, int] | None:
+        addr = client.sentinel_get_master_addr_by_name(name)
         if isinstance(addr, (list, tuple)) and len(addr) == 2:
             return str(addr[0]), int(addr[1])
-    return None
+        return None
+
+    return ask_sentinels(sentinels, ask, timeout)

@@ -11,6 +11,8 @@ from typing import Annotated, NamedTuple
 
 from pydantic import BeforeValidator, PlainSerializer
 
+from gitlab_ha.errors import InputError
+
 OLDEST = (16, 0, 0)
 NEWEST_MAJOR = 19  # newest release we have reference data for is 19.3
 
@@ -43,6 +45,16 @@ def check_supported(text: str | Version) -> Version:
             f"GitLab {version} is not supported (supported: {'.'.join(map(str, OLDEST))} to {NEWEST_MAJOR}.x)"
         )
     return version
+
+
+def version_option(text: str | None, where: str = "--version") -> Version | None:
+    """A `--version` option: the supported release it names, None when not given; InputError otherwise."""
+    if text is None:
+        return None
+    try:
+        return check_supported(text)
+    except ValueError as err:
+        raise InputError(str(err), where) from None
 
 
 def _supported(value: object) -> Version:
