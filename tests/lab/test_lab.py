@@ -182,3 +182,17 @@ def test_down_leaves_nothing(lab: Lab) -> None:
     namespaces = call(["ip", "netns", "list"], timeout=10).stdout
     assert network.lab_id not in namespaces  # the lab uses cgroups and one nftables table, no namespace
     assert (lab.dir / "nodes").is_dir()  # data kept without --purge
+
+
+def test_up_again_after_down_keeps_the_data(lab: Lab) -> None:
+    """`lab down` keeps the data: the next `lab up` comes back healthy on it (the runbook's one-off steps
+    run again and must not fail on what exists) with the rows written before."""
+    up = cli("lab", "up", "--dir", lab.dir, timeout=300)
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    _wait_healthy(lab)
+    password = SecretStore.load(lab.store).get("gitlab_db_password")
+    with psycopg.connect(
+        host=LB, port=6432, dbname="gitlabhq_production", user="gitlab", password=password, connect_timeout=5
+    ) as conn:
+        values = {str(row[0]) for row in conn.execute("SELECT v FROM lab_writes").fetchall()}
+    assert {"first", "after failover"} <= values, values

@@ -98,7 +98,9 @@ def run(
     if duration is not None and not 0 < duration <= 3600:
         fail("--duration: seconds, above 0 and at most 3600")
     if report is not None:
-        drill_report.paths(report)
+        parent = drill_report.paths(report)[0].parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            fail(f"--report {report}: {parent} is not a folder this user can write (checked before the drills run)")
         drill_report.load(drill_report.paths(report)[0])  # an unreadable report fails now, not after the drills
     if os.geteuid() != 0:
         fail("the drills need root (the lab runs with cgroups, nftables and service accounts)")
@@ -137,7 +139,8 @@ def run(
     except Interrupted as stop:
         interrupted = True
         results.append(stop.result)
-        console.print(f"[yellow]interrupted during {stop.result.scenario}: the fault was healed[/yellow]")
+        what = "the fault was healed" if stop.result.history.event("fault") is not None else "before its fault"
+        console.print(f"[yellow]interrupted during {stop.result.scenario}: {what}[/yellow]")
         for note in stop.result.notes:
             console.print(f"  {note}")
         console.print(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import pwd
 import signal
 import time
 from pathlib import Path
+from types import FrameType
 
 import typer
 from rich.console import Console
@@ -31,6 +33,10 @@ lab_app = typer.Typer(
 )
 
 SIGNALS = {"KILL": signal.SIGKILL, "STOP": signal.SIGSTOP, "CONT": signal.SIGCONT, "TERM": signal.SIGTERM}
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _dir_option() -> Path:
@@ -74,7 +80,7 @@ def up(
         text, source = lab.topology_file.read_text(), str(lab.topology_file)
     else:
         fail("name a topology file or --preset (this lab has none yet)")
-    if lab.running():
+    if lab.running() and lab.complete():
         say.print("the lab is already up: nothing to do (`gitlab-ha lab status`, or `lab down` first)")
         raise typer.Exit(0)
     if profile not in PROFILES:
@@ -84,8 +90,16 @@ def up(
     say.print("each node gets its own loopback address (all of 127/8 is local), keeping the real ports:")
     for node in topo.nodes:
         say.print(f"  {node.name:20} {node.ip:15} → {lab_address(node.address)}")
-    with say.status("starting the lab …"):
-        result = lab.up(text, source, profile=profile, say=lambda line: say.print(f"  {line}"))
+    # SIGTERM (a cancelled job, `timeout`) tears down as Ctrl-C does, never leaving a half-set-up lab
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with say.status("starting the lab …"):
+            result = lab.up(text, source, profile=profile, say=lambda line: say.print(f"  {line}"))
+    except KeyboardInterrupt:
+        err_console.print("interrupted: what had started is stopped again (its logs stay in the lab's logs/)")
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     verdict = "healthy" if result.healthy else "NOT healthy yet (see below; `gitlab-ha lab logs SERVICE@NODE`)"
     say.print(f"up in {result.seconds:.1f} s, {verdict}: {len(result.started)} programs under supervisord")
     code = run_status(lab.target(), f"lab {lab.dir}", json_out, None)
@@ -222,6 +236,11 @@ def exec_(
     """
     if not ctx.args:
         fail("name a command after `--`")
+    if user is not None:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            fail(f"--user {user}: no such account")
     argv = Lab(directory).exec_argv(node, list(ctx.args), user)
     os.execvp(argv[0], argv)
 

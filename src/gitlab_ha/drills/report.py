@@ -104,6 +104,8 @@ def save_run(result: RunResult, folder: Path) -> tuple[str, str]:
     timeline = folder / f"{name}.png"
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(history, result.history.dumps() + "\n", mode=0o644)
+    if result.history.event("fault") is None:
+        return f"{folder.name}/{history.name}", ""  # interrupted before the fault: no timeline to draw
     draw(
         result.history,
         result.metrics,

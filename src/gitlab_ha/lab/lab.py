@@ -13,6 +13,7 @@ loopback topology (render/), each node's files and data (nodes/NODE/), and one l
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import pwd
@@ -22,7 +23,7 @@ import socket
 import sys
 import time
 import xmlrpc.client
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,9 +191,21 @@ class Lab:
     def up(
         self, text: str, source: str, *, profile: str = "fast", say: Say = _quiet, deadline: float = 300.0
     ) -> UpResult:
-        """Bring the lab up from a topology (YAML text); a no-op when it already runs."""
+        """Bring the lab up from a topology (YAML text); a no-op when it already runs. One `up` at a time
+        per directory (a lock file); SIGINT or an error tears down what it started."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with _locked(self.dir / ".up.lock"):
+            return self._up(text, source, profile=profile, say=say, deadline=deadline)
+
+    def complete(self) -> bool:
+        """Whether the last `up` finished (a SIGKILLed one leaves a lab that runs but was never set up)."""
+        return bool(self.state().get("complete"))
+
+    def _up(self, text: str, source: str, *, profile: str, say: Say, deadline: float) -> UpResult:
         start = time.monotonic()
         if self.running():
+            if not self.complete():
+                raise InputError("a previous `lab up` did not finish: `gitlab-ha lab down` first", str(self.dir))
             return UpResult(already_up=True)
         held = busy(make_plan(self.dir, load_text(text, source).topology, Placeholders(), profile=profile))
         if held:
@@ -201,7 +214,9 @@ class Lab:
         network = self.network(plan)
         network.up()
         try:
-            return self._start(plan, network, start, deadline, say)
+            result = self._start(plan, network, start, deadline, say)
+            write_atomic(self.dir / STATE, json.dumps({**self.state(), "complete": True}, indent=2) + "\n", mode=0o600)
+            return result
         except BaseException:
             # nothing half-up stays behind (a later `lab up` would take it for a running lab); the logs stay
             self.down()
@@ -384,7 +399,7 @@ class Lab:
                     process.send_signal(sig)
                     pids.append(process.pid)
         if not pids:
-            raise InputError(f"{target}: nothing runs there to signal", target)
+            raise InputError("nothing runs there to signal", target)
         return pids
 
     def target(self) -> Target:
@@ -442,6 +457,20 @@ class Lab:
     def _need_running(self) -> None:
         if not self.running():
             raise InputError("the lab is not running: `gitlab-ha lab up` first", str(self.dir))
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` for the block, or InputError at once when another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError("another `lab up` is running on this directory", str(path.parent)) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _processes(pids: list[int]) -> list[psutil.Process]:

@@ -133,9 +133,19 @@ def praefect_db_sql(ctx: Context) -> str:
     """SQL that creates Praefect's role and database with the md5 hash, never the plaintext."""
     hashed = "md5" + ctx.secrets.md5("praefect_db_password")
     return (
-        "-- Run once on the Praefect PostgreSQL node, as the database superuser (RUNBOOK.md).\n"
-        f"CREATE ROLE {PRAEFECT_DB_USER} WITH LOGIN CREATEDB PASSWORD '{hashed}';\n"
-        f"CREATE DATABASE {PRAEFECT_DB} WITH OWNER {PRAEFECT_DB_USER} ENCODING 'UTF8';\n"
+        "-- Run on the Praefect PostgreSQL node with psql, as the database superuser (RUNBOOK.md).\n"
+        "-- Safe to run again: it creates what is missing and sets the password (after a rotation too).\n"
+        "DO $$\n"
+        "BEGIN\n"
+        f"  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{PRAEFECT_DB_USER}') THEN\n"
+        f"    CREATE ROLE {PRAEFECT_DB_USER} WITH LOGIN CREATEDB PASSWORD '{hashed}';\n"
+        "  ELSE\n"
+        f"    ALTER ROLE {PRAEFECT_DB_USER} WITH LOGIN CREATEDB PASSWORD '{hashed}';\n"
+        "  END IF;\n"
+        "END\n"
+        "$$;\n"
+        f"SELECT 'CREATE DATABASE {PRAEFECT_DB} WITH OWNER {PRAEFECT_DB_USER} ENCODING ''UTF8'''\n"
+        f"WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '{PRAEFECT_DB}') \\gexec\n"
     )
 
 
