@@ -170,11 +170,11 @@ def test_down_leaves_nothing(lab: Lab) -> None:
     addresses = set(plan.addresses.values())
     # a socket some process still holds on a lab address (TIME_WAIT is the kernel's alone, and ends by itself)
     held = [
-        c
+        (c.laddr, c.raddr, c.status, c.pid)
         for c in psutil.net_connections(kind="inet")
         if c.laddr and c.laddr.ip in addresses and c.status != psutil.CONN_TIME_WAIT
     ]
-    assert held == []
+    assert held == [], held
     assert not network.cgroup.exists() and not network.exists()
     assert not lab.supervisor.socket.exists()
     leftovers = [p.pid for p in psutil.process_iter(["cmdline"]) if str(lab.dir) in " ".join(p.info["cmdline"] or [])]

@@ -41,7 +41,7 @@ from gitlab_ha.lab.runtime import precompile
 from gitlab_ha.lab.supervisor import Program, Supervisor
 from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.probe.target import Target, TargetNode
-from gitlab_ha.proc import NotReady, call, wait_for
+from gitlab_ha.proc import Completed, NotReady, call, wait_for
 from gitlab_ha.render.context import Placeholders
 from gitlab_ha.secrets.pki import self_signed
 from gitlab_ha.secrets.store import SecretStore
@@ -501,15 +501,21 @@ def _port(node: LabNode, service: str) -> int:
     return PORTS[key]
 
 
+def _superuser_psql(lab: Lab, node: LabNode, *args: str, timeout: float = 120) -> Completed:
+    """psql on a node's PostgreSQL as its superuser (gitlab-psql, as postgres over the unix socket: peer)."""
+    root = node_root(lab.dir, node.name)
+    argv = [str(PG_BIN / "psql"), "-X", "-q", "-h", str(root / "postgresql"), "-U", "gitlab-psql", *args]
+    env = {"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin", "HOME": str(root / "postgresql")}
+    return call(argv, user="postgres", env=env, timeout=timeout)
+
+
 def _checkpoint(lab: Lab, plan: LabPlan) -> None:
     """An immediate CHECKPOINT on the Patroni leader (best effort: the leader may be changing)."""
     try:
         node = leader(lab, plan, deadline=2)
     except NotReady:
         return
-    root = node_root(lab.dir, node.name)
-    argv = [str(PG_BIN / "psql"), "-X", "-q", "-h", str(root / "postgresql"), "-U", "gitlab-psql", "-d", "postgres"]
-    call([*argv, "-c", "CHECKPOINT"], user="postgres", env={"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"}, timeout=60)
+    _superuser_psql(lab, node, "-d", "postgres", "-c", "CHECKPOINT", timeout=60)
 
 
 def _ready(lab: Lab, node: LabNode, deadline: float = 60.0) -> None:
@@ -521,30 +527,23 @@ def _ready(lab: Lab, node: LabNode, deadline: float = 60.0) -> None:
     )
 
 
+def _writable_leader(lab: Lab, plan: LabPlan, deadline: float = 120.0) -> LabNode:
+    """The Patroni leader once its PostgreSQL takes writes: a member holding the key may still be starting
+    read-only (a lab up again on its kept data: Patroni starts it as a replica, then promotes it)."""
+
+    def probe() -> LabNode | None:
+        node = leader(lab, plan, deadline=deadline)
+        done = _superuser_psql(lab, node, "-d", "postgres", "-tAc", "SELECT pg_is_in_recovery()", timeout=10)
+        return node if done.returncode == 0 and done.stdout.strip() == "f" else None
+
+    found: LabNode = wait_for(probe, "a writable Patroni leader", deadline=deadline, step=0.5)
+    return found
+
+
 def _psql(lab: Lab, node: LabNode, sql_file: Path, database: str = "postgres") -> None:
-    """Run a statements file on a node's PostgreSQL as its superuser, over the unix socket (peer)."""
+    """Run a statements file on a node's PostgreSQL as its superuser."""
     _ready(lab, node)
-    root = node_root(lab.dir, node.name)
-    done = call(
-        [
-            str(PG_BIN / "psql"),
-            "-X",
-            "-q",
-            "-h",
-            str(root / "postgresql"),
-            "-U",
-            "gitlab-psql",
-            "-d",
-            database,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-f",
-            str(sql_file),
-        ],
-        user="postgres",
-        env={"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin", "HOME": str(root / "postgresql")},
-        timeout=120,
-    )
+    done = _superuser_psql(lab, node, "-d", database, "-v", "ON_ERROR_STOP=1", "-f", str(sql_file))
     if done.returncode != 0:
         raise InputError(f"{sql_file.name} failed on {node.name}: {done.stderr.strip()[-400:]}", str(sql_file))
 
@@ -590,7 +589,7 @@ def _postgres_ids() -> tuple[int, int]:
 def _after_patroni(lab: Lab, plan: LabPlan, say: Say) -> None:
     """Once a member leads: reconfigure's database objects on it (users, Rails' database, PgBouncer's
     auth function), as `gitlab-ctl reconfigure` runs them on the writable node."""
-    node = leader(lab, plan)
+    node = _writable_leader(lab, plan)
     _psql(lab, node, node_root(lab.dir, node.name) / "postgresql" / "database-objects.sql")
     say(f"{node.name} leads the Patroni cluster; database objects created there")
     database = plan.lab_topo.database
