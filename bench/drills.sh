@@ -6,20 +6,25 @@
 #
 #   bench/drills.sh                      # REPEAT=5, report in bench/results/drills.md
 #   REPEAT=1 REPORT=/tmp/d.md bench/drills.sh
+#   PROFILES=fast SYNC="off on" SCENARIOS="patroni-leader-killed leader-node-lost" bench/drills.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPEAT=${REPEAT:-5}
 LAB=${LAB:-lab}
 REPORT=${REPORT:-bench/results/drills.md}
 BIN=${BIN:-.venv/bin}
+PROFILES=${PROFILES:-fast omnibus}
+SYNC=${SYNC:-off on}
+SCENARIOS=${SCENARIOS:-all}
 mkdir -p "$(dirname "$REPORT")"
 status=0
-for profile in fast omnibus; do
-  for sync in off on; do
+for profile in $PROFILES; do
+  for sync in $SYNC; do
     flags=(--lab "$LAB" --repeat "$REPEAT" --profile "$profile" --report "$REPORT")
     [ "$sync" = on ] && flags+=(--sync)
     echo "== drills: $profile profile, synchronous replication $sync, $REPEAT run(s) each"
-    "$BIN/gitlab-ha" drill run all "${flags[@]}"
+    # shellcheck disable=SC2086  # SCENARIOS is a list of names
+    "$BIN/gitlab-ha" drill run $SCENARIOS "${flags[@]}"
     code=$?
     [ "$code" = 130 ] && exit 130
     [ "$code" = 0 ] || status=1
