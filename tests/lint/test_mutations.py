@@ -16,7 +16,7 @@ from gitlab_ha.lint.engine import all_rules
 from gitlab_ha.lint.findings import Severity
 from gitlab_ha.secrets.hashing import pg_md5
 from tests.conftest import REFERENCE
-from tests.render.conftest import Rendered
+from tests.render.conftest import Render, Rendered
 
 Edit = Callable[[str], str]
 
@@ -47,6 +47,7 @@ class Mistake:
     also: tuple[str, ...] = ()  # other folders given the same edit (every node, for GHA041)
     preset: str = "seed-15"
     at: str = ""  # the folder where the finding must be, when not the edited one
+    tls: str = "off"  # the topology's consul.tls of the clean render
 
 
 ALL_CONSUL = [
@@ -347,6 +348,50 @@ MISTAKES.append(
 )
 
 
+# Consul TLS (rendered with consul.tls): each inconsistency the issue names.
+MISTAKES += [
+    # a client with TLS against servers without it (a plain render, TLS turned on at one client)
+    Mistake(
+        "GHA095",
+        "postgres-1",
+        "gitlab.rb",
+        append("consul['use_tls'] = true\nconsul['tls_ca_file'] = '/etc/gitlab/consul-tls/ca.pem'"),
+        "consul['use_tls']",
+    ),
+    # Patroni on http against an https-only agent
+    Mistake(
+        "GHA096",
+        "postgres-1",
+        "gitlab.rb",
+        lambda text: (
+            sub(r"'https://127\.0\.0\.1:8501'", "'http://127.0.0.1:8500'")(text)
+            + "consul['configuration'][:ports] = { http: -1 }\n"
+        ),
+        "patroni['consul']['url']",
+        tls="mutual",
+    ),
+    # a client agent without a certificate where the servers verify clients
+    Mistake(
+        "GHA097",
+        "gitaly-2",
+        "gitlab.rb",
+        lambda text: re.sub(r"^consul\['tls_(certificate|key)_file'\] = .*\n", "", text, flags=re.MULTILINE),
+        "consul['use_tls']",
+        tls="mutual",
+    ),
+]
+# Patroni without its own certificate where its agent verifies HTTPS clients (mutual_patroni)
+TLS_PATRONI = Mistake(
+    "GHA097",
+    "postgres-2",
+    "gitlab.rb",
+    lambda text: re.sub(r"^patroni\['consul'\]\['(cert|key)'\] = .*\n", "", text, flags=re.MULTILINE),
+    "patroni['consul']['url']",
+    tls="mutual_patroni",
+)
+MISTAKES.append(TLS_PATRONI)
+
+
 def mutate(rendered: Rendered, mistake: Mistake, tmp: Path) -> Path:
     out = tmp / "out"
     shutil.copytree(rendered.out, out)
@@ -357,8 +402,8 @@ def mutate(rendered: Rendered, mistake: Mistake, tmp: Path) -> Path:
 
 
 @pytest.mark.parametrize("mistake", MISTAKES + ONE_OF_N, ids=lambda m: f"{m.rule}-{m.preset}-{m.node}")
-def test_one_mistake_one_rule(rendered: Callable[[str, str], Rendered], mistake: Mistake, tmp_path: Path) -> None:
-    clean = rendered(mistake.preset, mistake.version)
+def test_one_mistake_one_rule(rendered: Render, mistake: Mistake, tmp_path: Path) -> None:
+    clean = rendered(mistake.preset, mistake.version, mistake.tls)
     out = mutate(clean, mistake, tmp_path)
     found = lint_folder(out, topology=clean.topology, template=REFERENCE / f"gitlab.rb.template-{mistake.version}")
     loud = [f for f in found if f.severity is not Severity.NOTE]

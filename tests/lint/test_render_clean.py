@@ -10,7 +10,7 @@ from gitlab_ha.lint.api import lint_folder
 from gitlab_ha.lint.findings import Severity
 from gitlab_ha.topology.presets import PRESETS
 from tests.conftest import REFERENCE
-from tests.render.conftest import Rendered
+from tests.render.conftest import Render, Rendered
 
 VERSIONS = ("16.6.0", "19.3.0")
 
@@ -32,3 +32,17 @@ def test_render_lints_clean(rendered: Callable[[str, str], Rendered], preset: st
     # without a template, the tool's own key knowledge finds nothing unknown in its own render
     own = lint_folder(out.out, topology=out.topology)
     assert [f"{f.rule} {f.where()} {f.message}" for f in own if f.severity is not Severity.NOTE] == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("tls", ["server", "mutual", "mutual_patroni"])
+def test_tls_render_lints_clean(rendered: Render, tls: str, version: str) -> None:
+    """Acceptance (issue 10): the seed's three Consul TLS variants lint clean, with the template and without."""
+    out = rendered("seed-15", version, tls)
+    template = REFERENCE / f"gitlab.rb.template-{version}"
+    for found in (
+        lint_folder(out.out, topology=out.topology, template=template),
+        lint_folder(out.out, topology=out.topology),
+    ):
+        loud = [f"{f.severity} {f.rule} {f.where()} {f.message}" for f in found if f.severity is not Severity.NOTE]
+        assert loud == []

@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import yaml
@@ -70,23 +70,29 @@ class Cluster:
         return value
 
 
-def make_topology(tmp: Path, preset: str, version: str) -> Path:
+def make_topology(tmp: Path, preset: str, version: str, tls: str = "off") -> Path:
     path = tmp / "cluster.yml"
     result = cli("init", "--preset", preset, "-o", path)
     assert result.returncode == 0, result.stderr
     data = yaml.safe_load(path.read_text())
     data["gitlab"]["version"] = version
+    if tls != "off":
+        data.setdefault("consul", {})["tls"] = tls
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
 
-def render_preset(tmp: Path, preset: str, version: str) -> Rendered:
-    topo = make_topology(tmp, preset, version)
+def render_preset(tmp: Path, preset: str, version: str, tls: str = "off") -> Rendered:
+    topo = make_topology(tmp, preset, version, tls)
     store = tmp / "secrets.json"
     outputs: list[str] = []
     result = cli("secrets", "init", "--store", store)
     assert result.returncode == 0, result.stderr
     outputs.append(result.stdout + result.stderr)
+    if tls != "off":
+        result = cli("secrets", "tls", "--store", store, "--topology", topo)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout + result.stderr)
     out = tmp / "out"
     result = cli("render", topo, "--secrets", store, "-o", out)
     assert result.returncode == 0, result.stderr
@@ -112,14 +118,19 @@ def copy_render(r: Rendered, tmp: Path) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Rendered]:
-    cache: dict[tuple[str, str], Rendered] = {}
+class Render(Protocol):
+    def __call__(self, preset: str, version: str, tls: str = "off") -> Rendered: ...
 
-    def get(preset: str, version: str) -> Rendered:
-        key = (preset, version)
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Render:
+    cache: dict[tuple[str, str, str], Rendered] = {}
+
+    def get(preset: str, version: str, tls: str = "off") -> Rendered:
+        """The render of `preset` at `version`, with topology `consul.tls: tls` (its files then from `secrets tls`)."""
+        key = (preset, version, tls)
         if key not in cache:
-            cache[key] = render_preset(tmp_path_factory.mktemp(f"{preset}-{version}"), preset, version)
+            cache[key] = render_preset(tmp_path_factory.mktemp(f"{preset}-{version}-{tls}"), preset, version, tls)
         return cache[key]
 
     return get

@@ -18,6 +18,15 @@ EXPECTED = [
     ("patroni_api_username", Kind.USERNAME, None),
     ("patroni_api_password", Kind.PASSWORD, None),
     ("consul_gossip_key", Kind.GOSSIP_KEY, None),
+    # Consul TLS (optional, issued together by `secrets tls`)
+    ("consul_tls_ca_cert", Kind.CERTIFICATE, None),
+    ("consul_tls_ca_key", Kind.PRIVATE_KEY, None),
+    ("consul_tls_server_cert", Kind.CERTIFICATE, None),
+    ("consul_tls_server_key", Kind.PRIVATE_KEY, None),
+    ("consul_tls_client_cert", Kind.CERTIFICATE, None),
+    ("consul_tls_client_key", Kind.PRIVATE_KEY, None),
+    ("consul_tls_patroni_cert", Kind.CERTIFICATE, None),
+    ("consul_tls_patroni_key", Kind.PRIVATE_KEY, None),
 ]
 
 
@@ -29,7 +38,9 @@ def test_env_var_names() -> None:
     for spec in SECRETS:
         assert spec.env_var == "GITLAB_HA_SECRET_" + spec.name.upper()
         assert spec.description
-        assert spec.consumers
+        # the CA key is held by no node (it only signs, in the store)
+        assert spec.consumers or spec.all_nodes or spec.name == "consul_tls_ca_key"
+        assert spec.optional == spec.name.startswith("consul_tls_")
 
 
 def test_docs_list_every_secret_and_env_var() -> None:

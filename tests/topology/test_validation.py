@@ -276,3 +276,47 @@ def test_strings_the_services_take_are_checked(tmp_path: Path, section: str, fie
     part[field] = value
     path = write(tmp_path, data)
     expect_error(path, f"{section}.{field}", "is not a")
+
+
+def test_consul_tls_bad_variant_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    data = seed_data()
+    data["consul"] = {"tls": "mtls"}
+    path = write(tmp_path, data)
+    stderr = expect_error(path, "consul.tls", "'mtls' is not a Consul TLS variant", "mutual_patroni")
+    assert len(stderr.strip().splitlines()) == 1
+    assert f":{line_of(path, 'tls: mtls')}:" in stderr
+
+
+def test_consul_tls_off_written_bare_is_off(tmp_path: Path) -> None:
+    """YAML 1.1 reads `tls: off` as false: it means the variant off, never an error."""
+    path = tmp_path / "cluster.yml"
+    text = topology_yaml(SEED_15, expand(SEED_15))
+    path.write_text(
+        text + "consul:\n  tls: off\n"
+        if "\nconsul:" not in text
+        else text.replace("\nconsul:\n", "\nconsul:\n  tls: off\n")
+    )
+    assert "  tls: off\n" in path.read_text()
+    result = cli("validate", path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_consul_tls_needs_consul_servers(tmp_path: Path) -> None:
+    data = seed_data()
+    data["consul"] = {"tls": "mutual"}
+    for node in nodes(data):
+        roles = node["roles"]
+        assert isinstance(roles, list)
+        node["roles"] = [r for r in roles if r != "consul"]
+    expect_error(write(tmp_path, data), "consul.tls", "needs Consul servers")
+
+
+def test_consul_tls_version_fact_covers_every_supported_release() -> None:
+    """consul['use_tls'] arrived in 14.8.0 (tls.defaults in 15.6.0): every release we support has both, so
+    the refusal in validate.py cannot trigger today; this fails if OLDEST ever goes below them."""
+    from gitlab_ha.topology.features import CONSUL_TLS_BLOCK_SINCE, CONSUL_TLS_SINCE, Features
+    from gitlab_ha.topology.versions import OLDEST, Version
+
+    assert Version(*OLDEST) >= CONSUL_TLS_BLOCK_SINCE > CONSUL_TLS_SINCE
+    assert not Features(Version(14, 7, 0)).consul_tls and Features(Version(14, 8, 0)).consul_tls
+    assert not Features(Version(15, 5, 0)).consul_tls_block and Features(Version(15, 6, 0)).consul_tls_block

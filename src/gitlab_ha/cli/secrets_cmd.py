@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gitlab_ha.cli.output import console, print_json, print_table, warn
-from gitlab_ha.secrets.catalog import get_spec
+from gitlab_ha.secrets.catalog import CONSUL_TLS, get_spec
 from gitlab_ha.secrets.rotation import reconfigure_order
 from gitlab_ha.secrets.store import SecretStore
 from gitlab_ha.topology.load import load_topology
@@ -95,6 +95,45 @@ def rotate_cmd(
     SecretStore.rotate(store, spec.name)
     console.print(f"rotated {spec.name} in {store}")
     console.print(f"next: gitlab-ha render, then reconfigure {reconfigure_order(spec, cluster)}")
+
+
+@secrets_app.command("tls")
+def tls_cmd(
+    store: Path = _store_option(),
+    topology: Path = typer.Option(
+        ..., "--topology", "-t", help="Cluster file: its consul datacenter names the server certificate."
+    ),
+    ca_cert: Path | None = typer.Option(
+        None, "--ca-cert", help="Your own CA's certificate (PEM); with --ca-key. Default: a new CA."
+    ),
+    ca_key: Path | None = typer.Option(
+        None, "--ca-key", help="Your own CA's unencrypted key (PEM); used to sign, never stored."
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Issue them again, replacing those in the store."),
+) -> None:
+    """Issue the Consul TLS files into the store, for a topology with consul.tls: the CA (a new one, or
+    yours), the Consul servers' certificate, the client agents' and Patroni's, with their keys.
+
+    Certificates and keys are never printed; `render` writes them into each node's folder.
+
+    Example: gitlab-ha secrets tls --store secrets.json --topology cluster.yml
+    """
+    from gitlab_ha.secrets.consul_tls import issue  # cryptography is only needed here
+
+    loaded = load_topology(topology)
+    for line in loaded.warnings:
+        warn(line)
+    datacenter = loaded.topology.consul.datacenter
+    SecretStore.load(store)  # a broken store is refused before any key is made
+    values = issue(datacenter, ca_cert_file=ca_cert, ca_key_file=ca_key)
+    SecretStore.put_group(store, values, CONSUL_TLS, replace=replace)
+    ca = "your CA (its key is not stored)" if ca_cert is not None else "a new CA"
+    console.print(
+        f"wrote {len(values)} Consul TLS entries to {store} (mode 0600): {ca}, certificates for the servers "
+        f"(server.{datacenter}.consul), the client agents and Patroni"
+    )
+    if loaded.topology.consul.tls == "off":
+        warn(f"{topology}: consul.tls is off, so render will not use them")
 
 
 def register(app: typer.Typer) -> None:

@@ -205,3 +205,22 @@ ATTRIBUTE_KEYS: frozenset[str] = frozenset(
         "gitlab_rails['internal_api_url']",
     }
 )
+
+# patroni.yaml.erb writes one line per key of `patroni['consul']` (`@consul.each`, the same at every tag
+# from 16.0 to 19.3), so Patroni's own Consul settings pass through although neither the template nor the
+# attribute defaults name them: the TLS ones (patroni/dcs/consul.py reads cacert, cert, key, verify), the
+# token and the rest of its consul section.
+PATRONI_CONSUL_KEYS: frozenset[str] = frozenset(
+    f"patroni['consul']['{name}']"
+    for name in (
+        "cacert",
+        "cert",
+        "key",
+        "verify",
+        "token",
+        "dc",
+        "consistency",
+        "service_tags",
+        "service_check_tls_server_name",
+    )
+)

@@ -97,7 +97,12 @@ def rendered_keys(version: Version) -> frozenset[str]:
     name = "ref-50k"  # every role, on nodes of its own (the seed's co-located roles add no key)
     preset = PRESETS[name]
     topo = load_text(topology_yaml(preset, expand(preset)), name).topology
-    topo = topo.model_copy(update={"gitlab": topo.gitlab.model_copy(update={"version": version})})
+    topo = topo.model_copy(
+        update={
+            "gitlab": topo.gitlab.model_copy(update={"version": version}),
+            "consul": topo.consul.model_copy(update={"tls": "mutual_patroni"}),  # the TLS keys too
+        }
+    )
     ctx = Context(topo, Placeholders())
     seen_roles: set[tuple[str, ...]] = set()
     for node in topo.nodes:

@@ -35,6 +35,23 @@ def _show(value: Any) -> str:
     return "(default)" if value is None else str(value)
 
 
+def _tls(config: dict[str, Any], api: consul.Api) -> str:
+    """config.json's TLS as Consul reads it: off, or on with what this agent verifies."""
+    if not api.tls:
+        return "off"
+    tls = consul.sub(consul.sub(config, "tls"), "defaults")
+    rpc = consul.sub(consul.sub(config, "tls"), "internal_rpc")
+    parts = [
+        f"CA {_show(tls.get('ca_file'))}",
+        f"certificate {_show(tls.get('cert_file'))}",
+        f"verify incoming {_show(tls.get('verify_incoming', False))}",
+        f"verify outgoing {_show(tls.get('verify_outgoing', False))}",
+    ]
+    if "verify_server_hostname" in rpc:
+        parts.append(f"verify server hostname {_show(rpc['verify_server_hostname'])}")
+    return "on: " + ", ".join(parts)
+
+
 def _secret(value: Any) -> str:
     return "set" if value not in (None, "") else "not set"
 
@@ -99,7 +116,8 @@ class NodeModel:
             port_text = text.rpartition(":")[2]
             return {int(port_text)} if port_text.isdigit() else set()
         if service == "consul":
-            return {8500}
+            api = consul.api(consul.configuration(node))
+            return {p for p in (api.http, api.https) if p is not None}
         return set()
 
     def file(self, name: str) -> OmnibusFile | None:
@@ -134,7 +152,15 @@ class NodeModel:
             put("postgresql", "md5 (password)", s.words("postgresql", "md5_auth_cidr_addresses"))
         if runs("patroni"):
             put("patroni", "REST API", f"{patroni.connect_address(node)}:{patroni.setting(node, 'port')}")
-            put("patroni", "DCS", patroni.consul_section(node)["url"])
+            section = patroni.consul_section(node)
+            put("patroni", "DCS", section["url"])
+            if str(section["url"]).startswith("https"):
+                put(
+                    "patroni",
+                    "DCS TLS",
+                    f"CA {_show(section.get('cacert'))}, verify {_show(section.get('verify', True))}, "
+                    f"client certificate {_show(section.get('cert')) if section.get('cert') else 'none'}",
+                )
             dcs = patroni.dcs(node)
             put(
                 "patroni",
@@ -169,6 +195,18 @@ class NodeModel:
             put("consul", "mode", "server" if config.get("server") else "client")
             put("consul", "retry_join", config.get("retry_join", []))
             put("consul", "gossip encryption", "on" if config.get("encrypt") else "off")
+            api = consul.api(config)
+            put("consul", "TLS", _tls(config, api))
+            put(
+                "consul",
+                "HTTP API",
+                ", ".join(
+                    [f"http {api.http}"] * (api.http is not None)
+                    + [f"https {api.https}" + (" (client certificate required)" if api.verify_clients else "")]
+                    * (api.https is not None)
+                )
+                or "none",
+            )
             put("consul", "services", s.words("consul", "services"))
             put("consul", "watches", s.words("consul", "watchers"))
         if runs("praefect"):

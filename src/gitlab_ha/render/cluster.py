@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from gitlab_ha.render import database, haproxy, runbook, sshd
+from gitlab_ha.render import consul_tls, database, haproxy, runbook, sshd
 from gitlab_ha.render.context import Context
 from gitlab_ha.render.node import render_gitlab_rb
 from gitlab_ha.topology.roles import Role
@@ -28,6 +28,7 @@ class Artifact:
 def render_cluster(ctx: Context, source: str) -> list[Artifact]:
     """Every file of the cluster, in a stable order; the manifest last."""
     out: list[Artifact] = []
+    consul_tls.check_store(ctx)
     for node in ctx.topo.nodes:
         roles = ",".join(r.value for r in node.roles)
         if node.omnibus:
@@ -38,6 +39,8 @@ def render_cluster(ctx: Context, source: str) -> list[Artifact]:
             if migrating is not None and migrating.name == node.name:
                 first_run = render_gitlab_rb(ctx, node, source, first_run=True).text()
                 out.append(Artifact(f"{node.name}/gitlab.rb.first-run", node.name, roles, first_run, True))
+        for tls in consul_tls.files(ctx, node):
+            out.append(Artifact(f"{node.name}/{tls.name}", node.name, roles, ctx.secrets.get(tls.entry), tls.secret))
         if node.has(Role.INTERNAL_LB):
             out.append(
                 Artifact(f"{node.name}/haproxy.cfg", node.name, "internal_lb", haproxy.internal(ctx, node), False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gitlab_ha.render import consul_tls
 from gitlab_ha.render.context import Context
 from gitlab_ha.render.rb import RbBuilder
 from gitlab_ha.rubycfg.emit import Sym, Words
@@ -47,11 +48,15 @@ def consul_agent(ctx: Context, node: Node, rb: RbBuilder) -> None:
     configuration[Sym("retry_join")] = Words(ctx.ips(Role.CONSUL))
     configuration[Sym("datacenter")] = ctx.topo.consul.datacenter
     configuration[Sym("bind_addr")] = node.ip
+    if consul_tls.enabled(ctx):
+        # Omnibus has no key for it: without it any certificate of the CA (a client's) could pose as a server
+        configuration[Sym("tls")] = {Sym("internal_rpc"): {Sym("verify_server_hostname"): True}}
     rb.set("consul", "configuration", value=configuration)
     rb.set("consul", "monitoring_service_discovery", value=True)
     rb.set("consul", "encryption_key", value=ctx.secrets.get("consul_gossip_key"))
     rb.set("consul", "encryption_verify_incoming", value=True)
     rb.set("consul", "encryption_verify_outgoing", value=True)
+    consul_tls.agent(ctx, node, rb)
 
 
 def node_exporter(node: Node, rb: RbBuilder) -> None:

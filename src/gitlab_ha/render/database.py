@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gitlab_ha.render import consul_tls
 from gitlab_ha.render.context import PRAEFECT_DB, PRAEFECT_DB_USER, Context
 from gitlab_ha.render.rb import RbBuilder
 from gitlab_ha.rubycfg.emit import Words
@@ -67,6 +68,7 @@ def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
     )
     rb.set("consul", "services", value=Words(["postgresql"]), comment="Consul check passes on the leader only")
     _ha(ctx, rb)
+    consul_tls.patroni(ctx, node, rb)
     rb.section("Monitoring")
     rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:9187")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from shlex import quote
 
+from gitlab_ha.render import consul_tls
 from gitlab_ha.render.context import PRAEFECT_DB, PRAEFECT_DB_USER, Context
 from gitlab_ha.render.database import runs_pgbouncer
 from gitlab_ha.render.redis import master_name
@@ -77,6 +78,8 @@ def steps(ctx: Context) -> list[Step]:
                 ["the same sum on every node"],
             )
         )
+    if consul_tls.enabled(ctx):
+        out.append(_consul_tls(ctx))
     consul = ctx.nodes(Role.CONSUL)
     if consul:
         out.append(
@@ -341,6 +344,57 @@ def steps(ctx: Context) -> list[Step]:
     if end_to_end is not None:
         out.append(end_to_end)
     return out
+
+
+def _consul_tls(ctx: Context) -> Step:
+    """The Consul TLS files onto every node, before the reconfigure that turns `consul['use_tls']` on."""
+    nodes = [n for n in ctx.topo.nodes if n.omnibus]
+    patroni = [n.name for n in nodes if consul_tls.patroni_has_cert(ctx, n)]
+    commands = [f"sudo install -d -m 0755 -o root -g root {consul_tls.TLS_DIR}"]
+    every = [consul_tls.CA, *consul_tls.files(ctx, nodes[0])[1:3]]
+    for tls in every + (list(consul_tls.PATRONI) if patroni else []):
+        mode = "0600" if tls.secret else "0644"
+        line = f"sudo install -m {mode} -o root -g root <node>/{tls.name} {tls.path}"
+        if tls in consul_tls.PATRONI:
+            line += f"   # only on {', '.join(patroni)}"
+        commands.append(line)
+    commands += [
+        "# after this node's first `gitlab-ctl reconfigure` (its step below), which creates the service users:",
+        f"sudo chown gitlab-consul:gitlab-consul {consul_tls.TLS_DIR}/agent-key.pem && sudo gitlab-ctl restart consul",
+    ]
+    if patroni:
+        commands.append(
+            f"sudo chown gitlab-psql:gitlab-psql {consul_tls.PATRONI[1].path} && sudo gitlab-ctl restart patroni"
+            f"   # on {', '.join(patroni)}"
+        )
+    mode = ctx.topo.consul.tls
+    why = {
+        "server": "Agents speak TLS to each other and serve HTTPS on 8501; servers check no client certificate.",
+        "mutual": "Agents speak TLS; the Consul servers accept only client agents with a certificate of this CA.",
+        "mutual_patroni": "Agents speak TLS; the Consul servers accept only agents with a certificate of this CA, "
+        "and each client agent's HTTPS API only clients with one: Patroni presents its own.",
+    }[mode]
+    why += (
+        " Every node's folder holds the CA (ca.pem) and its agent's certificate and key (the Consul servers "
+        "share one for server."
+        f"{ctx.topo.consul.datacenter}.consul, the client agents another); the keys are 0600. They must be in "
+        "place before the reconfigure that turns consul['use_tls'] on. Until that reconfigure has created "
+        "gitlab-consul (and gitlab-psql), only root can read the keys, so Consul (and Patroni) start after "
+        "the chown below."
+    )
+    ca = f"{consul_tls.TLS_DIR}/ca.pem"
+    cert, key = f"{consul_tls.TLS_DIR}/agent.pem", f"{consul_tls.TLS_DIR}/agent-key.pem"
+    return Step(
+        f"Consul TLS files ({mode})",
+        nodes,
+        why,
+        commands,
+        [
+            f"sudo /opt/gitlab/embedded/bin/consul members -http-addr=https://127.0.0.1:{consul_tls.HTTPS_PORT} "
+            f"-ca-file={ca} -client-cert={cert} -client-key={key}"
+        ],
+        ["every node `alive`, once it has been reconfigured"],
+    )
 
 
 def _once_rails_is_up(ctx: Context, gitalys: list[Node]) -> list[Step]:

@@ -23,6 +23,12 @@ class Kind(StrEnum):
     TOKEN = "token"
     USERNAME = "username"
     GOSSIP_KEY = "gossip-key"
+    CERTIFICATE = "certificate"  # PEM, public: written 0644, not a secret to hide
+    PRIVATE_KEY = "private-key"  # PEM
+
+
+# Kinds `secrets init` and `secrets rotate` do not make one by one: `secrets tls` issues them together.
+PEM_KINDS = frozenset({Kind.CERTIFICATE, Kind.PRIVATE_KEY})
 
 
 _GENERATORS: dict[Kind, Callable[[], str]] = {
@@ -43,13 +49,26 @@ class SecretSpec:
     consumers: tuple[Role, ...] = ()
     # True when every Omnibus node holds it (the gossip key: every node runs a Consul agent).
     all_nodes: bool = False
+    # Needed only by some topologies (Consul TLS): a store without it is complete; `render` asks for it.
+    optional: bool = False
 
     @property
     def env_var(self) -> str:
         return ENV_PREFIX + self.name.upper()
 
+    @property
+    def hidden(self) -> bool:
+        """Whether the value is a secret (a certificate is public; everything else is hidden)."""
+        return self.kind is not Kind.CERTIFICATE
+
     def generate(self) -> str:
         return _GENERATORS[self.kind]()
+
+
+def _tls(
+    name: str, kind: Kind, description: str, consumers: tuple[Role, ...] = (), all_nodes: bool = False
+) -> SecretSpec:
+    return SecretSpec(name, kind, description, consumers=consumers, all_nodes=all_nodes, optional=True)
 
 
 SECRETS: tuple[SecretSpec, ...] = (
@@ -125,7 +144,34 @@ SECRETS: tuple[SecretSpec, ...] = (
         consumers=(Role.CONSUL,),
         all_nodes=True,
     ),
+    # Consul TLS (topology consul.tls): made together by `gitlab-ha secrets tls`, from our own CA or the user's.
+    _tls("consul_tls_ca_cert", Kind.CERTIFICATE, "Consul agent CA certificate (consul['tls_ca_file'])", all_nodes=True),
+    _tls("consul_tls_ca_key", Kind.PRIVATE_KEY, "Consul agent CA key; absent when the CA is the user's own"),
+    _tls(
+        "consul_tls_server_cert",
+        Kind.CERTIFICATE,
+        "Consul servers' certificate, server.<dc>.consul (consul['tls_certificate_file'])",
+        (Role.CONSUL,),
+    ),
+    _tls("consul_tls_server_key", Kind.PRIVATE_KEY, "Consul servers' key (consul['tls_key_file'])", (Role.CONSUL,)),
+    _tls(
+        "consul_tls_client_cert",
+        Kind.CERTIFICATE,
+        "Consul client agents' certificate, client.<dc>.consul (consul['tls_certificate_file'])",
+        all_nodes=True,
+    ),
+    _tls(
+        "consul_tls_client_key", Kind.PRIVATE_KEY, "Consul client agents' key (consul['tls_key_file'])", all_nodes=True
+    ),
+    _tls(
+        "consul_tls_patroni_cert",
+        Kind.CERTIFICATE,
+        "Patroni's client certificate for its Consul agent (patroni['consul']['cert'])",
+        (Role.PATRONI,),
+    ),
+    _tls("consul_tls_patroni_key", Kind.PRIVATE_KEY, "Patroni's key (patroni['consul']['key'])", (Role.PATRONI,)),
 )
+CONSUL_TLS: tuple[str, ...] = tuple(spec.name for spec in SECRETS if spec.name.startswith("consul_tls_"))
 
 BY_NAME: dict[str, SecretSpec] = {spec.name: spec for spec in SECRETS}
 BY_ENV: dict[str, SecretSpec] = {spec.env_var: spec for spec in SECRETS}

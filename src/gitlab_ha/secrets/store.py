@@ -36,7 +36,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import SECRET_MODE, write_atomic
-from gitlab_ha.secrets.catalog import BY_ENV, BY_NAME, ENV_PREFIX, SECRETS, Kind, SecretSpec, get_spec
+from gitlab_ha.secrets.catalog import (
+    BY_ENV,
+    BY_NAME,
+    ENV_PREFIX,
+    PEM_KINDS,
+    SECRETS,
+    Kind,
+    SecretSpec,
+    get_spec,
+)
 from gitlab_ha.secrets.hashing import pg_md5
 from gitlab_ha.validation import fail, validate
 
@@ -44,6 +53,11 @@ STORE_VERSION = 1
 # Characters that need quoting or escaping in Ruby, YAML, .pgpass lines or URLs.
 UNSAFE_CHARS = frozenset("'\"\\:@#%/")
 GOSSIP_KEY_SIZES = (16, 24, 32)  # AES-128/192/256; `consul keygen` gives 32
+PEM_LABELS = {
+    Kind.CERTIFICATE: ("CERTIFICATE",),
+    Kind.PRIVATE_KEY: ("PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"),
+}
+TLS_HINT = "make the Consul TLS certificates with `gitlab-ha secrets tls --store STORE --topology FILE`"
 SOURCE_FILE = "file"
 
 
@@ -64,6 +78,9 @@ def check_value(spec: SecretSpec, value: str, where: str) -> None:
     """Refuse a value that would break a config file; the message never includes the value."""
     if not value:
         raise InputError(f"{spec.name} is empty", where)
+    if spec.kind in PEM_KINDS:
+        _check_pem(spec, value, where)
+        return
     if any(c.isspace() or not c.isprintable() for c in value):
         raise InputError(f"{spec.name} contains whitespace or control characters", where)
     if spec.kind is Kind.GOSSIP_KEY:
@@ -80,6 +97,18 @@ def check_value(spec: SecretSpec, value: str, where: str) -> None:
             ".pgpass or URLs; choose a value of letters, digits, '-', '_', '.' or '~'",
             where,
         )
+
+
+def _check_pem(spec: SecretSpec, value: str, where: str) -> None:
+    """One PEM block of the right type (parsed in full by `secrets tls` and `render`)."""
+    text = value.strip()
+    labels = PEM_LABELS[spec.kind]
+    if not any(
+        text.startswith(f"-----BEGIN {label}-----") and text.endswith(f"-----END {label}-----") for label in labels
+    ):
+        raise InputError(f"{spec.name} is not one PEM block of type {' or '.join(labels)}", where)
+    if text.count("-----BEGIN ") != 1:
+        raise InputError(f"{spec.name} holds more than one PEM block", where)
 
 
 def _env_values(env: Mapping[str, str]) -> dict[str, str]:
@@ -208,7 +237,9 @@ class SecretStore:
         self.created = created
         self._file = dict(file_entries)
         self._env = dict(env)
-        missing = [spec for spec in SECRETS if spec.name not in self._file and spec.name not in self._env]
+        missing = [
+            spec for spec in SECRETS if not spec.optional and spec.name not in self._file and spec.name not in self._env
+        ]
         if missing:
             names = ", ".join(f"{s.name} (or set {s.env_var})" for s in missing)
             raise InputError(f"missing secret(s): {names}; add with `gitlab-ha secrets rotate NAME`", str(path))
@@ -226,11 +257,19 @@ class SecretStore:
         created, entries = _read(path)
         return cls(path, created, entries, env_values)
 
+    def has(self, name: str) -> bool:
+        """Whether `name` has a value (an optional entry, Consul TLS, may be absent)."""
+        spec = get_spec(name)
+        return spec.name in self._env or spec.name in self._file
+
     def get(self, name: str) -> str:
         """The plaintext value of `name` (env var first, then the file)."""
         spec = get_spec(name)
         if spec.name in self._env:
             return self._env[spec.name]
+        if spec.name not in self._file:
+            hint = TLS_HINT if spec.kind in PEM_KINDS else f"add it with `gitlab-ha secrets rotate {spec.name}`"
+            raise InputError(f"{spec.name} is not in the store; {hint}", str(self.path))
         return self._file[spec.name].value
 
     def md5(self, name: str) -> str:
@@ -254,16 +293,20 @@ class SecretStore:
         return self._file[spec.name].generated_at
 
     def values(self) -> list[str]:
-        """Every secret value known to the store (in use or overridden), for leak checks."""
+        """Every secret value known to the store (in use or overridden), for leak checks; certificates
+        are public and left out."""
         out: list[str] = []
         for spec in SECRETS:
+            if not spec.hidden:
+                continue
             for value in (self._env.get(spec.name), self._file.get(spec.name, _Entry("", None)).value):
                 if value and value not in out:
                     out.append(value)
         return out
 
     def describe(self) -> list[dict[str, str | None]]:
-        """One row per secret without its value: name, kind, user, source, env var, generated_at."""
+        """One row per secret without its value: name, kind, user, source, env var, generated_at (optional
+        entries, the Consul TLS files, only once issued)."""
         return [
             {
                 "name": spec.name,
@@ -275,6 +318,7 @@ class SecretStore:
                 "description": spec.description,
             }
             for spec in SECRETS
+            if not spec.optional or self.has(spec.name)
         ]
 
     # -- writing ---------------------------------------------------------------------------------
@@ -293,7 +337,11 @@ class SecretStore:
                 str(path),
             )
         now = _now()
-        entries = {spec.name: _Entry(spec.generate(), now) for spec in SECRETS if spec.name not in env_values}
+        entries = {
+            spec.name: _Entry(spec.generate(), now)
+            for spec in SECRETS
+            if spec.name not in env_values and not spec.optional
+        }
         _write(path, now, entries)
         return cls(path, now, entries, env_values)
 
@@ -306,6 +354,10 @@ class SecretStore:
         """
         path = Path(path)
         spec = get_spec(name)
+        if spec.kind in PEM_KINDS:
+            raise InputError(
+                f"{spec.name} is issued with the other Consul TLS files: `gitlab-ha secrets tls --replace`"
+            )
         env_values = _env_values(os.environ if env is None else env)
         if spec.name in env_values:
             raise InputError(
@@ -317,4 +369,27 @@ class SecretStore:
         while old is not None and value == old.value:  # pragma: no cover - astronomically unlikely
             value = spec.generate()
         entries[spec.name] = _Entry(value, _now())
+        _write(path, created, entries)
+
+    @classmethod
+    def put_group(
+        cls, path: Path | str, values: Mapping[str, str], group: tuple[str, ...], *, replace: bool = False
+    ) -> None:
+        """Write `values` as the file's entries of `group` (names of optional secrets made together, such
+        as the Consul TLS files): refused when any is there already unless `replace`, which drops the whole
+        group first (a group from the user's CA has no CA key). Every other entry stays byte-identical."""
+        path = Path(path)
+        created, entries = _read(path)
+        present = [name for name in group if name in entries]
+        if present and not replace:
+            raise InputError(f"already holds {', '.join(present)}; pass --replace to issue them again", str(path))
+        now = _now()
+        for name in group:
+            entries.pop(name, None)
+        for name, value in values.items():
+            spec = get_spec(name)
+            if spec.name not in group:
+                raise ValueError(f"{name} is not in the group")
+            check_value(spec, value, name)
+            entries[spec.name] = _Entry(value, now)
         _write(path, created, entries)

@@ -19,6 +19,7 @@ PORTS: Final[dict[str, int]] = {
     "rails_http": 80,
     "ssh": 22,
     "consul_http": 8500,
+    "consul_https": 8501,  # Omnibus: consul['https_port'], 8501 when use_tls
     "consul_dns": 8600,
     "consul_serf_lan": 8301,
     "consul_rpc": 8300,

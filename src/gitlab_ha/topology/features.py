@@ -12,6 +12,9 @@ from gitlab_ha.topology.versions import Version
 GITALY_ROLE_SINCE = Version(17, 6, 0)  # "Add Gitaly role"; 17.0-17.5 refuse it as an invalid role
 BACKUP_ROLE_SINCE = Version(17, 0, 0)  # absent at 16.6, present at 19.3; exact release not in our data
 SPAMCHECK_ROLE_GONE = Version(19, 0, 0)  # Spamcheck is no longer bundled from 19.0
+# Consul TLS in gitlab.rb (consul/attributes/default.rb, consul/libraries/consul_helper.rb at the tags).
+CONSUL_TLS_SINCE = Version(14, 8, 0)  # consul['use_tls'], tls_*_file, tls_verify_client, http(s)_port
+CONSUL_TLS_BLOCK_SINCE = Version(15, 6, 0)  # config.json `tls.defaults`, and ports.https on clients too
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,16 @@ class Features:
     def patroni_yaml_quotes_addresses(self) -> bool:
         """From 18.6.0 patroni.yaml quotes `listen`/`connect_address` and allowlist entries."""
         return self.version >= (18, 6, 0)
+
+    @property
+    def consul_tls(self) -> bool:
+        """`consul['use_tls']`, `tls_ca_file`, `tls_certificate_file`, `tls_key_file`, `tls_verify_client`,
+        `http_port` and `https_port` exist from 14.8.0 (consul/attributes/default.rb; absent at 14.7.0)."""
+        return self.version >= CONSUL_TLS_SINCE
+
+    @property
+    def consul_tls_block(self) -> bool:
+        """From 15.6.0 `ConsulHelper#tls_configuration` writes config.json's `tls { defaults { … } }` and
+        `ports.https` on clients too; 14.8-15.5 wrote top-level `ca_file`/`cert_file`/`key_file`/`verify_*`
+        and `ports.https` on servers only (consul/libraries/consul_helper.rb at the tags)."""
+        return self.version >= CONSUL_TLS_BLOCK_SINCE

@@ -9,7 +9,7 @@ import re
 from ipaddress import IPv4Address
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from gitlab_ha.topology.addresses import parse_node_address
 from gitlab_ha.topology.roles import NON_OMNIBUS, Role
@@ -182,8 +182,27 @@ class Redis(Strict):
         return _matches(SENTINEL_NAME_RE, value, "a Sentinel master name (letters, digits, '.', '_', '-')")
 
 
+# The seed's three Consul TLS set-ups (docs/topology.md): none; servers with TLS, no client certificate
+# checked; servers verify client agents; client agents also verify Patroni, which gets its own certificate.
+ConsulTLS = Literal["off", "server", "mutual", "mutual_patroni"]
+CONSUL_TLS_VARIANTS: tuple[str, ...] = ("off", "server", "mutual", "mutual_patroni")
+
+
+def _consul_tls(value: object) -> object:
+    if value is False:
+        return "off"  # YAML 1.1 reads a bare `off` as false
+    if not isinstance(value, str) or value not in CONSUL_TLS_VARIANTS:
+        raise ValueError(f"{value!r} is not a Consul TLS variant: {', '.join(CONSUL_TLS_VARIANTS)}")
+    return value
+
+
 class Consul(Strict):
     datacenter: str = "gitlab_consul"
+    tls: Annotated[ConsulTLS, BeforeValidator(_consul_tls)] = Field(
+        default="off",
+        description="off | server (agents speak TLS, servers check no client certificate) | mutual (servers "
+        "verify client agents) | mutual_patroni (client agents also verify Patroni's own certificate)",
+    )
 
     @field_validator("datacenter")
     @classmethod

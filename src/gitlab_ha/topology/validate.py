@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
+from gitlab_ha.topology.features import CONSUL_TLS_SINCE, Features
 from gitlab_ha.topology.model import Topology
 from gitlab_ha.topology.roles import CONFLICTS, QUORUM_ROLES, REQUIRES, Role
 
@@ -35,6 +36,7 @@ def validate(topo: Topology) -> list[Problem]:
     problems += _redis(topo)
     problems += _storage(topo)
     problems += _edition(topo)
+    problems += _consul_tls(topo)
     return problems
 
 
@@ -239,6 +241,19 @@ def _edition(topo: Topology) -> list[Problem]:
             f"roles {', '.join(used)} need gitlab-ee: the ce package has no Consul, Sentinel, Patroni or PgBouncer",
         )
     ]
+
+
+def _consul_tls(topo: Topology) -> list[Problem]:
+    mode = topo.consul.tls
+    if mode == "off":
+        return []
+    if not Features(topo.gitlab.version).consul_tls:
+        return [Problem("error", ("consul", "tls"), f"consul['use_tls'] exists from GitLab {CONSUL_TLS_SINCE}")]
+    if not topo.has_role(Role.CONSUL):
+        return [Problem("error", ("consul", "tls"), f"tls {mode} needs Consul servers (a node with role consul)")]
+    if mode == "mutual_patroni" and not topo.has_role(Role.PATRONI):
+        return [Problem("warning", ("consul", "tls"), "mutual_patroni without Patroni nodes is the same as mutual")]
+    return []
 
 
 def role_counts(topo: Topology) -> Counter[Role]:

@@ -2,6 +2,7 @@
 
 from gitlab_ha.lint.rules import (  # noqa: F401
     consul_redis,
+    consul_tls,
     database,
     files,
     gitaly,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
-from gitlab_ha.lint.knowledge import ATTRIBUTE_KEYS, change_for, known_roles, role_since
+from gitlab_ha.lint.knowledge import ATTRIBUTE_KEYS, PATRONI_CONSUL_KEYS, change_for, known_roles, role_since
 from gitlab_ha.lint.own_keys import NO_VERSION, near_miss, unknown_group
 from gitlab_ha.lint.registry import rule
 from gitlab_ha.topology.roles import Role
@@ -63,7 +63,7 @@ def unknown_keys(lint: Lint) -> Iterator[Finding]:
             if not assignment.target.keys:
                 continue  # a Ruby local variable (`x = 1`), not a setting
             key = assignment.target.text
-            if key in seen or key in ATTRIBUTE_KEYS or change_for(key) is not None:
+            if key in seen or key in ATTRIBUTE_KEYS or key in PATRONI_CONSUL_KEYS or change_for(key) is not None:
                 continue
             seen.add(key)
             if template is not None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -13,6 +14,7 @@ from gitlab_ha.reconfigure.files.pgbouncer import rails_database
 from gitlab_ha.reconfigure.files.postgresql import port as pg_port
 from gitlab_ha.reconfigure.settings import as_int, to_json
 
+HTTP_PORT, HTTPS_PORT = 8500, 8501  # Consul's HTTP default; ConsulHelper#api_port's https default
 CHECK_INTERVAL = "10s"  # consul['internal']['postgresql_service_check_interval']
 HANDLER = "failover_postgresql_in_pgbouncer"
 
@@ -65,6 +67,9 @@ def configuration(node: NodeInput) -> dict[str, Any]:
     user = c.hash("consul", "configuration")
     server = bool(user.get("server"))
     if c.flag("consul", "use_tls"):
+        # ConsulHelper#tls_configuration (15.6+): `tls.defaults`, and `ports` = {https: api_port('https')}.
+        # It is merged with Ruby's shallow Hash#merge after ports_configuration, so `consul['http_port']` is
+        # dropped from config.json whenever use_tls is on (only consul['configuration'] ports survive).
         verify = c.flag("consul", "tls_verify_client")
         defaults = {
             "ca_file": c.get("consul", "tls_ca_file"),
@@ -74,7 +79,8 @@ def configuration(node: NodeInput) -> dict[str, Any]:
             "verify_incoming": server if verify is None else verify,
         }
         config["tls"] = {"defaults": {k: v for k, v in defaults.items() if v is not None}}
-        config["ports"] = {**ports, "https": ports.get("https", 8501)}
+        user_ports = sub(user, "ports")
+        config["ports"] = {"https": user_ports.get("https", ports.get("https", HTTPS_PORT))}
     config = {k: v for k, v in _deep_merge(config, user).items() if v is not None}
     if server:
         config = _deep_merge({"bootstrap_expect": 3}, config)
@@ -86,6 +92,41 @@ def configuration(node: NodeInput) -> dict[str, Any]:
         if "bind_addr" in config:
             config["bind_addr"] = node.layout.listen(str(config["bind_addr"]))
     return config
+
+
+@dataclass(frozen=True)
+class Api:
+    """How the agent's HTTP API is reached, from its config.json: the HTTP port (None when disabled with
+    -1), the HTTPS port (None without one), and whether HTTPS asks clients for a certificate."""
+
+    http: int | None
+    https: int | None
+    verify_clients: bool
+    tls: bool  # speaks TLS to other agents (use_tls)
+    has_cert: bool
+
+
+def sub(mapping: dict[str, Any], key: str) -> dict[str, Any]:
+    """`mapping[key]` when it is a hash, else an empty one."""
+    value = mapping.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def api(config: dict[str, Any]) -> Api:
+    ports = sub(config, "ports")
+    http = as_int(ports.get("http", HTTP_PORT), HTTP_PORT)
+    https = as_int(ports.get("https", -1), -1)
+    tls = sub(config, "tls")
+    defaults = sub(tls, "defaults")
+    https_block = sub(tls, "https")
+    verify = https_block.get("verify_incoming", defaults.get("verify_incoming", config.get("verify_incoming")))
+    return Api(
+        http if http >= 0 else None,
+        https if https >= 0 else None,
+        verify is True,
+        bool(defaults) or "cert_file" in config,
+        bool(defaults.get("cert_file") or config.get("cert_file")),
+    )
 
 
 def config_json(node: NodeInput) -> OmnibusFile:
