@@ -33,28 +33,31 @@ LB = ("127.10.1.233", 6432)
 
 
 class Writer(threading.Thread):
-    """Writes as fast as it can; remembers when each write succeeded."""
+    """Writes as fast as it can; remembers when each successful write started and ended."""
 
     def __init__(self, write: Callable[[], None]) -> None:
         super().__init__(daemon=True)
         self.write = write
-        self.ok: list[float] = []
+        self.ok: list[tuple[float, float]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
+            began = time.monotonic()
             try:
                 self.write()
-                self.ok.append(time.monotonic())
+                self.ok.append((began, time.monotonic()))
             except Exception:
                 time.sleep(0.05)
 
-    def first_after(self, moment: float, deadline: float = 180) -> float | None:
+    def first_started_after(self, moment: float, deadline: float = 180) -> float | None:
+        """When the first write begun after `moment` succeeded (a write in flight at `moment` may still
+        land on the old primary before it is gone: it proves nothing)."""
         end = time.monotonic() + deadline
         while time.monotonic() < end:
-            later = [t for t in list(self.ok) if t > moment]
+            later = [done for began, done in list(self.ok) if began > moment]
             if later:
-                return later[0] - moment
+                return later[0]
             time.sleep(0.05)
         return None
 
@@ -97,8 +100,10 @@ def measure(lab: Lab, what: str) -> float | None:
     writer.start()
     wait_for(lambda: bool(writer.ok), "a first write", deadline=60)
     moment = time.monotonic()
-    lab.lose(node)
-    took = writer.first_after(moment)
+    lab.lose(node)  # every process of the node stops at one instant (frozen, then killed)
+    gone = time.monotonic()
+    done = writer.first_started_after(gone)
+    took = None if done is None else done - moment
     writer.stop.set()
     writer.join(timeout=10)
     lab.start(node)

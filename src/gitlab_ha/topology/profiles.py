@@ -20,7 +20,7 @@ PROFILES: dict[str, HA] = {
             # the leader demotes itself once its DCS has failed for retry_timeout: that must come before
             # the session check frees the key and a replica promotes (~4-5 s here), or a partitioned
             # leader stays writable beside the new one (the leader-partitioned drill saw 2.8 s of two
-            # writable primaries with 5, none with 3)
+            # writable primaries with 5; with 3, Patroni's minimum, none or a few tenths: docs/drills.md)
             retry_timeout=3,
             service_check_interval="1s",
             session_checks=["serfHealth"],
