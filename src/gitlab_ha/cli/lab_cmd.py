@@ -120,7 +120,7 @@ def status(
 
     Example: gitlab-ha lab status --json
     """
-    lab = Lab(directory)
+    lab = _lab(directory, err_console)  # stdout keeps the table, JSON or log alone
     if not lab.exists():
         fail(f"{lab.dir}: no lab here (gitlab-ha lab up)")
     raise typer.Exit(run_status(lab.target(), f"lab {lab.dir}", json_out, watch))
@@ -155,7 +155,7 @@ def stop(target: str = typer.Argument(..., help="NODE or SERVICE@NODE"), directo
 
     Example: gitlab-ha lab stop postgres-1
     """
-    for name in Lab(directory).stop(target):
+    for name in _lab(directory).stop(target):
         console.print(f"stopped {name}")
 
 
@@ -165,7 +165,7 @@ def start(target: str = typer.Argument(..., help="NODE or SERVICE@NODE"), direct
 
     Example: gitlab-ha lab start postgres-1
     """
-    for name in Lab(directory).start(target):
+    for name in _lab(directory).start(target):
         console.print(f"started {name}")
 
 
@@ -182,7 +182,7 @@ def kill(
     """
     if sig.upper() not in SIGNALS:
         fail(f"--signal {sig}: use one of {', '.join(SIGNALS)}")
-    pids = Lab(directory).kill(target, SIGNALS[sig.upper()])
+    pids = _lab(directory).kill(target, SIGNALS[sig.upper()])
     console.print(f"sent SIG{sig.upper()} to {target}: pids {', '.join(map(str, pids))}")
 
 
@@ -197,7 +197,7 @@ def logs(
 
     Example: gitlab-ha lab logs patroni@postgres-1 -f
     """
-    lab = Lab(directory)
+    lab = _lab(directory, err_console)  # stdout keeps the table, JSON or log alone
     names = lab.targets(target)
     if len(names) != 1:
         fail(f"{target}: name one program, SERVICE@NODE ({', '.join(names)})")
@@ -241,7 +241,7 @@ def exec_(
             pwd.getpwnam(user)
         except KeyError:
             fail(f"--user {user}: no such account")
-    argv = Lab(directory).exec_argv(node, list(ctx.args), user)
+    argv = _lab(directory, err_console).exec_argv(node, list(ctx.args), user)
     os.execvp(argv[0], argv)
 
 
