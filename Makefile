@@ -32,7 +32,8 @@ check: venv
 	$(BIN)/mypy
 
 pytest: sysdeps venv
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2 --dist loadscope -m "not lab"
+	$(BIN)/pytest -q -m lab
 
 test: sysdeps venv check pytest
 

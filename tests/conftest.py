@@ -39,9 +39,14 @@ def lab_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist (`make test`: -n 2 --dist loadgroup) a module's tests stay on one worker, so a module's
-    shared fixture (a cluster, a lab) is made once; the lab modules name one group of their own."""
-    for item in items:
-        if not any(mark.name == "xdist_group" for mark in item.iter_markers()):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+UMASK = os.umask(0o022)
+os.umask(UMASK)
+
+
+@pytest.fixture(autouse=True)
+def _umask_kept() -> Iterator[None]:
+    """Each test starts with the session's umask: Patroni's code, imported in-process by some tests, sets
+    077 for good, and a later test's lab or certificate files would silently come out 0700/0600."""
+    os.umask(UMASK)
+    yield
+    os.umask(UMASK)

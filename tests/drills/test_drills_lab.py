@@ -22,8 +22,8 @@ from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.proc import wait_for
 from tests.helpers import cli
 
-# one lab at a time: the lab modules share one xdist worker (two labs on two cores starve each other)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab")]
+# one lab at a time: `make test` runs the lab modules after the rest, serially (-m lab)
+pytestmark = [pytest.mark.slow, pytest.mark.lab]
 
 
 @pytest.fixture(scope="module")

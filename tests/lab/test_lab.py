@@ -23,8 +23,8 @@ from gitlab_ha.proc import call, wait_for
 from gitlab_ha.secrets.store import SecretStore
 from tests.helpers import cli
 
-# one lab at a time: the lab modules share one xdist worker (two labs on two cores starve each other)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab")]
+# one lab at a time: `make test` runs the lab modules after the rest, serially (-m lab)
+pytestmark = [pytest.mark.slow, pytest.mark.lab]
 LB = "127.10.1.233"
 
 

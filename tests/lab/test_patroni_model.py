@@ -22,8 +22,8 @@ from gitlab_ha.lab.supervisor import Program
 from gitlab_ha.proc import wait_for, wait_tcp
 from tests.lab.conftest import preset_text
 
-# one lab at a time: the lab modules share one xdist worker (two labs on two cores starve each other)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab")]
+# one lab at a time: `make test` runs the lab modules after the rest, serially (-m lab)
+pytestmark = [pytest.mark.slow, pytest.mark.lab]
 MEMBERS = ("postgres-1", "postgres-2")
 PATRONICTL = Path(sys.executable).parent / "patronictl"
 

@@ -20,6 +20,7 @@ def _write(path: Path, data: str, mode: int) -> None:
     if path.exists():
         raise InputError("already exists; remove it or choose another name", str(path))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    os.fchmod(fd, mode)  # exactly: certificates are world-readable as Consul writes them, whatever the umask
     with os.fdopen(fd, "w") as fh:
         fh.write(data)
 

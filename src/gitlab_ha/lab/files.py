@@ -94,6 +94,9 @@ def write_lab(plan: LabPlan, secrets: SecretSource) -> list[Artifact]:
     artifacts = render_cluster(ctx, "lab-cluster.yml")
     write_artifacts(artifacts, plan.lab_dir / "render")
     by_path = {a.path: a for a in artifacts}
+    # every folder on the way to a node's own is 0755 whatever the umask (Patroni, imported in-process
+    # elsewhere, sets 077): postgres and redis must traverse them
+    _mkdir(plan.lab_dir / "nodes", "root", 0o755)
     for node in plan.nodes:
         root = node_root(plan.lab_dir, node.name)
         _mkdir(root, "root", 0o755)
