@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
+import pytest
 import yaml
 
 from gitlab_ha.reconfigure.files import patroni, pgbouncer, postgresql
+from gitlab_ha.reconfigure.files import redis as redis_files
 from gitlab_ha.reconfigure.layout import Layout
 from tests.reconfigure.conftest import node_of, preset_model
 
@@ -126,16 +129,30 @@ def test_presets_model_without_error() -> None:
             assert model.nodes and all(node.files is not None for node in model.nodes)
 
 
-def test_lab_sentinels_announce_their_node_and_haproxy_fits_the_file_limit() -> None:
-    from pathlib import PurePosixPath
+def test_lab_sentinels_announce_their_node_unless_gitlab_rb_says() -> None:
+    """In the lab a Sentinel's socket address is 127.0.0.1 until SNAT rewrites it: the model writes the
+    node's own address as announce-ip there; on a host nothing; an announce_ip in gitlab.rb always wins."""
+    sentinel_rb = "roles ['redis_sentinel_role']\nredis['master_ip'] = '10.0.0.7'\nredis['master_password'] = 'x'\n"
+    lab = Layout(node_address="127.0.0.5")
+    node = node_of(sentinel_rb)
+    assert "announce-ip" not in redis_files.sentinel_conf(node.input).content
+    moved = dataclasses.replace(node.input, layout=lab)
+    assert "\nsentinel announce-ip 127.0.0.5\n" in redis_files.sentinel_conf(moved).content
+    own = dataclasses.replace(node_of(sentinel_rb + "sentinel['announce_ip'] = '10.0.0.4'\n").input, layout=lab)
+    text = redis_files.sentinel_conf(own).content
+    assert "\nsentinel announce-ip 10.0.0.4\n" in text and "127.0.0.5" not in text.split("announce-ip", 1)[1][:20]
 
-    from gitlab_ha.lab.files import haproxy_maxconn, sentinel_announcing
-    from gitlab_ha.reconfigure.files.base import OmnibusFile
 
-    conf = OmnibusFile(PurePosixPath("/lab/nodes/r/sentinel/sentinel.conf"), "bind 127.0.0.4\nport 26379\n")
-    assert (
-        sentinel_announcing(conf, "127.0.0.4").content == "bind 127.0.0.4\nsentinel announce-ip 127.0.0.4\nport 26379\n"
-    )
-    own = OmnibusFile(conf.path, "bind 127.0.0.4\nsentinel announce-ip 10.0.0.4\nport 26379\n")
-    assert sentinel_announcing(own, "127.0.0.4") == own
+def test_lab_haproxy_fits_the_file_limit_and_gets_its_admin_socket(tmp_path: Path) -> None:
+    from gitlab_ha.errors import InputError
+    from gitlab_ha.lab.files import haproxy_cfg, haproxy_maxconn
+    from gitlab_ha.render.cluster import Artifact
+
     assert haproxy_maxconn(20000) == 9950 and haproxy_maxconn(1 << 20) == 20000
+    assert haproxy_maxconn(1000, rendered=300) == 300
+    cfg = Artifact("lb/haproxy.cfg", "lb", "internal_lb", "global\n    maxconn 300\n    log stdout local0\n", False)
+    text = haproxy_cfg(cfg, "127.0.0.9", tmp_path)
+    assert f"    maxconn 300\n    stats socket {tmp_path}/run/haproxy.sock mode 600 level admin\n" in text
+    broken = dataclasses.replace(cfg, content="global\n    log stdout local0\n")
+    with pytest.raises(InputError, match="admin socket"):
+        haproxy_cfg(broken, "127.0.0.9", tmp_path)

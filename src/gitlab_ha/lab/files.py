@@ -3,12 +3,13 @@ and each node's reconfigure-model files at their lab paths, owned by the account
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pwd
+import re
 import resource
 from pathlib import Path
 
+from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import write_atomic
 from gitlab_ha.lab.plan import LabPlan, node_root
 from gitlab_ha.reconfigure.files.base import OmnibusFile
@@ -50,42 +51,32 @@ def write_file(item: OmnibusFile) -> None:
     os.chown(path, *_ids(item.owner))
 
 
-def sentinel_announcing(item: OmnibusFile, address: str) -> OmnibusFile:
-    """sentinel.conf with `sentinel announce-ip` = the node's address unless gitlab.rb sets one. On a host a
-    Sentinel announces its socket's own address, the host's; in the lab that address is 127.0.0.1
-    (the node's source address is put on by SNAT after the socket is bound), and Sentinels that all
-    announce 127.0.0.1 never see each other (CKQUORUM: NOQUORUM)."""
-    if Path(str(item.path)).name != "sentinel.conf" or "\nsentinel announce-ip " in item.content:
-        return item
-    text = item.content.replace("\nport ", f"\nsentinel announce-ip {address}\nport ", 1)
-    return dataclasses.replace(item, content=text)
-
-
 def relocate(text: str, address: str) -> str:
     """A rendered file's node-local address (127.0.0.1) as the lab node's own."""
     return text.replace("127.0.0.1", address)
 
 
-def haproxy_maxconn(open_files: int) -> int:
+def haproxy_maxconn(open_files: int, rendered: int = 20000) -> int:
     """HAProxy needs about two descriptors per connection and refuses to start when it cannot raise its
-    limit that far ("Cannot raise FD limit"): the rendered 20000 where the machine allows it."""
-    if open_files == resource.RLIM_INFINITY or open_files >= 2 * 20000 + 100:
-        return 20000
+    limit that far ("Cannot raise FD limit"): the rendered maxconn where the machine allows it."""
+    if open_files == resource.RLIM_INFINITY or open_files >= 2 * rendered + 100:
+        return rendered
     return max(256, (open_files - 100) // 2)
 
 
 def haproxy_cfg(artifact: Artifact, address: str, root: Path) -> str:
-    """The rendered internal HAProxy, its stats on the node's address, plus an admin socket."""
+    """The rendered internal HAProxy, its stats on the node's address, plus an admin socket after the
+    global maxconn (lowered to what this machine's open-file limit allows)."""
     text = relocate(artifact.content, address)
+    found = re.search(r"^    maxconn (\d+)\n", text, flags=re.MULTILINE)
+    if found is None:  # the socket is how `status` reads the lab's HAProxy: never go on without it
+        raise InputError("no global maxconn line to put the lab's admin socket after", str(artifact.path))
+    rendered, hard = int(found.group(1)), resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    maxconn = haproxy_maxconn(hard, rendered)
+    note = f"  # lab: this machine allows {hard} open files" if maxconn != rendered else ""
     socket = root / "run" / "haproxy.sock"
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    maxconn = haproxy_maxconn(hard)
-    line = (
-        "    maxconn 20000\n"
-        if maxconn == 20000
-        else f"    maxconn {maxconn}  # lab: this machine allows {hard} open files\n"
-    )
-    return text.replace("    maxconn 20000\n", f"{line}    stats socket {socket} mode 600 level admin\n", 1)
+    lines = f"    maxconn {maxconn}{note}\n    stats socket {socket} mode 600 level admin\n"
+    return text[: found.start()] + lines + text[found.end() :]
 
 
 def write_lab(plan: LabPlan, secrets: SecretSource) -> list[Artifact]:
@@ -107,7 +98,7 @@ def write_lab(plan: LabPlan, secrets: SecretSource) -> list[Artifact]:
             for item in node.model.files:
                 if Path(str(item.path)).parent == data and not (data / "PG_VERSION").exists():
                     continue  # a PostgreSQL without Patroni: written after initdb (Lab._init_postgres)
-                write_file(sentinel_announcing(item, node.address))
+                write_file(item)
         if "haproxy" in node.runs:
             cfg = by_path[f"{node.name}/haproxy.cfg"]
             write_atomic(root / "haproxy" / "haproxy.cfg", haproxy_cfg(cfg, node.address, root), mode=0o600)

@@ -210,6 +210,10 @@ def sentinel_conf(node: NodeInput) -> OmnibusFile:
         f"bind {' '.join(node.layout.listen(p) for p in str(sentinel(node, 'bind')).split())}",
         f"port {sentinel(node, 'port')}",
     ]
+    if announce_ip is None and node.layout.lab:
+        # On a host a Sentinel announces its socket's own address, the host's; in the lab that is
+        # 127.0.0.1 until SNAT rewrites it, and Sentinels all announcing 127.0.0.1 never find each other.
+        announce_ip = node.layout.node_address
     if announce_ip is not None:
         lines.append(f"sentinel announce-ip {announce_ip}")
     lines += [
