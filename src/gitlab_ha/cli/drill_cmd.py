@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import datetime
 import os
-import signal
 from pathlib import Path
-from types import FrameType
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gitlab_ha.cli.output import console, fail, print_table
+from gitlab_ha.cli.output import console, fail, print_table, sigterm_as_interrupt
 from gitlab_ha.drills import report as drill_report
 from gitlab_ha.drills.labsetup import ensure_lab
 from gitlab_ha.drills.runner import DrillError, Interrupted, RunConfig, RunResult, run_drill
@@ -56,10 +54,6 @@ def _summary(result: RunResult) -> str:
         f"detect {sec(m.detect)}, promote {sec(m.promote)}, PgBouncers {sec(m.pgbouncers_followed)}; "
         f"most primaries at once {m.max_primaries}"
     )
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 @drill_app.command("run")
@@ -107,50 +101,48 @@ def run(
     config = RunConfig(profile, "strict" if strict else ("on" if sync else "off"))
     lab = Lab(lab_dir)
     console.print(f"lab: {lab.dir}" + (" (default; --lab to choose)" if lab_dir == Path("lab") else ""))
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     results: list[RunResult] = []
     errors: list[str] = []
     interrupted = False
-    try:
-        with console.status("preparing the lab …"):
-            ensure_lab(lab, profile, config.sync, lambda line: console.print(f"  {line}"))
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task("drills", total=len(chosen) * repeat)
-            for scenario in chosen:
-                for index in range(1, repeat + 1):
-                    name = f"{scenario.name} {index}/{repeat} ({config.label})"
+    with sigterm_as_interrupt():  # SIGTERM heals the fault as Ctrl-C does
+        try:
+            with console.status("preparing the lab …"):
+                ensure_lab(lab, profile, config.sync, lambda line: console.print(f"  {line}"))
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=console, transient=True) as progress:
+                task = progress.add_task("drills", total=len(chosen) * repeat)
+                for scenario in chosen:
+                    for index in range(1, repeat + 1):
+                        name = f"{scenario.name} {index}/{repeat} ({config.label})"
 
-                    def phase(what: str, name: str = name) -> None:
-                        progress.update(task, description=f"{name}: {what}")
+                        def phase(what: str, name: str = name) -> None:
+                            progress.update(task, description=f"{name}: {what}")
 
-                    try:
-                        result = run_drill(lab, scenario, config, index=index, duration=duration, phase=phase)
-                    except (DrillError, InputError) as err:  # a scenario this lab cannot run
-                        errors.append(f"{scenario.name} #{index}: {err}")
-                        progress.console.print(f"[red]{scenario.name} #{index}: could not run: {err}[/red]")
+                        try:
+                            result = run_drill(lab, scenario, config, index=index, duration=duration, phase=phase)
+                        except (DrillError, InputError) as err:  # a scenario this lab cannot run
+                            errors.append(f"{scenario.name} #{index}: {err}")
+                            progress.console.print(f"[red]{scenario.name} #{index}: could not run: {err}[/red]")
+                            progress.advance(task)
+                            continue
+                        results.append(result)
+                        progress.console.print(_summary(result))
+                        for problem in result.problems:
+                            progress.console.print(f"  [red]{problem}[/red]")
                         progress.advance(task)
-                        continue
-                    results.append(result)
-                    progress.console.print(_summary(result))
-                    for problem in result.problems:
-                        progress.console.print(f"  [red]{problem}[/red]")
-                    progress.advance(task)
-    except Interrupted as stop:
-        interrupted = True
-        results.append(stop.result)
-        what = "the fault was healed" if stop.result.history.event("fault") is not None else "before its fault"
-        console.print(f"[yellow]interrupted during {stop.result.scenario}: {what}[/yellow]")
-        for note in stop.result.notes:
-            console.print(f"  {note}")
-        console.print(
-            "  the lab is healthy again" if stop.result.healthy_after else "  [red]the lab is not healthy yet[/red]"
-        )
-    except KeyboardInterrupt:
-        interrupted = True
-        console.print("[yellow]interrupted (no fault was in place)[/yellow]")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        except Interrupted as stop:
+            interrupted = True
+            results.append(stop.result)
+            what = "the fault was healed" if stop.result.history.event("fault") is not None else "before its fault"
+            console.print(f"[yellow]interrupted during {stop.result.scenario}: {what}[/yellow]")
+            for note in stop.result.notes:
+                console.print(f"  {note}")
+            console.print(
+                "  the lab is healthy again" if stop.result.healthy_after else "  [red]the lab is not healthy yet[/red]"
+            )
+        except KeyboardInterrupt:
+            interrupted = True
+            console.print("[yellow]interrupted (no fault was in place)[/yellow]")
     if results:
         _write_report(lab, report, results)
     if interrupted:

@@ -7,12 +7,11 @@ import pwd
 import signal
 import time
 from pathlib import Path
-from types import FrameType
 
 import typer
 from rich.console import Console
 
-from gitlab_ha.cli.output import console, err_console, fail
+from gitlab_ha.cli.output import console, err_console, fail, sigterm_as_interrupt
 from gitlab_ha.cli.status_cmd import run_status
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import read_user_text
@@ -33,10 +32,6 @@ lab_app = typer.Typer(
 )
 
 SIGNALS = {"KILL": signal.SIGKILL, "STOP": signal.SIGSTOP, "CONT": signal.SIGCONT, "TERM": signal.SIGTERM}
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _dir_option() -> Path:
@@ -60,8 +55,9 @@ def up(
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the status as JSON at the end."),
 ) -> None:
-    """Render the topology, write each node's files as `gitlab-ctl reconfigure` would, and start every
-    runnable service under supervisord; then print `status`. A second `up` on a running lab does nothing.
+    """Render the topology, write each node's files as `gitlab-ctl reconfigure` would, start every runnable
+    service under supervisord, wait until `status` is healthy (at most 5 minutes) and print it; exit 1 when
+    it is not. A second `up` on a running lab does nothing; Ctrl-C or SIGTERM stops what had started.
 
     Example: gitlab-ha lab up --preset seed-15 --dir lab/
     """
@@ -90,16 +86,13 @@ def up(
     say.print("each node gets its own loopback address (all of 127/8 is local), keeping the real ports:")
     for node in topo.nodes:
         say.print(f"  {node.name:20} {node.ip:15} → {lab_address(node.address)}")
-    # SIGTERM (a cancelled job, `timeout`) tears down as Ctrl-C does, never leaving a half-set-up lab
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C or SIGTERM: Lab.up stops what it had started, never leaving a half-set-up lab
     try:
-        with say.status("starting the lab …"):
+        with sigterm_as_interrupt(), say.status("starting the lab …"):
             result = lab.up(text, source, profile=profile, say=lambda line: say.print(f"  {line}"))
     except KeyboardInterrupt:
         err_console.print("interrupted: what had started is stopped again (its logs stay in the lab's logs/)")
         raise typer.Exit(130) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     verdict = "healthy" if result.healthy else "NOT healthy yet (see below; `gitlab-ha lab logs SERVICE@NODE`)"
     say.print(f"up in {result.seconds:.1f} s, {verdict}: {len(result.started)} programs under supervisord")
     code = run_status(lab.target(), f"lab {lab.dir}", json_out, None)

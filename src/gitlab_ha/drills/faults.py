@@ -15,11 +15,6 @@ from gitlab_ha.drills import partition
 from gitlab_ha.drills.cluster import DrillLab
 
 
-def signal_program(drill: DrillLab, program: str, sig: signal.Signals) -> list[int]:
-    """Signal a program's tree (and for Patroni its node's PostgreSQL, `Lab.kill`); the pids signalled."""
-    return drill.lab.kill(program, sig)
-
-
 @dataclass
 class Fault:
     drill: DrillLab
@@ -41,7 +36,7 @@ class Kill(Fault):
         return f"SIGKILL {self.target}"
 
     def inject(self) -> None:
-        signal_program(self.drill, self.target, signal.SIGKILL)
+        self.drill.lab.kill(self.target, signal.SIGKILL)
 
 
 @dataclass
@@ -52,7 +47,7 @@ class Hang(Fault):
         return f"SIGSTOP {self.target}"
 
     def inject(self) -> None:
-        self.pids = signal_program(self.drill, self.target, signal.SIGSTOP)
+        self.pids = self.drill.lab.kill(self.target, signal.SIGSTOP)
 
     def heal(self) -> None:
         for pid in self.pids:

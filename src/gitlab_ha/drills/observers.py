@@ -24,6 +24,7 @@ import requests
 from gitlab_ha.discovery.client import ConsulClient, UnexpectedResponse
 from gitlab_ha.drills.deadline import SocketDeadline
 from gitlab_ha.drills.history import History, Observation
+from gitlab_ha.probe.patroni import cluster_of
 from gitlab_ha.probe.pgbouncer import parse as parse_databases
 from gitlab_ha.probe.redis import ask_sentinels, discover_master
 
@@ -64,16 +65,13 @@ class Poller(threading.Thread):
 
 def patroni_leader(members: list[str]) -> Callable[[], str]:
     def probe() -> str:
-        for address in members:
-            try:
-                cluster = requests.get(f"http://{address}:8008/cluster", timeout=TIMEOUT).json()
-            except (requests.RequestException, ValueError):
-                continue
-            for member in cluster.get("members", []):
-                if member.get("role") == "leader":
-                    return f"{member.get('name')} {member.get('state')}"
-            return "none"
-        return UNANSWERED
+        cluster = cluster_of(members, TIMEOUT)
+        if cluster is None:
+            return UNANSWERED
+        for member in cluster.get("members", []):
+            if member.get("role") == "leader":
+                return f"{member.get('name')} {member.get('state')}"
+        return "none"
 
     return probe
 

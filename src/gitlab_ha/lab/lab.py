@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-import requests
 
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import write_atomic
@@ -39,6 +38,7 @@ from gitlab_ha.lab.ports import busy, busy_message
 from gitlab_ha.lab.programs import ORDER, programs
 from gitlab_ha.lab.runtime import precompile
 from gitlab_ha.lab.supervisor import Program, Supervisor
+from gitlab_ha.probe.patroni import cluster_of, running_leader
 from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.probe.target import Target, TargetNode
 from gitlab_ha.proc import Completed, NotReady, call, wait_for
@@ -532,12 +532,27 @@ def _writable_leader(lab: Lab, plan: LabPlan, deadline: float = 120.0) -> LabNod
     read-only (a lab up again on its kept data: Patroni starts it as a replica, then promotes it)."""
 
     def probe() -> LabNode | None:
-        node = leader(lab, plan, deadline=deadline)
+        node = leader(lab, plan, deadline=2)
         done = _superuser_psql(lab, node, "-d", "postgres", "-tAc", "SELECT pg_is_in_recovery()", timeout=10)
         return node if done.returncode == 0 and done.stdout.strip() == "f" else None
 
-    found: LabNode = wait_for(probe, "a writable Patroni leader", deadline=deadline, step=0.5)
+    try:
+        found: LabNode = wait_for(probe, "a writable Patroni leader", deadline=deadline, step=0.5)
+    except NotReady:
+        raise InputError(f"no writable Patroni leader after {deadline:g} s: {_why_no_leader(lab)}", "lab up") from None
     return found
+
+
+def _why_no_leader(lab: Lab) -> str:
+    """What `status` says of Consul and Patroni, and each Patroni's last log line (what to read first)."""
+    parts = [
+        f"{c.name} {c.verdict.value}: {c.summary}" for c in collect(lab.target()) if c.name in ("Consul", "Patroni")
+    ]
+    for name in (n for n in lab.supervisor.info() if n.startswith("patroni@")):
+        log = lab.supervisor.log(name)
+        lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+        parts.append(f"{name}: {lines[-1][-200:] if lines else '(no log)'} ({log})")
+    return "; ".join(parts)
 
 
 def _psql(lab: Lab, node: LabNode, sql_file: Path, database: str = "postgres") -> None:
@@ -549,17 +564,13 @@ def _psql(lab: Lab, node: LabNode, sql_file: Path, database: str = "postgres") -
 
 
 def leader(lab: Lab, plan: LabPlan, deadline: float = 120.0) -> LabNode:
-    """The node whose Patroni answers 200 on /leader (waits up to `deadline` seconds)."""
-    members = [n for n in plan.nodes if "patroni" in n.runs]
+    """The node whose Patroni leads and runs, by Patroni's /cluster (waits up to `deadline` seconds)."""
+    members = {n.address: n for n in plan.nodes if "patroni" in n.runs}
 
     def probe() -> LabNode | None:
-        for node in members:
-            try:
-                if requests.get(f"http://{node.address}:8008/leader", timeout=2).status_code == 200:
-                    return node
-            except requests.RequestException:
-                continue
-        return None
+        cluster = cluster_of(list(members))
+        member = running_leader(cluster) if cluster is not None else None
+        return None if member is None else members.get(str(member.get("host")))
 
     found: LabNode = wait_for(probe, "a Patroni leader", deadline=deadline)
     return found

@@ -8,8 +8,30 @@ import requests
 
 from gitlab_ha.probe.model import Component, Row, Verdict
 from gitlab_ha.probe.target import Target
+from gitlab_ha.topology.facts import PORTS
 
 LAG_OK_MB = 1.0  # Omnibus' maximum_lag_on_failover: 1 MiB
+
+
+def cluster_of(addresses: list[str], timeout: float = 2.0) -> dict[str, Any] | None:
+    """Patroni's /cluster from the first member that answers (None when none does)."""
+    for address in addresses:
+        try:
+            reply = requests.get(f"http://{address}:{PORTS['patroni_api']}/cluster", timeout=timeout)
+            cluster = reply.json()
+        except (requests.RequestException, ValueError):
+            continue
+        if isinstance(cluster, dict):
+            return cluster
+    return None
+
+
+def running_leader(cluster: dict[str, Any]) -> dict[str, Any] | None:
+    """The member that leads and runs (None while there is none)."""
+    for member in cluster.get("members", []):
+        if member.get("role") == "leader" and member.get("state") == "running":
+            return dict(member)
+    return None
 
 
 def parse(cluster: dict[str, Any], expected: list[str]) -> tuple[Component, str | None]:
@@ -43,11 +65,8 @@ def parse(cluster: dict[str, Any], expected: list[str]) -> tuple[Component, str 
 
 def collect(target: Target) -> tuple[Component, str | None]:
     nodes = target.running("patroni")
-    for node in nodes:
-        try:
-            reply = requests.get(f"http://{node.address}:8008/cluster", timeout=2)
-            return parse(reply.json(), [n.name for n in nodes])
-        except (requests.RequestException, ValueError):
-            continue
+    cluster = cluster_of([n.address for n in nodes])
+    if cluster is not None:
+        return parse(cluster, [n.name for n in nodes])
     rows = [Row(n.name, "member", "unreachable", "", ok=False) for n in nodes]
     return Component("Patroni", Verdict.DOWN, "no Patroni REST API answers", rows), None
