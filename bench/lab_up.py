@@ -18,9 +18,6 @@ import psutil
 from gitlab_ha.lab.lab import Lab
 from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.lab.plan import make_plan
-from gitlab_ha.probe.status import collect, healthy
-from gitlab_ha.probe.target import Target
-from gitlab_ha.proc import wait_for
 from gitlab_ha.render.context import Placeholders
 from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.presets import PRESETS, expand
@@ -66,14 +63,10 @@ def main() -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         start = time.monotonic()
         sampler.start()
-        lab.up(text, "seed-15", profile=args.profile)
-        status = lab.target()
-
-        def is_healthy(current: Target = status) -> bool:
-            return healthy(collect(current))
-
-        wait_for(is_healthy, "healthy", deadline=300, step=0.5)
+        result = lab.up(text, "seed-15", profile=args.profile)  # returns once `status` is healthy
         elapsed = time.monotonic() - start
+        if not result.healthy:
+            print(f"run {run + 1}: NOT healthy after {elapsed:.1f} s (gitlab-ha lab status --dir {args.dir})")
         time.sleep(5)  # keep sampling a little once healthy: the steady state's memory
         done.set()
         sampler.join()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gitlab_ha.lab.lab import Lab
+from tests.helpers import service_tmpdir
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -30,13 +29,11 @@ def lab_dir() -> Iterator[Path]:
     """A fresh directory under /tmp (0755: postgres and redis must reach their node folders)."""
     if os.geteuid() != 0:
         pytest.fail("the lab tests need root (cgroups, nftables, service accounts)")
-    path = Path(tempfile.mkdtemp(prefix="gitlab-ha-lab-"))
-    os.chmod(path, 0o755)
-    try:
-        yield path
-    finally:
-        Lab(path).down()  # whatever a failed test left running (a no-op after the test's own down)
-        shutil.rmtree(path, ignore_errors=True)
+    with service_tmpdir("gitlab-ha-lab-") as path:
+        try:
+            yield path
+        finally:
+            Lab(path).down()  # whatever a failed test left running (a no-op after the test's own down)
 
 
 UMASK = os.umask(0o022)

@@ -6,12 +6,10 @@ import contextlib
 import json
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import yaml
 
 from gitlab_ha.proc import STDOUT, Process, wait_http
 from tests.discovery.conftest import RunningAgent, dig, free_port, wait_until
+from tests.helpers import service_tmpdir
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 VENV_BIN = Path(sys.executable).parent
@@ -41,13 +40,8 @@ def _python_for_postgres() -> str:
 def pg_workdir() -> Iterator[Path]:
     if os.geteuid() != 0 or not (PG_BIN / "postgres").exists():
         pytest.skip("needs root (to run PostgreSQL as postgres) and PostgreSQL 15")
-    path = Path(tempfile.mkdtemp(prefix="gitlab-ha-patroni-"))
-    try:
-        pw = pwd.getpwnam("postgres")
-        os.chown(path, pw.pw_uid, pw.pw_gid)
+    with service_tmpdir("gitlab-ha-patroni-", owner="postgres") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _stop_postmaster(data_dir: Path, sig: int = signal.SIGQUIT) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import signal
 import sysconfig
 import threading
@@ -26,6 +25,7 @@ from gitlab_ha.proc import STDOUT, Process, wait_http
 from tests.discovery.conftest import free_port
 from tests.discovery.harness import DATACENTER, Cluster, make_cluster, wait_until
 from tests.discovery.test_patroni import PG_BIN, _python_for_postgres, _stop_postmaster, postgresql_section
+from tests.helpers import service_tmpdir
 
 pytestmark = pytest.mark.slow
 SCOPE = "tlslab"
@@ -35,14 +35,8 @@ SCOPE = "tlslab"
 def workdir() -> Iterator[Path]:
     if os.geteuid() != 0 or not (PG_BIN / "postgres").exists():
         pytest.skip("needs root (to run PostgreSQL as postgres) and PostgreSQL 15")
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="gitlab-ha-patroni-tls-"))
-    os.chmod(path, 0o755)
-    try:
+    with service_tmpdir("gitlab-ha-patroni-tls-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _own(path: Path, user: str = "postgres") -> None:

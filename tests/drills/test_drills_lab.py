@@ -23,7 +23,7 @@ from gitlab_ha.proc import wait_for
 from tests.helpers import cli
 
 # one lab at a time: `make test` runs the lab modules after the rest, serially (-m lab)
-pytestmark = [pytest.mark.slow, pytest.mark.lab]
+pytestmark = [pytest.mark.slow, pytest.mark.lab, pytest.mark.timeout(900)]  # a lab up, then drills
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def lab(lab_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab
     assert made.returncode == 0, made.stderr
     the_lab = Lab(lab_dir)
     try:
-        up = cli("lab", "up", topology, "--dir", lab_dir, timeout=300)
+        up = cli("lab", "up", topology, "--dir", lab_dir, timeout=360)
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
         yield the_lab
     finally:

@@ -16,8 +16,7 @@ from gitlab_ha.drills.runner import RunConfig, RunResult
 from gitlab_ha.errors import InputError
 from gitlab_ha.lab.network import LabNetwork
 from tests.drills.test_checker import _failover_history
-from tests.helpers import cli
-from tests.lab.conftest import preset_text
+from tests.helpers import cli, preset_text
 
 
 def _result(profile: str, sync: str, index: int) -> RunResult:

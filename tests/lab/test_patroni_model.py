@@ -20,10 +20,10 @@ from gitlab_ha.lab.plan import LabPlan, node_root
 from gitlab_ha.lab.programs import program
 from gitlab_ha.lab.supervisor import Program
 from gitlab_ha.proc import wait_for, wait_tcp
-from tests.lab.conftest import preset_text
+from tests.helpers import preset_text
 
 # one lab at a time: `make test` runs the lab modules after the rest, serially (-m lab)
-pytestmark = [pytest.mark.slow, pytest.mark.lab]
+pytestmark = [pytest.mark.slow, pytest.mark.lab, pytest.mark.timeout(900)]  # a lab up, then drills
 MEMBERS = ("postgres-1", "postgres-2")
 PATRONICTL = Path(sys.executable).parent / "patronictl"
 
