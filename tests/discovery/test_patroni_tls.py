@@ -146,7 +146,7 @@ def test_patroni_fails_over_through_the_agents_over_mtls(workdir: Path) -> None:
                 status, entry, _ = server.http("GET", f"/v1/kv/service/{SCOPE}/leader?stale")
                 holder = entry[0]["Value"] if status == 200 and entry else ""
                 samples.append((time.monotonic(), leading, holder))
-                time.sleep(0.1)
+                stop.wait(0.1)
 
         wait_until(lambda: _role(rests["pg2"]) == "replica", "pg2 to stream as a replica", 120, 0.5)
         sampler = threading.Thread(target=sample, daemon=True)
@@ -157,7 +157,8 @@ def test_patroni_fails_over_through_the_agents_over_mtls(workdir: Path) -> None:
         proc.wait(timeout=10)
         _stop_postmaster(work / "data", signal.SIGKILL)
         wait_until(lambda: _role(rests["pg2"]) in ("master", "primary"), "pg2 to become the leader", 90, 0.5)
-        time.sleep(1.0)
+        promoted = time.monotonic()  # keep sampling a while past the promotion: the old leader must not return
+        wait_until(lambda: sum(t > promoted for t, _, _ in samples) >= 10, "ten samples after it", 30, 0.1)
         stop.set()
         sampler.join(timeout=10)
         assert samples, "no samples taken"

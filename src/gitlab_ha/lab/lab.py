@@ -489,16 +489,10 @@ def _name(process: psutil.Process) -> str:
 
 
 def _port(node: LabNode, service: str) -> int:
-    """The port that says a program is up: its service port (HAProxy: its stats page)."""
-    if service == "redis" and node.model is not None:
-        return min(node.model.ports("redis") or {PORTS["redis"]})
-    key = {
-        "consul": "consul_http",
-        "postgresql": "postgres",
-        "patroni": "patroni_api",
-        "haproxy": "haproxy_stats",
-    }.get(service, service)
-    return PORTS[key]
+    """The port that says a program is up: the one the reconfigure model gives its service (the lowest,
+    for Consul the HTTP API); HAProxy's stats page, which the model does not hold."""
+    ports = node.model.ports(service) if node.model is not None else set()
+    return min(ports) if ports else PORTS["haproxy_stats" if service == "haproxy" else service]
 
 
 def _superuser_psql(lab: Lab, node: LabNode, *args: str, timeout: float = 120) -> Completed:
