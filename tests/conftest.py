@@ -40,10 +40,9 @@ UMASK = os.umask(0o022)
 os.umask(UMASK)
 
 
-@pytest.fixture(autouse=True)
-def _umask_kept() -> Iterator[None]:
-    """Each test starts with the session's umask: Patroni's code, imported in-process by some tests, sets
-    077 for good, and a later test's lab or certificate files would silently come out 0700/0600."""
-    os.umask(UMASK)
-    yield
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Each test, and the module fixtures it sets up first, start with the session's umask: Patroni's code,
+    imported in-process (tests/render/test_consul_tls.py at collection), sets 077 for good. A lab test
+    that wants a hardened umask asks for it (tests/lab/test_lab.py runs `lab up` under 077)."""
     os.umask(UMASK)

@@ -23,6 +23,7 @@ def cli(
     env: dict[str, str] | None = None,
     stdin: str | None = None,
     timeout: float = 120,
+    umask: int = -1,
 ) -> subprocess.CompletedProcess[str]:
     """Run `gitlab-ha ARGS` as users do; never raises on a non-zero exit."""
     return subprocess.run(
@@ -33,6 +34,7 @@ def cli(
         env=env,
         input=stdin,
         timeout=timeout,
+        umask=umask,
         check=False,
     )
 

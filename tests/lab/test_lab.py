@@ -30,7 +30,9 @@ LB = "127.10.1.233"
 
 @pytest.fixture(scope="module")
 def lab(lab_dir: Path) -> Iterator[Lab]:
-    up = cli("lab", "up", "--preset", "seed-15", "--dir", lab_dir, timeout=360)  # lab up gives up at 300 s itself
+    # under a hardened root umask: every folder a service reads must still be its own or traversable
+    # (077 once left patroni/data root's 0700 and no leader ever bootstrapped)
+    up = cli("lab", "up", "--preset", "seed-15", "--dir", lab_dir, timeout=360, umask=0o077)  # up gives up at 300 s
     the_lab = Lab(lab_dir)
     try:
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
@@ -187,7 +189,7 @@ def test_down_leaves_nothing(lab: Lab) -> None:
 def test_up_again_after_down_keeps_the_data(lab: Lab) -> None:
     """`lab down` keeps the data: the next `lab up` comes back healthy on it (the runbook's one-off steps
     run again and must not fail on what exists) with the rows written before."""
-    up = cli("lab", "up", "--dir", lab.dir, timeout=360)
+    up = cli("lab", "up", "--dir", lab.dir, timeout=360, umask=0o077)
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     _wait_healthy(lab)
     password = SecretStore.load(lab.store).get("gitlab_db_password")

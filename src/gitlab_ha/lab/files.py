@@ -44,9 +44,19 @@ def _mkdir(path: Path, user: str, mode: int) -> None:
     os.chmod(path, mode)
 
 
+def _traversable(mode: int) -> int:
+    """A folder's mode for a file's: whoever may read the file may enter the folder (0600 → 0700)."""
+    return mode & 0o777 | (mode & 0o444) >> 2
+
+
 def write_file(item: OmnibusFile) -> None:
+    """Write one of the model's files; folders it lacks belong to the file's owner, as Omnibus makes them,
+    with modes set explicitly: under a umask of 077 they would otherwise be root's 0700 and the service
+    could not read its own file (initdb's bootstrap could not copy patroni/data)."""
     path = Path(str(item.path))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    missing = [p for p in reversed(path.parents) if not p.exists()]
+    for folder in missing:
+        _mkdir(folder, item.owner, _traversable(item.mode))
     write_atomic(path, item.content, mode=item.mode)
     os.chown(path, *_ids(item.owner))
 
