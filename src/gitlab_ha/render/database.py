@@ -218,6 +218,14 @@ def render_pgbouncer(ctx: Context, node: Node, rb: RbBuilder) -> None:
         comment="host is rewritten to the leader by the watcher",
     )
     rb.set("consul", "watchers", value=Words(["postgresql"]))
+    retry = ctx.topo.ha.pgbouncer.server_login_retry
+    if retry is not None:
+        rb.set(
+            "pgbouncer",
+            "server_login_retry",
+            value=retry,
+            comment="topology ha: after a failed connection to the leader, try again this soon (Omnibus 15)",
+        )
     rb.section("Monitoring")
     rb.set("pgbouncer_exporter", "listen_address", value=pgbouncer_exporter_address(node))
 

@@ -163,6 +163,17 @@ class ConsulHA(Strict):
         return value
 
 
+class PgBouncerHA(Strict):
+    """How soon PgBouncer tries its database again after a failed connection (Omnibus: 15 s); unset: Omnibus'."""
+
+    server_login_retry: int | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="seconds PgBouncer waits after a failed server connection before the next attempt",
+    )
+
+
 class HA(Strict):
     """Failover timing. Unset values render nothing, so production keeps Omnibus' defaults; the lab fills
     them from its profile (`lab up --profile fast|omnibus`)."""
@@ -170,6 +181,7 @@ class HA(Strict):
     patroni: PatroniHA = Field(default_factory=PatroniHA)
     sentinel: SentinelHA = Field(default_factory=SentinelHA)
     consul: ConsulHA = Field(default_factory=ConsulHA)
+    pgbouncer: PgBouncerHA = Field(default_factory=PgBouncerHA)
 
 
 class Redis(Strict):

@@ -2,14 +2,14 @@
 
 `omnibus` leaves every value unset, so the render writes nothing and Omnibus' defaults hold (Patroni
 ttl 30 s, loop_wait 10 s, retry_timeout 10 s; Sentinel down-after 10 s, failover-timeout 60 s; the
-leader check every 10 s). `fast` keeps within what Patroni accepts (ttl ≥ 20 s, loop_wait +
-2 × retry_timeout ≤ ttl) and instead of lowering the TTL ties the leader's session to its node's
+leader check every 10 s; PgBouncer's server_login_retry 15 s). `fast` keeps within what Patroni
+accepts (ttl ≥ 20 s, loop_wait + 2 × retry_timeout ≤ ttl) and instead of lowering the TTL ties the leader's session to its node's
 `serfHealth`: a lost node frees the leader key as soon as gossip sees it dead (docs/topology.md).
 """
 
 from __future__ import annotations
 
-from gitlab_ha.topology.model import HA, ConsulHA, PatroniHA, SentinelHA, Topology
+from gitlab_ha.topology.model import HA, ConsulHA, PatroniHA, PgBouncerHA, SentinelHA, Topology
 
 PROFILES: dict[str, HA] = {
     "omnibus": HA(),
@@ -27,8 +27,14 @@ PROFILES: dict[str, HA] = {
         ),
         sentinel=SentinelHA(down_after_milliseconds=1000, failover_timeout=10000),
         consul=ConsulHA(check_interval="1s"),
+        # a PgBouncer whose database was unreachable (the old leader, or the leader restarting) waits
+        # server_login_retry before it tries again, even after the watch points it at the new leader:
+        # with Omnibus' 15 s that wait, not the promotion (~2-4 s), was most of the write outage
+        pgbouncer=PgBouncerHA(server_login_retry=1),
     ),
 }
+
+_Section = PatroniHA | SentinelHA | ConsulHA | PgBouncerHA
 
 
 def with_profile(topo: Topology, profile: str) -> Topology:
@@ -36,12 +42,13 @@ def with_profile(topo: Topology, profile: str) -> Topology:
     base = PROFILES[profile]
     ha = topo.ha
 
-    def merge(own: PatroniHA | SentinelHA | ConsulHA, fallback: PatroniHA | SentinelHA | ConsulHA) -> dict[str, object]:
+    def merge(own: _Section, fallback: _Section) -> dict[str, object]:
         return {k: (v if v is not None else getattr(fallback, k)) for k, v in own.model_dump().items()}
 
     merged = HA(
         patroni=PatroniHA(**merge(ha.patroni, base.patroni)),
         sentinel=SentinelHA(**merge(ha.sentinel, base.sentinel)),
         consul=ConsulHA(**merge(ha.consul, base.consul)),
+        pgbouncer=PgBouncerHA(**merge(ha.pgbouncer, base.pgbouncer)),
     )
     return topo.model_copy(update={"ha": merged})

@@ -65,6 +65,7 @@ def topology_yaml(preset: Preset, nodes: list[PresetNode], *, cluster_name: str 
         "  patroni: {}      # ttl, loop_wait, retry_timeout, maximum_lag_on_failover, session_checks: [serfHealth]",
         "  sentinel: {}     # down_after_milliseconds, failover_timeout",
         "  consul: {}       # check_interval: 2s",
+        "  pgbouncer: {}    # server_login_retry (Omnibus 15 s)",
         "",
     ]
     redis_nodes = [n for n in nodes if Role.REDIS in n.roles]
