@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import typer
@@ -44,3 +46,34 @@ def test_unknown_command_exits_2() -> None:
     result = cli("frobnicate")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_the_verb_registry_names_every_command() -> None:
+    fresh = typer.Typer()
+    commands.register(fresh)
+    root = typer.main.get_command(fresh)
+    assert set(root.commands) == set(commands.VERBS)  # type: ignore[attr-defined]
+
+
+def test_a_named_verb_imports_its_own_module_only() -> None:
+    """`gitlab-ha consul …` (fifteen agents at each lab up) loads neither the topology models, the other
+    verbs, nor the drills' matplotlib; no verb, or a mistyped one, loads them all."""
+    probe = (
+        "import sys\n"
+        "from gitlab_ha.cli.main import run\n"
+        "sys.argv = ['gitlab-ha', *sys.argv[1:]]\n"
+        "try:\n    run()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(('gitlab_ha.cli.', 'matplotlib', 'psycopg', "
+        "'gitlab_ha.topology.model')))), file=sys.stderr)\n"
+    )
+
+    def loaded(*argv: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=False)
+        return set(done.stderr.split())
+
+    agent = loaded("consul", "agent", "--help")
+    assert "gitlab_ha.cli.consul_cmd" in agent
+    assert not agent & {"gitlab_ha.cli.render_cmd", "gitlab_ha.cli.drill_cmd", "gitlab_ha.topology.model", "matplotlib"}
+    everything = loaded("--help") | loaded("frobnicate")
+    assert {f"gitlab_ha.cli.{m}" for m in commands.VERBS.values()} <= everything
+    assert "matplotlib" not in everything and "psycopg" not in everything  # loaded by the verbs that draw or probe

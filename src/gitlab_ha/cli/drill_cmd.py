@@ -6,19 +6,23 @@ from __future__ import annotations
 import datetime
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gitlab_ha.cli.output import console, fail, print_table, sigterm_as_interrupt
-from gitlab_ha.drills import report as drill_report
-from gitlab_ha.drills.labsetup import ensure_lab
-from gitlab_ha.drills.runner import DrillError, Interrupted, RunConfig, RunResult, run_drill
 from gitlab_ha.drills.scenarios import DEFAULT_DURATION, SCENARIOS, resolve
 from gitlab_ha.errors import InputError
-from gitlab_ha.lab.lab import Lab
 from gitlab_ha.topology.profiles import PROFILES
+
+if TYPE_CHECKING:
+    from gitlab_ha.drills.runner import RunResult
+    from gitlab_ha.lab.lab import Lab
+
+# The runner, the lab and the report (matplotlib) are imported by `drill run` itself: every `gitlab-ha`
+# start, the lab's fifteen discovery agents included, imports this module to build the CLI.
 
 drill_app = typer.Typer(
     name="drill",
@@ -82,6 +86,11 @@ def run(
 
     Example: gitlab-ha drill run all --repeat 5 --profile omnibus --sync --report drills.md
     """
+    from gitlab_ha.drills import report as drill_report
+    from gitlab_ha.drills.labsetup import ensure_lab
+    from gitlab_ha.drills.runner import DrillError, Interrupted, RunConfig, run_drill
+    from gitlab_ha.lab.lab import Lab
+
     chosen = resolve(scenarios)
     if repeat < 1:
         fail("--repeat: at least 1")
@@ -151,6 +160,8 @@ def run(
 
 
 def _write_report(lab: Lab, report: Path | None, results: list[RunResult]) -> None:
+    from gitlab_ha.drills import report as drill_report
+
     path = report or lab.dir / "drills" / (datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".md")
     try:
         runs = drill_report.write(path, results)

@@ -7,6 +7,7 @@ import pwd
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,12 +16,16 @@ from gitlab_ha.cli.output import console, err_console, fail, sigterm_as_interrup
 from gitlab_ha.cli.status_cmd import run_status
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import read_user_text
-from gitlab_ha.lab.lab import Lab
-from gitlab_ha.lab.plan import lab_address
 from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.presets import PRESETS, expand
 from gitlab_ha.topology.profiles import PROFILES
 from gitlab_ha.topology.yaml_out import topology_yaml
+
+if TYPE_CHECKING:
+    from gitlab_ha.lab.lab import Lab
+
+# The lab (its supervisor, network, probes) is imported by the verbs themselves: every `gitlab-ha` start,
+# the lab's fifteen discovery agents included, imports this module to build the CLI.
 
 lab_app = typer.Typer(
     name="lab",
@@ -40,6 +45,8 @@ def _dir_option() -> Path:
 
 
 def _lab(directory: Path, out: Console = console) -> Lab:
+    from gitlab_ha.lab.lab import Lab
+
     lab = Lab(directory)
     out.print(f"lab: {lab.dir}" + (" (default; --dir to choose)" if directory == Path("lab") else ""))
     return lab
@@ -81,6 +88,8 @@ def up(
         raise typer.Exit(0)
     if profile not in PROFILES:
         fail(f"--profile {profile}: use {' or '.join(PROFILES)}")
+    from gitlab_ha.lab.plan import lab_address
+
     topo = load_text(text, source).topology
     say.print(f"failover timing: {profile} profile where the topology sets none (--profile fast|omnibus)")
     say.print("each node gets its own loopback address (all of 127/8 is local), keeping the real ports:")

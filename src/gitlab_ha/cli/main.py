@@ -35,16 +35,16 @@ def main(
     """Build, rehearse, check and operate a highly available multi-node Omnibus GitLab."""
 
 
-def _register() -> None:
+def _register(argv: list[str] | None = None) -> None:
     # Imported here so each verb module can import `app` helpers without cycles.
     from gitlab_ha.cli import commands
 
-    commands.register(app)
+    commands.register(app, argv)
 
 
 def run() -> None:
     """Console-script entry point: bad input exits 2 with one line, never a traceback."""
-    _register()
+    _register(sys.argv[1:])
     try:
         app()
     except InputError as exc:

@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from gitlab_ha.cli.output import console, fail, print_json
-from gitlab_ha.lab.lab import Lab
-from gitlab_ha.probe.model import Component, Verdict
-from gitlab_ha.probe.status import collect, healthy
-from gitlab_ha.probe.target import Target, for_topology
-from gitlab_ha.secrets.store import SecretStore
-from gitlab_ha.topology.load import load_topology
 
-COLORS = {Verdict.OK: "green", Verdict.DEGRADED: "yellow", Verdict.DOWN: "red", Verdict.NOT_RUNNABLE: "dim"}
+if TYPE_CHECKING:
+    from gitlab_ha.probe.model import Component
+    from gitlab_ha.probe.target import Target
+
+# The probes (psycopg, redis, the lab) are imported by the commands that use them: every `gitlab-ha`
+# start, the lab's fifteen discovery agents included, imports this module to build the CLI.
 
 
 def show(components: list[Component], title: str) -> None:
+    from rich.table import Table
+
+    from gitlab_ha.probe.model import Verdict
+
+    colors = {Verdict.OK: "green", Verdict.DEGRADED: "yellow", Verdict.DOWN: "red", Verdict.NOT_RUNNABLE: "dim"}
     table = Table(title=title, title_justify="left")
     for column in ("component", "verdict", "node", "what", "state", "detail"):
         table.add_column(column, overflow="fold")
     for component in components:
-        color = COLORS[component.verdict]
+        color = colors[component.verdict]
         table.add_row(
             f"[bold]{component.name}[/bold]",
             f"[{color}]{component.verdict.value}[/{color}]",
@@ -40,6 +44,11 @@ def show(components: list[Component], title: str) -> None:
 
 
 def target_of(lab_dir: Path | None, cluster: Path | None, secrets: Path | None) -> tuple[Target, str]:
+    from gitlab_ha.lab.lab import Lab
+    from gitlab_ha.probe.target import for_topology
+    from gitlab_ha.secrets.store import SecretStore
+    from gitlab_ha.topology.load import load_topology
+
     if cluster is not None:
         topo = load_topology(cluster).topology
         store = SecretStore.load(secrets) if secrets is not None else None
@@ -51,6 +60,8 @@ def target_of(lab_dir: Path | None, cluster: Path | None, secrets: Path | None) 
 def run_status(target: Target, title: str, json_out: bool, watch: float | None) -> int:
     if watch is not None and not 0 < watch <= 3600:
         fail(f"--watch {watch:g}: seconds between refreshes, above 0 and at most 3600")
+    from gitlab_ha.probe.status import collect, healthy
+
     while True:
         components = collect(target)
         ok = healthy(components)

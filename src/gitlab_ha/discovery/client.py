@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import Any
 
 import consul
-import consul.aio
 
 from gitlab_ha.errors import InputError
 
@@ -181,6 +180,8 @@ class AsyncConsulClient:
         self.api: Any = None
 
     async def __aenter__(self) -> AsyncConsulClient:
+        import consul.aio  # aiohttp's client (~0.3 s of imports), for the watch runner only
+
         host, port, scheme = self._where
         self.api = consul.aio.Consul(host=host, port=port, scheme=scheme, token=self._token)
         return self

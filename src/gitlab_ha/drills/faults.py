@@ -10,9 +10,12 @@ import contextlib
 import os
 import signal
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gitlab_ha.drills import partition
-from gitlab_ha.drills.cluster import DrillLab
+
+if TYPE_CHECKING:
+    from gitlab_ha.drills.cluster import DrillLab
 
 
 @dataclass

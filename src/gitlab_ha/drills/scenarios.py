@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gitlab_ha.drills.cluster import DrillLab
 from gitlab_ha.drills.faults import Fault, Hang, Kill, Lose, Partition, Restart, Stop
 from gitlab_ha.errors import InputError
-from gitlab_ha.lab.plan import LabNode
+
+if TYPE_CHECKING:  # `drill list` and the CLI's help read the scenarios without loading the lab
+    from gitlab_ha.drills.cluster import DrillLab
+    from gitlab_ha.lab.plan import LabNode
 
 # How long a held fault lasts unless --duration says otherwise: past the profile's failover time.
 DEFAULT_DURATION = {"fast": 20.0, "omnibus": 60.0}

@@ -6,13 +6,15 @@ every PgBouncer followed, healthy). Time 0 is the fault."""
 from __future__ import annotations
 
 from pathlib import Path
-
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from gitlab_ha.drills.checker import Metrics
 from gitlab_ha.drills.history import History, Outcome, Store
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+# matplotlib (~1 s of imports) is loaded by draw() alone: the report module is imported by every CLI start.
 
 BIN = 0.25
 COLORS = {Outcome.OK: "#2e7d32", Outcome.FAILED: "#c62828", Outcome.UNKNOWN: "#f9a825"}
@@ -50,6 +52,9 @@ def draw(history: History, metrics: Metrics | None, path: Path, title: str) -> P
     times = [op.completed for op in history.ops if op.completed is not None] + [e.t for e in history.events]
     start = min(times, default=fault) - fault
     end = max(times, default=fault) - fault
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(11, 6.5), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(3, 1, sharex=True, height_ratios=[3, 3, 1.4])
