@@ -18,10 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-import redis
 
 from gitlab_ha.lab.lab import Lab, leader
-from gitlab_ha.probe.redis import discover_master
+from gitlab_ha.probe.redis import discover_master, redis_client
 from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.proc import wait_for
 from gitlab_ha.secrets.store import SecretStore
@@ -74,7 +73,7 @@ def redis_write(sentinels: list[tuple[str, int]], name: str, password: str) -> N
     where = discover_master(sentinels, name, timeout=0.5)
     if where is None:
         raise OSError("no master")
-    client = redis.Redis(host=where[0], port=where[1], password=password, socket_timeout=0.5)
+    client = redis_client(where[0], where[1], timeout=0.5, password=password)  # one try: the loop re-asks Sentinel
     try:
         client.set("bench", time.time())
     finally:

@@ -17,7 +17,7 @@ import redis
 from gitlab_ha.lab.lab import Lab, leader
 from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.lab.plan import LabNode
-from gitlab_ha.probe.redis import discover_master
+from gitlab_ha.probe.redis import discover_master, redis_client
 from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.proc import call, wait_for
 from gitlab_ha.secrets.store import SecretStore
@@ -129,7 +129,7 @@ def test_the_redis_master_stopped(lab: Lab) -> None:
             where = discover_master(sentinels, name)
             if where is None:
                 return None
-            client = redis.Redis(host=where[0], port=where[1], password=password, socket_timeout=1)
+            client = redis_client(where[0], where[1], timeout=1, password=password)
             try:
                 client.set("lab-key", "after failover")
             except redis.RedisError:

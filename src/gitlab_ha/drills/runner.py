@@ -29,7 +29,7 @@ from gitlab_ha.drills.primaries import PrimarySampler
 from gitlab_ha.drills.scenarios import DEFAULT_DURATION, Leaders, Scenario
 from gitlab_ha.drills.writers import TABLE, Endpoints, RedisWriter, SqlWriter, Writer, key
 from gitlab_ha.lab.lab import Lab
-from gitlab_ha.probe.redis import discover_master
+from gitlab_ha.probe.redis import discover_master, redis_client
 from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.proc import NotReady, wait_for
 
@@ -147,7 +147,7 @@ def read_back(endpoints: Endpoints, run_id: str, redis_count: int, deadline: flo
         where = discover_master(list(endpoints.sentinels), endpoints.master_name)
         if where is None:
             return None
-        client = redis.Redis(host=where[0], port=where[1], password=endpoints.redis_password, socket_timeout=5)
+        client = redis_client(where[0], where[1], timeout=5, password=endpoints.redis_password)
         try:
             if client.info("replication").get("role") != "master":
                 return None

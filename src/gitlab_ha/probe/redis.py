@@ -6,11 +6,29 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from gitlab_ha.probe.model import Component, Row, Verdict
 from gitlab_ha.probe.target import Target
 
 T = TypeVar("T")
+
+
+def redis_client(
+    host: str, port: int, *, timeout: float, password: str | None = None, text: bool = False
+) -> redis.Redis:
+    """One try per call: redis-py retries a refused or timed-out connection three times with backoff by
+    default (4.5 s on a dead node), which held every probe, and the failover bench's writer, on a lost
+    node's address long after Sentinel named the new master. The callers retry (and re-ask Sentinel)."""
+    return redis.Redis(
+        host=host,
+        port=port,
+        password=password,
+        socket_timeout=timeout,
+        decode_responses=text,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def parse_redis(infos: dict[str, tuple[str, dict[str, Any] | None]]) -> tuple[list[Row], str | None]:
@@ -58,7 +76,7 @@ def collect(target: Target) -> Component:
     password = target.secret("redis_password")
     infos: dict[str, tuple[str, dict[str, Any] | None]] = {}
     for node in target.running("redis"):
-        client = redis.Redis(host=node.address, port=node.redis_port, password=password, socket_timeout=2)
+        client = redis_client(node.address, node.redis_port, timeout=2, password=password)
         try:
             infos[node.name] = (node.address, client.info("replication"))
         except redis.RedisError:
@@ -68,7 +86,7 @@ def collect(target: Target) -> Component:
     rows, master = parse_redis(infos)
     views: dict[str, tuple[str, Any, str | None]] = {}
     for node in target.running("sentinel"):
-        client = redis.Redis(host=node.address, port=26379, socket_timeout=2, decode_responses=True)
+        client = redis_client(node.address, 26379, timeout=2, text=True)
         try:
             addr = client.sentinel_get_master_addr_by_name(target.redis_master_name)
             try:
@@ -97,7 +115,7 @@ def ask_sentinels(
 ) -> T | None:
     """The first useful answer of `ask` from the Sentinels in turn (None from all: None)."""
     for host, port in sentinels:
-        client = redis.Redis(host=host, port=port, socket_timeout=timeout, decode_responses=True)
+        client = redis_client(host, port, timeout=timeout, text=True)
         try:
             answer = ask(client)
         except redis.RedisError:
