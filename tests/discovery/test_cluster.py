@@ -207,7 +207,7 @@ def test_a_killed_client_turns_critical_leaves_dns_and_returns_without_duplicate
             {c["CheckID"]: c["Status"] for c in server.get(f"/v1/health/node/{db.name}")}["serfHealth"] == "critical"
         ),
         "serfHealth of the killed client to turn critical",
-        deadline=10,
+        deadline=20,  # Consul's LAN gossip: probe 1 s, then 4 s of suspicion
     )
     assert dig(server, "postgresql.service.consul") == []
     assert healthy(cluster.clients[1], "postgresql") == []
@@ -234,7 +234,7 @@ def test_leader_sigkill_elects_a_new_leader_and_writes_succeed(cluster: Cluster)
     wait_until(
         lambda: {c["CheckID"]: c["Status"] for c in new.get(f"/v1/health/node/{old.name}")}["serfHealth"] == "critical",
         "the old leader's serfHealth to turn critical",
-        deadline=10,
+        deadline=20,  # Consul's LAN gossip: probe 1 s, then 4 s of suspicion
     )
     old.start()
     cluster.leader()

@@ -131,7 +131,7 @@ class Agent:
             config.serf_lan_port,
             advertise=config.address,
             keyring=keyring,
-            profile=config.gossip,
+            profile=config.gossip_profile(),
             on_change=self._member_changed,
         )
         self.cluster: ClusterBase

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_ha.discovery.definitions import WatchDefinition, parse_watch
-from gitlab_ha.discovery.gossip import FAST, Profile
+from gitlab_ha.discovery.gossip import CONSUL_LAN, DEV, Profile
 from gitlab_ha.discovery.state import CommandError
 from gitlab_ha.discovery.tls import TLSConfig
 from gitlab_ha.discovery.values import format_duration, norm, parse_duration
@@ -461,7 +461,8 @@ class AgentConfig:
     encrypt_verify_incoming: bool = True
     encrypt_verify_outgoing: bool = True
     raft_multiplier: int = 1
-    gossip: Profile = FAST
+    # gossip_lan {…}; unset: Consul's LAN timing, or its dev-mode timing under -dev (gossip_profile)
+    gossip: Profile | None = None
     leave_on_terminate: bool | None = None
     skip_leave_on_interrupt: bool | None = None
     session_ttl_min: float = 10.0
@@ -479,6 +480,10 @@ class AgentConfig:
     @property
     def address(self) -> str:
         return self.advertise_addr or (self.bind_addr if self.bind_addr not in ("0.0.0.0", "::") else "127.0.0.1")
+
+    def gossip_profile(self) -> Profile:
+        """The gossip timing this agent runs: `gossip_lan` as given, else Consul's (dev-mode under -dev)."""
+        return self.gossip or (DEV if self.dev else CONSUL_LAN)
 
 
 # Keys Consul knows that this agent reads but has no use for; accepted so real configs validate. None of
@@ -749,7 +754,7 @@ def _gossip_lan(cfg: AgentConfig, value: Any, where: str) -> None:
     for name in ("probe_interval", "probe_timeout"):
         if name in changes and not 0.05 <= changes[name] <= 60:
             raise InputError("must be between 50ms and 60s", f"{where}.{name}")
-    cfg.gossip = dataclasses.replace(cfg.gossip, **changes)
+    cfg.gossip = dataclasses.replace(cfg.gossip or cfg.gossip_profile(), **changes)
 
 
 def _ports(cfg: AgentConfig, value: Any, where: str) -> None:

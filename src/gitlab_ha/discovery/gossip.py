@@ -56,22 +56,26 @@ DEFAULT_PORT = 8301
 
 @dataclass(frozen=True)
 class Profile:
-    """Gossip timing; `fast` for the lab (a dead node is failed in about 1.5 s), `consul` for Consul's LAN defaults."""
+    """Gossip timing. Consul's LAN defaults unless `gossip_lan` says otherwise (a dead node is failed after
+    about probe 1 s + suspicion 4 × log10(n) s: 5-6 s in a 15-node cluster); `-dev` runs Consul's dev-mode
+    timing (about 0.3 s)."""
 
-    probe_interval: float = 0.5
-    probe_timeout: float = 0.25
-    suspicion_mult: float = 2.0  # suspicion timeout = suspicion_mult * probe_interval * max(1, log10(n))
+    probe_interval: float = 1.0
+    probe_timeout: float = 0.5
+    suspicion_mult: float = 4.0  # suspicion timeout = suspicion_mult * probe_interval * max(1, log10(n))
     indirect_checks: int = 3
     retransmit_mult: int = 4
-    push_pull_interval: float = 10.0
-    reconnect_interval: float = 2.0
+    push_pull_interval: float = 30.0
+    reconnect_interval: float = 30.0
     gossip_interval: float = 0.2  # news is also sent to `gossip_nodes` members this often, not only on pings
     gossip_nodes: int = 3
 
 
-FAST = Profile()
-CONSUL_LAN = Profile(probe_interval=1.0, probe_timeout=0.5, suspicion_mult=4.0, push_pull_interval=30.0,
-                     reconnect_interval=30.0)  # fmt: skip
+CONSUL_LAN = Profile()
+# Consul's -dev agent (agent/config/default.go, DevConsulSource): memberlist probes and gossip every 100 ms.
+# push-pull and reconnect stay short here too: a dev cluster is small and restarts often.
+DEV = Profile(probe_interval=0.1, probe_timeout=0.1, suspicion_mult=3.0, push_pull_interval=10.0,
+              reconnect_interval=2.0, gossip_interval=0.1)  # fmt: skip
 
 
 class Keyring:
@@ -159,7 +163,7 @@ class Gossip:
         advertise: str = "",
         tags: dict[str, str] | None = None,
         keyring: Keyring | None = None,
-        profile: Profile = FAST,
+        profile: Profile = CONSUL_LAN,
         on_change: Callable[[Member], None] | None = None,
     ) -> None:
         self.name = name
