@@ -29,8 +29,9 @@ def test_patroni_healthy_degraded_and_down() -> None:
     assert component.verdict is Verdict.OK and leader == "127.10.1.120"
     lagging = {"members": [CLUSTER["members"][0], {**CLUSTER["members"][1], "lag": 5 * 1048576}]}
     assert patroni.parse(lagging, ["postgres-1", "postgres-2"])[0].verdict is Verdict.DEGRADED
-    stopped = {"members": [CLUSTER["members"][0], {**CLUSTER["members"][1], "state": "stopped"}]}
-    assert patroni.parse(stopped, ["postgres-1", "postgres-2"])[0].verdict is Verdict.DEGRADED
+    for state in ("stopped", "running", "starting"):  # "running", not streaming: a demoted leader before rewind
+        other = {"members": [CLUSTER["members"][0], {**CLUSTER["members"][1], "state": state}]}
+        assert patroni.parse(other, ["postgres-1", "postgres-2"])[0].verdict is Verdict.DEGRADED, state
     missing = patroni.parse({"members": [CLUSTER["members"][0]]}, ["postgres-1", "postgres-2"])[0]
     assert missing.verdict is Verdict.DEGRADED and missing.rows[1].state == "missing"
     two = {"members": [CLUSTER["members"][0], {**CLUSTER["members"][1], "role": "leader", "state": "running"}]}

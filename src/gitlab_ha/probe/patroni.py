@@ -51,7 +51,10 @@ def parse(cluster: dict[str, Any], expected: list[str]) -> tuple[Component, str 
         if role == "leader":
             ok = state == "running"
         else:
-            ok = state in ("streaming", "running") and (lag_mb is None or lag_mb <= LAG_OK_MB)
+            # a replica is healthy when it streams from the leader: "running" is also what a demoted
+            # leader reports while it waits to rewind, and a drill begun then interrupted its pg_rewind
+            # (its data directory was left unusable)
+            ok = state == "streaming" and (lag_mb is None or lag_mb <= LAG_OK_MB)
             detail += f", lag {'?' if lag_mb is None else f'{lag_mb:.2f}'} MB"
         rows.append(Row(name, role, state, detail, ok))
     if len(leaders) != 1:
