@@ -339,7 +339,7 @@ class Gossip:
                 asyncio.get_running_loop().call_later(5.0, self._relays.pop, self._seq, None)
         elif kind == "sync":
             for update in msg.get("m") or []:
-                self._merge(update)
+                self._merge(update, remote_state=True)
             if msg.get("reply"):
                 self._send_to(sender, {"t": "sync", "from": self.name, "m": self._state(), "reply": False,
                                        "seq": msg.get("seq")})  # fmt: skip
@@ -349,10 +349,17 @@ class Gossip:
                 if fut is not None and not fut.done():
                     fut.set_result(True)
 
-    def _merge(self, update: dict[str, Any]) -> None:
+    def _merge(self, update: dict[str, Any], *, remote_state: bool = False) -> None:
+        """Apply one member's news. `remote_state`: it comes from another member's full state (push-pull),
+        where a death is only that member's opinion: like memberlist's mergeState, it makes the member
+        suspect here, so that a live member refutes it instead of being failed at once. A partitioned
+        node, healed, used to hand every server its verdict on the nodes it could not reach: the new
+        Patroni leader's node was failed, its session ended and the stale old leader took over."""
         name, inc, state = str(update["n"]), int(update["i"]), str(update["s"])
         if state not in _RANK:
             return
+        if remote_state and state == DEAD:
+            state = SUSPECT
         if name == self.name:
             if state != ALIVE and not self.leaving and inc >= self.me.incarnation:
                 self.me.incarnation = inc + 1  # refute: we are alive
