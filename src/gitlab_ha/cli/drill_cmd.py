@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from gitlab_ha.drills.runner import RunResult
     from gitlab_ha.lab.lab import Lab
 
-# The runner, the lab and the report (matplotlib) are imported by `drill run` itself: every `gitlab-ha`
-# start, the lab's fifteen discovery agents included, imports this module to build the CLI.
+# The runner, the lab and the report (matplotlib) are imported by the commands that use them: `gitlab-ha --help`
+# and a mistyped verb import every verb module (cli/commands.py), and should stay quick.
 
 drill_app = typer.Typer(
     name="drill",

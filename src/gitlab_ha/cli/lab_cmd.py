@@ -24,8 +24,8 @@ from gitlab_ha.topology.yaml_out import topology_yaml
 if TYPE_CHECKING:
     from gitlab_ha.lab.lab import Lab
 
-# The lab (its supervisor, network, probes) is imported by the verbs themselves: every `gitlab-ha` start,
-# the lab's fifteen discovery agents included, imports this module to build the CLI.
+# The lab (its supervisor, network, probes) is imported by the commands that use them: `gitlab-ha --help`
+# and a mistyped verb import every verb module (cli/commands.py), and should stay quick.
 
 lab_app = typer.Typer(
     name="lab",

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from gitlab_ha.probe.model import Component
     from gitlab_ha.probe.target import Target
 
-# The probes (psycopg, redis, the lab) are imported by the commands that use them: every `gitlab-ha`
-# start, the lab's fifteen discovery agents included, imports this module to build the CLI.
+# The probes (psycopg, redis, the lab) are imported by the commands that use them: `gitlab-ha --help`
+# and a mistyped verb import every verb module (cli/commands.py), and should stay quick.
 
 
 def show(components: list[Component], title: str) -> None:

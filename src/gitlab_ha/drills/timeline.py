@@ -14,7 +14,7 @@ from gitlab_ha.drills.history import History, Outcome, Store
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-# matplotlib (~1 s of imports) is loaded by draw() alone: the report module is imported by every CLI start.
+# matplotlib (~1 s of imports) is loaded by draw() alone: `gitlab-ha --help` imports the drill verb, and this.
 
 BIN = 0.25
 COLORS = {Outcome.OK: "#2e7d32", Outcome.FAILED: "#c62828", Outcome.UNKNOWN: "#f9a825"}
