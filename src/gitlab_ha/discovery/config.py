@@ -754,7 +754,7 @@ def _gossip_lan(cfg: AgentConfig, value: Any, where: str) -> None:
     for name in ("probe_interval", "probe_timeout"):
         if name in changes and not 0.05 <= changes[name] <= 60:
             raise InputError("must be between 50ms and 60s", f"{where}.{name}")
-    cfg.gossip = dataclasses.replace(cfg.gossip or cfg.gossip_profile(), **changes)
+    cfg.gossip = dataclasses.replace(cfg.gossip_profile(), **changes)
 
 
 def _ports(cfg: AgentConfig, value: Any, where: str) -> None:
