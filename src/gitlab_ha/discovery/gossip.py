@@ -10,6 +10,12 @@ Changes ride on every ping and ack (each is sent a few times), and a full state 
 (push-pull) runs at join and every `push_pull_interval`. Failed members are tried again now and then,
 so a healed partition merges. A graceful leave announces `left`.
 
+Three rules of memberlist make sure a live member hears an accusation in time to refute it, whatever
+happened to the gossip that carried it (sent while the member was restarting, say): a ping to a suspect
+member carries the suspicion; news still goes to failed members for `gossip_to_the_dead`; and a member
+that hears itself alive at a higher incarnation than its own (it restarted, at incarnation 0) takes a
+higher one, as it does when its tags differ (so others accept its new self at all).
+
 Encryption (`encrypt`, a 16/24/32-byte base64 key): every packet is `0x01 | nonce(12) | AES-GCM(json)`.
 `encrypt_verify_outgoing = false` sends plain packets (`0x00 | json`); `encrypt_verify_incoming = false`
 accepts them; both true (the default) refuse anything not sealed with the key — which is how Consul
@@ -35,7 +41,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +75,7 @@ class Profile:
     reconnect_interval: float = 30.0
     gossip_interval: float = 0.2  # news is also sent to `gossip_nodes` members this often, not only on pings
     gossip_nodes: int = 3
+    gossip_to_the_dead: float = 30.0  # memberlist's GossipToTheDeadTime: a failed member still hears news
 
 
 CONSUL_LAN = Profile()
@@ -145,6 +152,11 @@ class Member:
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, gossip: Gossip) -> None:
         self.gossip = gossip
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         self.gossip._received(data, (str(addr[0]), int(addr[1])))
@@ -175,6 +187,7 @@ class Gossip:
         self.me = Member(name, advertise or bind, port, dict(tags or {}))
         self.members: dict[str, Member] = {name: self.me}
         self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _Protocol | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._seq = 0
         self._acks: dict[int, asyncio.Future[bool]] = {}
@@ -189,7 +202,7 @@ class Gossip:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.bind else socket.AF_INET
-        transport, _ = await loop.create_datagram_endpoint(
+        transport, self._protocol = await loop.create_datagram_endpoint(
             lambda: _Protocol(self), local_addr=(self.bind, self.port), family=family
         )
         self._transport = transport
@@ -209,8 +222,9 @@ class Gossip:
                 await task
         for handle in self._suspicions.values():
             handle.cancel()
-        if self._transport is not None:
+        if self._transport is not None and self._protocol is not None:
             self._transport.close()
+            await self._protocol.closed  # the socket is closed only then: the port is free once stop returns
 
     async def leave(self, wait: float = 1.0) -> None:
         """Announce `left` to everyone (several times), then stop answering."""
@@ -268,14 +282,14 @@ class Gossip:
 
     # -- sending -------------------------------------------------------------------------------------------------
 
-    def _send(self, member: Member, msg: dict[str, Any]) -> None:
-        self._send_to((member.addr, member.port), msg)
+    def _send(self, member: Member, msg: dict[str, Any], about: Sequence[dict[str, Any]] = ()) -> None:
+        self._send_to((member.addr, member.port), msg, about)
 
-    def _send_to(self, target: tuple[str, int], msg: dict[str, Any]) -> None:
+    def _send_to(self, target: tuple[str, int], msg: dict[str, Any], about: Sequence[dict[str, Any]] = ()) -> None:
         if self._transport is None or self._transport.is_closing():
             return
         if msg["t"] in ("ping", "ack", "ping_req", "gossip"):
-            msg["u"] = self._piggyback()
+            msg["u"] = [*about, *self._piggyback()]
         data = json.dumps(msg, separators=(",", ":")).encode()
         if len(data) > MAX_PACKET:
             msg.pop("u", None)
@@ -361,8 +375,8 @@ class Gossip:
         if remote_state and state == DEAD:
             state = SUSPECT
         if name == self.name:
-            if state != ALIVE and not self.leaving and inc >= self.me.incarnation:
-                self.me.incarnation = inc + 1  # refute: we are alive
+            if not self.leaving and self._contradicts_me(update, state, inc):
+                self.me.incarnation = inc + 1  # refute: we are alive, and as we are now
                 self._enqueue(self.me.update())
             return
         member = self.members.get(name)
@@ -396,6 +410,19 @@ class Gossip:
                     self._suspect(member, inc)
             else:
                 self._set(member, state, inc)
+
+    def _contradicts_me(self, update: dict[str, Any], state: str, inc: int) -> bool:
+        """News about this member that others would believe over what it says of itself: an accusation at
+        its incarnation or later, or an alive record from a previous life (a higher incarnation, or the same
+        one with other tags or address) — memberlist's aliveNode refutes those too."""
+        if state != ALIVE:
+            return inc >= self.me.incarnation
+        if inc > self.me.incarnation:
+            return True
+        return inc == self.me.incarnation and (
+            dict(update.get("t") or {}) != self.me.tags
+            or (str(update["a"]), int(update["p"])) != (self.me.addr, self.me.port)
+        )
 
     def _suspect(self, member: Member, inc: int) -> None:
         member.incarnation = inc
@@ -468,8 +495,10 @@ class Gossip:
         seq = self._seq
         fut: asyncio.Future[bool] = loop.create_future()
         self._acks[seq] = fut
+        # a suspect member hears the suspicion with the ping, to refute it at once (memberlist's probeNode)
+        about = [target.update()] if target.state == SUSPECT else []
         try:
-            self._send(target, {"t": "ping", "seq": seq, "from": self.name, "target": target.name})
+            self._send(target, {"t": "ping", "seq": seq, "from": self.name, "target": target.name}, about)
             with contextlib.suppress(TimeoutError):
                 await within(asyncio.shield(fut), self.profile.probe_timeout)
                 return
@@ -479,7 +508,7 @@ class Gossip:
                     helper,
                     {"t": "ping_req", "seq": seq, "from": self.name, "target": target.name},
                 )
-            self._send(target, {"t": "ping", "seq": seq, "from": self.name, "target": target.name})
+            self._send(target, {"t": "ping", "seq": seq, "from": self.name, "target": target.name}, about)
             left = max(self.profile.probe_timeout, self.profile.probe_interval - (loop.time() - started))
             with contextlib.suppress(TimeoutError):
                 await within(asyncio.shield(fut), left)
@@ -496,8 +525,12 @@ class Gossip:
             await asyncio.sleep(self.profile.gossip_interval)
             if not self._queue:
                 continue
-            live = self._live_others()
-            for member in random.sample(live, min(len(live), self.profile.gossip_nodes)):
+            now = time.monotonic()
+            recently_failed = [
+                m for m in self.members.values() if m.state == DEAD and now - m.since < self.profile.gossip_to_the_dead
+            ]  # a member failed wrongly hears it and refutes (memberlist's gossip to the dead)
+            targets = self._live_others() + recently_failed
+            for member in random.sample(targets, min(len(targets), self.profile.gossip_nodes)):
                 if not self._queue:
                     break
                 self._send(member, {"t": "gossip", "from": self.name})
