@@ -13,8 +13,11 @@ from gitlab_ha.drills.checker import check
 from gitlab_ha.drills.history import Readback, Store
 from gitlab_ha.drills.labsetup import sync_of, with_sync
 from gitlab_ha.drills.runner import RunConfig, RunResult
+from gitlab_ha.drills.scenarios import SCENARIOS
 from gitlab_ha.errors import InputError
 from gitlab_ha.lab.network import LabNetwork
+from gitlab_ha.topology.load import load_text
+from gitlab_ha.topology.profiles import with_profile
 from tests.drills.test_checker import _failover_history
 from tests.helpers import cli, preset_text
 
@@ -48,6 +51,27 @@ def test_reports_merge_configurations_side_by_side(tmp_path: Path) -> None:
     drill_report.write(report, [_result("fast", "off", 1)])
     runs = json.loads((tmp_path / "drills.json").read_text())["runs"]
     assert [(r["profile"], r["index"]) for r in runs] == [("omnibus", 1), ("fast", 1)]
+
+
+def test_the_report_says_how_long_the_fault_was_held(tmp_path: Path) -> None:
+    report = tmp_path / "drills.md"
+    held = _result("fast", "off", 1)
+    held.held = 30.0
+    drill_report.write(report, [held, _result("fast", "off", 2)])
+    runs = json.loads((tmp_path / "drills.json").read_text())["runs"]
+    assert [r["held"] for r in runs] == [30.0, None]
+    assert "- fast, async: fault held 30 s; timelines [run 1]" in report.read_text()
+
+
+def test_a_hung_leader_is_held_past_the_ttl_the_lab_runs() -> None:
+    # the hung leader's node stays alive: only the TTL frees its key, so a hold of ttl or less shows no failover
+    hung, lost = SCENARIOS["leader-hung"], SCENARIOS["leader-node-lost"]
+    fast_ttl = with_profile(load_text(preset_text("seed-15"), "t.yml").topology, "fast").ha.patroni.effective_ttl
+    omnibus_ttl = with_profile(load_text(preset_text("seed-15"), "t.yml").topology, "omnibus").ha.patroni.effective_ttl
+    assert (fast_ttl, omnibus_ttl) == (20, 30)
+    assert hung.hold("fast", fast_ttl) == 30.0 > fast_ttl
+    assert hung.hold("omnibus", omnibus_ttl) == 60.0 > omnibus_ttl + 10
+    assert lost.hold("fast", fast_ttl) == 20.0  # a lost node is failed by gossip, long before the TTL
 
 
 def test_report_names_are_checked(tmp_path: Path) -> None:

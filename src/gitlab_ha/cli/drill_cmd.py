@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from gitlab_ha.cli.output import console, fail, print_table, sigterm_as_interrupt
-from gitlab_ha.drills.scenarios import DEFAULT_DURATION, SCENARIOS, resolve
+from gitlab_ha.drills.scenarios import DEFAULT_DURATION, PAST_TTL, SCENARIOS, resolve
 from gitlab_ha.errors import InputError
 from gitlab_ha.topology.profiles import PROFILES
 
@@ -72,7 +72,7 @@ def run(
         None,
         "--duration",
         help=f"Seconds a held fault lasts (default {DEFAULT_DURATION['fast']:g} fast, "
-        f"{DEFAULT_DURATION['omnibus']:g} omnibus).",
+        f"{DEFAULT_DURATION['omnibus']:g} omnibus; a hung leader at least Patroni's ttl + {PAST_TTL:g}).",
     ),
     report: Path | None = typer.Option(
         None, "--report", help="FILE.md (with FILE.json beside it) or FILE.json; default LAB/drills/<time>.md."

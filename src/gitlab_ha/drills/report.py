@@ -91,6 +91,7 @@ def record(result: RunResult, history_file: str, timeline_file: str) -> dict[str
         "problems": result.problems,
         "notes": result.notes,
         "seconds": round(result.seconds, 1),
+        "held": result.held,
         "metrics": None if result.metrics is None else result.metrics.to_dict(),
         "history": history_file,
         "timeline": timeline_file,
@@ -176,7 +177,9 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         for profile, sync in configs(mine):
             group = [r for r in mine if (r["profile"], r["sync"]) == (profile, sync)]
             links = ", ".join(f"[run {r['index']}]({r['timeline']})" for r in group if r.get("timeline"))
-            lines.append(f"- {config_label(profile, sync)}: timelines {links or '—'}")
+            holds = sorted({float(r["held"]) for r in group if isinstance(r.get("held"), (int, float))})
+            held = f"fault held {', '.join(f'{h:g}' for h in holds)} s; " if holds else ""
+            lines.append(f"- {config_label(profile, sync)}: {held}timelines {links or '—'}")
             for run in group:
                 for problem in run.get("problems", []):
                     lines.append(f"  - **run {run['index']}: {problem}**")

@@ -26,7 +26,7 @@ from gitlab_ha.drills.checker import Metrics, check, problems
 from gitlab_ha.drills.cluster import DrillLab
 from gitlab_ha.drills.history import Event, History, Readback
 from gitlab_ha.drills.primaries import PrimarySampler
-from gitlab_ha.drills.scenarios import DEFAULT_DURATION, Leaders, Scenario
+from gitlab_ha.drills.scenarios import Leaders, Scenario
 from gitlab_ha.drills.writers import TABLE, Endpoints, RedisWriter, SqlWriter, Writer, key
 from gitlab_ha.lab.lab import Lab
 from gitlab_ha.probe.redis import discover_master, redis_client
@@ -66,6 +66,7 @@ class RunResult:
     healthy_after: bool = False
     interrupted: bool = False
     seconds: float = 0.0
+    held: float | None = None  # seconds a held fault lasted; None for an instant one
 
     @property
     def passed(self) -> bool:
@@ -309,7 +310,8 @@ def run_drill(
     create_table(workload.endpoints)
     fault = scenario.fault(drill, leads)
     history.target = fault.target
-    hold = DEFAULT_DURATION[config.profile] if duration is None else duration
+    hold = scenario.hold(config.profile, drill.plan.lab_topo.ha.patroni.effective_ttl) if duration is None else duration
+    result.held = hold if scenario.held else None
     try:
         with _running(workload):
             phase("warming up")

@@ -21,6 +21,10 @@ if TYPE_CHECKING:  # `drill list` and the CLI's help read the scenarios without 
 
 # How long a held fault lasts unless --duration says otherwise: past the profile's failover time.
 DEFAULT_DURATION = {"fast": 20.0, "omnibus": 60.0}
+# A hung leader keeps its node (and its node's serfHealth) alive: only the leader key's TTL frees the key
+# (Patroni asks Consul for a session TTL of ttl / 2 and Consul waits up to twice that), so a fault held for
+# `ttl` seconds or less never sees a failover. Such faults last at least ttl + this.
+PAST_TTL = 10.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,12 @@ class Scenario:
     summary: str
     fault: Callable[[DrillLab, Leaders], Fault]
     held: bool = False
+    outlasts_ttl: bool = False  # held at least the Patroni ttl + PAST_TTL by default (only the TTL heals it)
+
+    def hold(self, profile: str, patroni_ttl: int) -> float:
+        """How long the fault is held when --duration does not say."""
+        default = DEFAULT_DURATION[profile]
+        return max(default, patroni_ttl + PAST_TTL) if self.outlasts_ttl else default
 
     @property
     def database(self) -> bool:
@@ -100,6 +110,7 @@ SCENARIOS: dict[str, Scenario] = {
             "the Patroni leader's Patroni and PostgreSQL stopped with SIGSTOP, continued later (SIGCONT)",
             lambda d, lead: Hang(d, f"patroni@{lead.primary.name}"),
             held=True,
+            outlasts_ttl=True,
         ),
         Scenario(
             "pgbouncer-killed",

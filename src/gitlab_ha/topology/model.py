@@ -137,9 +137,14 @@ class PatroniHA(Strict):
         "the leader's node is seen dead, instead of after the TTL",
     )
 
+    @property
+    def effective_ttl(self) -> int:
+        """The leader key's lifetime Patroni runs with: this ttl, or Omnibus' 30 s."""
+        return self.ttl or 30
+
     @model_validator(mode="after")
     def _timing(self) -> PatroniHA:
-        ttl, loop, retry = self.ttl or 30, self.loop_wait or 10, self.retry_timeout or 10
+        ttl, loop, retry = self.effective_ttl, self.loop_wait or 10, self.retry_timeout or 10
         if loop + 2 * retry > ttl:
             raise ValueError(f"loop_wait + 2 x retry_timeout ({loop} + 2 x {retry}) must not exceed ttl ({ttl})")
         return self
