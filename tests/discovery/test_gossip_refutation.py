@@ -130,9 +130,8 @@ async def _restarted() -> tuple[int, int, dict[str, str], int]:
     a, b = await _pair(DEV, {"role": "node"})
     port = b.port
     try:
-        # b's earlier life reached incarnation 5 (it refuted a few suspicions)
-        b.me.incarnation = 5
-        b._enqueue(b.me.update())
+        # b's earlier life reached incarnation 5: it refuted a suspicion "c" raised at incarnation 4
+        _tell(b.port, {"t": "gossip", "from": "c", "u": [{**b.me.update(), "s": SUSPECT, "i": 4}]})
         assert await _until(lambda: a.members["b"].incarnation == 5, 5)
     finally:
         await b.stop()

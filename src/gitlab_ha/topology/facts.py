@@ -7,6 +7,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
+# Patroni's timing when gitlab.rb sets none (patroni/attributes/default.rb, unchanged 16.6 → 19.3).
+OMNIBUS_PATRONI_TIMING: Final[dict[str, int]] = {"loop_wait": 10, "ttl": 30, "retry_timeout": 10}
+
 # Ports every component agrees on (Omnibus defaults).
 PORTS: Final[dict[str, int]] = {
     "redis": 6379,

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from gitlab_ha.topology.addresses import parse_node_address
+from gitlab_ha.topology.facts import OMNIBUS_PATRONI_TIMING
 from gitlab_ha.topology.roles import NON_OMNIBUS, Role
 from gitlab_ha.topology.versions import GitLabVersion
 
@@ -139,12 +140,14 @@ class PatroniHA(Strict):
 
     @property
     def effective_ttl(self) -> int:
-        """The leader key's lifetime Patroni runs with: this ttl, or Omnibus' 30 s."""
-        return self.ttl or 30
+        """The leader key's lifetime Patroni runs with: this ttl, or Omnibus'."""
+        return self.ttl or OMNIBUS_PATRONI_TIMING["ttl"]
 
     @model_validator(mode="after")
     def _timing(self) -> PatroniHA:
-        ttl, loop, retry = self.effective_ttl, self.loop_wait or 10, self.retry_timeout or 10
+        ttl = self.effective_ttl
+        loop = self.loop_wait or OMNIBUS_PATRONI_TIMING["loop_wait"]
+        retry = self.retry_timeout or OMNIBUS_PATRONI_TIMING["retry_timeout"]
         if loop + 2 * retry > ttl:
             raise ValueError(f"loop_wait + 2 x retry_timeout ({loop} + 2 x {retry}) must not exceed ttl ({ttl})")
         return self

@@ -14,14 +14,13 @@ from typing import Any
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
 from gitlab_ha.reconfigure.files.postgresql import SUPERUSER, parameters, port, replication_user, socket_dir
 from gitlab_ha.reconfigure.settings import Opaque, as_int, to_json
+from gitlab_ha.topology.facts import OMNIBUS_PATRONI_TIMING
 
 # patroni/attributes/default.rb (unchanged 16.6 → 19.3)
 DEFAULTS: dict[str, Any] = {
     "scope": "postgresql-ha",
     "log_level": "INFO",
-    "loop_wait": 10,
-    "ttl": 30,
-    "retry_timeout": 10,
+    **OMNIBUS_PATRONI_TIMING,
     "maximum_lag_on_failover": 1_048_576,
     "max_timelines_history": 0,
     "master_start_timeout": 300,
