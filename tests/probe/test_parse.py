@@ -39,6 +39,27 @@ def test_patroni_healthy_degraded_and_down() -> None:
     assert patroni.parse({"members": []}, ["postgres-1"])[0].verdict is Verdict.DOWN
 
 
+def test_patroni_synchronous_mode_needs_a_synchronous_standby() -> None:
+    """A replica streams before the leader has written it to /sync; until then no replica may promote,
+    so a synchronous cluster is not yet healthy (a drill begun then saw no failover at all)."""
+    expected = ["postgres-1", "postgres-2"]
+    assert patroni.parse(CLUSTER, expected, sync=False)[0].verdict is Verdict.OK
+    waiting = patroni.parse(CLUSTER, expected, sync=True)[0]
+    assert waiting.verdict is Verdict.DEGRADED and "no synchronous standby" in waiting.summary
+    listed = {"members": [CLUSTER["members"][0], {**CLUSTER["members"][1], "role": "sync_standby"}]}
+    assert patroni.parse(listed, expected, sync=True)[0].verdict is Verdict.OK
+    quorum = {"members": [CLUSTER["members"][0], {**CLUSTER["members"][1], "role": "quorum_standby"}]}
+    assert patroni.parse(quorum, expected, sync=True)[0].verdict is Verdict.OK
+    stopped = {
+        "members": [CLUSTER["members"][0], {**CLUSTER["members"][1], "role": "sync_standby", "state": "stopped"}]
+    }
+    assert patroni.parse(stopped, expected, sync=True)[0].verdict is Verdict.DEGRADED
+    alone = {"members": [CLUSTER["members"][0]]}
+    assert patroni.parse(alone, ["postgres-1"], sync=True)[0].verdict is Verdict.OK  # nobody to wait for
+    assert [patroni.synchronous(c) for c in ({"synchronous_mode": True}, {"synchronous_mode": "quorum"})] == [True] * 2
+    assert not any(patroni.synchronous(c) for c in (None, {}, {"synchronous_mode": False}, {"synchronous_mode": "off"}))
+
+
 def test_consul_members() -> None:
     members = [
         {"Name": "consul-1", "Addr": "127.0.0.11", "Port": 8301, "Status": 1, "Tags": {"role": "consul"}},

@@ -1,4 +1,5 @@
-"""Patroni: members, role, state, timeline and lag, from the REST API's /cluster of any member."""
+"""Patroni: members, role, state, timeline and lag, from the REST API's /cluster of any member, and
+whether synchronous mode has the synchronous standby it needs (its /config)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,32 @@ from gitlab_ha.topology.facts import PORTS
 LAG_OK_MB = 1.0  # Omnibus' maximum_lag_on_failover: 1 MiB
 
 
-def cluster_of(addresses: list[str], timeout: float = 2.0) -> dict[str, Any] | None:
-    """Patroni's /cluster from the first member that answers (None when none does)."""
+SYNC_ROLES = ("sync_standby", "quorum_standby")  # what /cluster calls the standbys listed in /sync
+
+
+def answer_of(addresses: list[str], path: str, timeout: float = 2.0) -> dict[str, Any] | None:
+    """A REST API endpoint's JSON object from the first member that answers (None when none does)."""
     for address in addresses:
         try:
-            reply = requests.get(f"http://{address}:{PORTS['patroni_api']}/cluster", timeout=timeout)
-            cluster = reply.json()
+            reply = requests.get(f"http://{address}:{PORTS['patroni_api']}{path}", timeout=timeout)
+            answer = reply.json()
         except (requests.RequestException, ValueError):
             continue
-        if isinstance(cluster, dict):
-            return cluster
+        if isinstance(answer, dict):
+            return answer
     return None
+
+
+def cluster_of(addresses: list[str], timeout: float = 2.0) -> dict[str, Any] | None:
+    """Patroni's /cluster from the first member that answers (None when none does)."""
+    return answer_of(addresses, "/cluster", timeout)
+
+
+def synchronous(config: dict[str, Any] | None) -> bool:
+    """Whether the dynamic configuration (/config) turns synchronous replication on: true, "on" or
+    "quorum", as Patroni reads `synchronous_mode`."""
+    mode = (config or {}).get("synchronous_mode")
+    return mode is True or (isinstance(mode, str) and mode.lower() in ("on", "true", "yes", "quorum"))
 
 
 def running_leader(cluster: dict[str, Any]) -> dict[str, Any] | None:
@@ -34,8 +50,11 @@ def running_leader(cluster: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def parse(cluster: dict[str, Any], expected: list[str]) -> tuple[Component, str | None]:
-    """(the component, the leader's host or None)."""
+def parse(cluster: dict[str, Any], expected: list[str], sync: bool = False) -> tuple[Component, str | None]:
+    """(the component, the leader's host or None). With `sync` (synchronous mode on), a cluster with
+    replicas is healthy only once one of them streams as the synchronous standby: until the leader
+    has written it to /sync, no replica may promote (Patroni cannot know it holds every commit), so a
+    leader lost then is a cluster without a primary until it returns."""
     members = {str(m.get("name")): m for m in cluster.get("members", [])}
     rows: list[Row] = []
     leaders = [m for m in members.values() if m.get("role") in ("leader", "standby_leader")]
@@ -61,15 +80,20 @@ def parse(cluster: dict[str, Any], expected: list[str]) -> tuple[Component, str 
         verdict = Verdict.DOWN if not leaders else Verdict.DEGRADED
         return Component("Patroni", verdict, f"{len(leaders)} leaders", rows), None
     leader = leaders[0]
-    verdict = Verdict.OK if all(r.ok for r in rows) else Verdict.DEGRADED
     summary = f"leader {leader.get('name')} ({leader.get('host')}), {len(rows) - 1} replicas"
+    standbys = [m for m in members.values() if m.get("role") in SYNC_ROLES and m.get("state") == "streaming"]
+    no_standby = sync and len(expected) > 1 and not standbys
+    if sync:
+        summary += ", no synchronous standby yet" if no_standby else f", synchronous: {len(standbys)}"
+    verdict = Verdict.OK if all(r.ok for r in rows) and not no_standby else Verdict.DEGRADED
     return Component("Patroni", verdict, summary, rows), str(leader.get("host"))
 
 
 def collect(target: Target) -> tuple[Component, str | None]:
     nodes = target.running("patroni")
-    cluster = cluster_of([n.address for n in nodes])
+    addresses = [n.address for n in nodes]
+    cluster = cluster_of(addresses)
     if cluster is not None:
-        return parse(cluster, [n.name for n in nodes])
+        return parse(cluster, [n.name for n in nodes], synchronous(answer_of(addresses, "/config")))
     rows = [Row(n.name, "member", "unreachable", "", ok=False) for n in nodes]
     return Component("Patroni", Verdict.DOWN, "no Patroni REST API answers", rows), None
