@@ -28,12 +28,10 @@ from typing import Any
 from gitlab_ha.discovery.dns import UDP_MAX, Instance, Resolver, Settings, Zone
 from gitlab_ha.discovery.ratelog import RateLimitedLog
 from gitlab_ha.discovery.state import (
+    CATALOG_COMMANDS,
     Command,
-    DeregisterCheck,
-    DeregisterNode,
     DeregisterService,
     RegisterCheck,
-    RegisterNode,
     RegisterService,
     State,
     UpdateCheck,
@@ -50,15 +48,6 @@ PIPE_SIZE = 1 << 20
 F_SETPIPE_SZ = 1031
 WORKERS_MAX = 16
 
-_CATALOG = (
-    RegisterNode,
-    DeregisterNode,
-    RegisterService,
-    DeregisterService,
-    RegisterCheck,
-    DeregisterCheck,
-    UpdateCheck,
-)
 _WORST = {"passing": 0, "warning": 1, "critical": 2}
 
 
@@ -87,7 +76,7 @@ class ZoneSync:
 
     def after(self, cmd: Command) -> dict[str, Any] | None:
         """The update `cmd` made to the zone (None: nothing DNS shows changed)."""
-        if not isinstance(cmd, _CATALOG):
+        if not isinstance(cmd, CATALOG_COMMANDS):
             return None
         only: str | None = None
         if isinstance(cmd, RegisterService):

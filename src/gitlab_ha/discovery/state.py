@@ -175,23 +175,18 @@ class Noop(Command):
     kind: ClassVar[str] = "noop"
 
 
-COMMANDS: dict[str, type[Command]] = {
-    c.kind: c
-    for c in (
-        Noop,
-        RegisterNode,
-        DeregisterNode,
-        RegisterService,
-        DeregisterService,
-        RegisterCheck,
-        DeregisterCheck,
-        UpdateCheck,
-        KVSet,
-        KVDelete,
-        SessionCreate,
-        SessionDestroy,
-    )
-}
+# The commands that change the catalog (nodes, services, checks), the only ones that change what DNS serves.
+CATALOG_COMMANDS = (
+    RegisterNode,
+    DeregisterNode,
+    RegisterService,
+    DeregisterService,
+    RegisterCheck,
+    DeregisterCheck,
+    UpdateCheck,
+)
+_ALL: tuple[type[Command], ...] = (Noop, *CATALOG_COMMANDS, KVSet, KVDelete, SessionCreate, SessionDestroy)
+COMMANDS: dict[str, type[Command]] = {c.kind: c for c in _ALL}
 
 # --- the state ---------------------------------------------------------------------------------------------------
 
