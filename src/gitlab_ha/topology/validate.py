@@ -40,8 +40,18 @@ def validate(topo: Topology) -> list[Problem]:
     return problems
 
 
-def _label(topo: Topology, index: int) -> str:
-    return f"node {topo.nodes[index].name!r}"
+def _at_node(
+    topo: Topology,
+    index: int,
+    message: str,
+    *,
+    field: str = "roles",
+    severity: Literal["error", "warning"] = "error",
+    named: bool = True,
+) -> Problem:
+    """A problem at `nodes[index].field`; `named`: the message starts with the node's name."""
+    prefix = f"node {topo.nodes[index].name!r}: " if named else ""
+    return Problem(severity, ("nodes", index, field), prefix + message)
 
 
 def _first_with(topo: Topology, role: Role) -> int:
@@ -54,23 +64,12 @@ def _unique(topo: Topology) -> list[Problem]:
     addresses: dict[str, int] = {}
     for i, node in enumerate(topo.nodes):
         if node.name in names:
-            out.append(
-                Problem(
-                    "error",
-                    ("nodes", i, "name"),
-                    f"duplicate node name {node.name!r} (also nodes[{names[node.name]}])",
-                )
-            )
+            message = f"duplicate node name {node.name!r} (also nodes[{names[node.name]}])"
+            out.append(_at_node(topo, i, message, field="name", named=False))
         names.setdefault(node.name, i)
         if node.ip in addresses:
             other = topo.nodes[addresses[node.ip]].name
-            out.append(
-                Problem(
-                    "error",
-                    ("nodes", i, "address"),
-                    f"{_label(topo, i)}: address {node.ip} is also node {other!r}",
-                )
-            )
+            out.append(_at_node(topo, i, f"address {node.ip} is also node {other!r}", field="address"))
         addresses.setdefault(node.ip, i)
     return out
 
@@ -79,39 +78,21 @@ def _standalone(topo: Topology) -> list[Problem]:
     out: list[Problem] = []
     for i, node in enumerate(topo.nodes):
         if Role.STANDALONE in node.roles and len(node.roles) > 1:
-            out.append(
-                Problem(
-                    "error",
-                    ("nodes", i, "roles"),
-                    f"{_label(topo, i)}: 'standalone' already runs everything; drop the other roles",
-                )
-            )
+            out.append(_at_node(topo, i, "'standalone' already runs everything; drop the other roles"))
     if topo.has_role(Role.STANDALONE):
         others = [i for i, n in enumerate(topo.nodes) if n.omnibus and Role.STANDALONE not in n.roles]
         if others:
-            out.append(
-                Problem(
-                    "error",
-                    ("nodes", others[0], "roles"),
-                    f"{_label(topo, others[0])}: a 'standalone' cluster has no other GitLab nodes",
-                )
-            )
+            out.append(_at_node(topo, others[0], "a 'standalone' cluster has no other GitLab nodes"))
     return out
 
 
 def _conflicts(topo: Topology) -> list[Problem]:
-    out: list[Problem] = []
-    for i, node in enumerate(topo.nodes):
-        for first, second, why in CONFLICTS:
-            if first in node.roles and second in node.roles:
-                out.append(
-                    Problem(
-                        "error",
-                        ("nodes", i, "roles"),
-                        f"{_label(topo, i)}: roles {first.value!r} and {second.value!r} cannot share a node: {why}",
-                    )
-                )
-    return out
+    return [
+        _at_node(topo, i, f"roles {first.value!r} and {second.value!r} cannot share a node: {why}")
+        for i, node in enumerate(topo.nodes)
+        for first, second, why in CONFLICTS
+        if first in node.roles and second in node.roles
+    ]
 
 
 def _requirements(topo: Topology) -> list[Problem]:
@@ -120,14 +101,8 @@ def _requirements(topo: Topology) -> list[Problem]:
     for role, needs, why in REQUIRES:
         if role in present and not present.intersection(needs):
             wanted = " or ".join(repr(n.value) for n in needs)
-            i = _first_with(topo, role)
-            out.append(
-                Problem(
-                    "error",
-                    ("nodes", i, "roles"),
-                    f"{_label(topo, i)}: role {role.value!r} needs a node with role {wanted}: {why}",
-                )
-            )
+            message = f"role {role.value!r} needs a node with role {wanted}: {why}"
+            out.append(_at_node(topo, _first_with(topo, role), message))
     return out
 
 
@@ -139,30 +114,17 @@ def _quorums(topo: Topology) -> list[Problem]:
             continue
         i = _first_with(topo, role)
         if count == 1:
-            out.append(
-                Problem(
-                    "warning",
-                    ("nodes", i, "roles"),
-                    f"only one {role.value!r} node ({topo.nodes[i].name}): no majority survives its loss; use 3",
-                )
-            )
+            message = f"only one {role.value!r} node ({topo.nodes[i].name}): no majority survives its loss; use 3"
+            out.append(_at_node(topo, i, message, severity="warning", named=False))
         elif count % 2 == 0:
-            out.append(
-                Problem(
-                    "error",
-                    ("nodes", i, "roles"),
-                    f"{count} {role.value!r} nodes: an even count has no majority after a split; use {count + 1} or {count - 1}",
-                )
+            message = (
+                f"{count} {role.value!r} nodes: an even count has no majority after a split; "
+                f"use {count + 1} or {count - 1}"
             )
-    patroni = topo.with_role(Role.PATRONI)
-    if len(patroni) == 1:
-        out.append(
-            Problem(
-                "warning",
-                ("nodes", _first_with(topo, Role.PATRONI), "roles"),
-                "one 'patroni' node: no database failover",
-            )
-        )
+            out.append(_at_node(topo, i, message, named=False))
+    if len(topo.with_role(Role.PATRONI)) == 1:
+        i = _first_with(topo, Role.PATRONI)
+        out.append(_at_node(topo, i, "one 'patroni' node: no database failover", severity="warning", named=False))
     return out
 
 
@@ -176,13 +138,7 @@ def _single_instances(topo: Topology) -> list[Problem]:
     for role, why in singles.items():
         nodes = [i for i, n in enumerate(topo.nodes) if role in n.roles]
         if len(nodes) > 1:
-            out.append(
-                Problem(
-                    "error",
-                    ("nodes", nodes[1], "roles"),
-                    f"{_label(topo, nodes[1])}: more than one {role.value!r} node: {why}",
-                )
-            )
+            out.append(_at_node(topo, nodes[1], f"more than one {role.value!r} node: {why}"))
     return out
 
 
@@ -191,14 +147,10 @@ def _redis(topo: Topology) -> list[Problem]:
     for data_role, sentinel_role in ((Role.REDIS, Role.SENTINEL), (Role.REDIS_CACHE, Role.SENTINEL_CACHE)):
         data = topo.with_role(data_role)
         if len(data) > 1 and not topo.has_role(sentinel_role):
-            i = _first_with(topo, data_role)
-            out.append(
-                Problem(
-                    "error",
-                    ("nodes", i, "roles"),
-                    f"{len(data)} {data_role.value!r} nodes but no {sentinel_role.value!r}: nothing would promote a replica",
-                )
+            message = (
+                f"{len(data)} {data_role.value!r} nodes but no {sentinel_role.value!r}: nothing would promote a replica"
             )
+            out.append(_at_node(topo, _first_with(topo, data_role), message, named=False))
     if topo.redis_primary is not None:
         names = [n.name for n in topo.with_role(Role.REDIS)]
         if topo.redis_primary not in names:
