@@ -9,6 +9,8 @@ in the foreground with the rendered configuration.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from gitlab_ha.lab.plan import PG_BIN, LabNode, LabPlan, node_root
 from gitlab_ha.lab.runtime import python_for_services
@@ -18,66 +20,52 @@ from gitlab_ha.lab.supervisor import Program
 ORDER = ("consul", "redis", "sentinel", "postgresql", "patroni", "pgbouncer", "haproxy")
 
 
+Argv = Callable[[Path, tuple[str, ...]], tuple[str, ...]]  # (the node's root, the services' Python) -> argv
+
+_ARGV: dict[str, Argv] = {
+    "consul": lambda root, python: (
+        sys.executable,  # the agent runs as root, with the project's own interpreter
+        "-m",
+        "gitlab_ha",
+        "consul",
+        "agent",
+        "-config-file",
+        str(root / "consul" / "config.json"),
+        "-config-dir",
+        str(root / "consul" / "config.d"),
+        "-data-dir",
+        str(root / "consul" / "data"),
+        "-dns-workers",
+        "1",  # fifteen agents share two cores here: one DNS worker each
+    ),
+    "redis": lambda root, python: ("redis-server", str(root / "redis" / "redis.conf")),
+    "sentinel": lambda root, python: ("redis-sentinel", str(root / "sentinel" / "sentinel.conf")),
+    "patroni": lambda root, python: (*python, "-m", "patroni", str(root / "patroni" / "patroni.yaml")),
+    "postgresql": lambda root, python: (str(PG_BIN / "postgres"), "-D", str(root / "postgresql" / "data")),
+    "pgbouncer": lambda root, python: ("/usr/sbin/pgbouncer", str(root / "pgbouncer" / "pgbouncer.ini")),
+    "haproxy": lambda root, python: ("/usr/sbin/haproxy", "-db", "-f", str(root / "haproxy" / "haproxy.cfg")),
+}
+
+# The account a service runs as and its home below the node's root (the others run as root).
+_ACCOUNT: dict[str, tuple[str, str]] = {
+    "redis": ("redis", "redis"),
+    "sentinel": ("redis", "redis"),
+    "patroni": ("postgres", "postgresql"),
+    "postgresql": ("postgres", "postgresql"),
+    "pgbouncer": ("postgres", "postgresql"),
+}
+
+
 def program(plan: LabPlan, node: LabNode, service: str) -> Program:
     root = node_root(plan.lab_dir, node.name)
     python = python_for_services()
-    if service == "consul":
-        consul = root / "consul"
-        argv: tuple[str, ...] = (
-            sys.executable,  # the agent runs as root, with the project's own interpreter
-            "-m",
-            "gitlab_ha",
-            "consul",
-            "agent",
-            "-config-file",
-            str(consul / "config.json"),
-            "-config-dir",
-            str(consul / "config.d"),
-            "-data-dir",
-            str(consul / "data"),
-            "-dns-workers",
-            "1",  # fifteen agents share two cores here: one DNS worker each
-        )
+    if service not in _ARGV:
+        raise ValueError(f"no launcher for {service}")
+    argv = _ARGV[service](root, python)
+    if service not in _ACCOUNT:
         return Program(service, node.name, argv)
-    if service == "redis":
-        return Program(
-            service, node.name, ("redis-server", str(root / "redis" / "redis.conf")), "redis", str(root / "redis")
-        )
-    if service == "sentinel":
-        return Program(
-            service,
-            node.name,
-            ("redis-sentinel", str(root / "sentinel" / "sentinel.conf")),
-            "redis",
-            str(root / "redis"),
-        )
-    if service == "patroni":
-        return Program(
-            service,
-            node.name,
-            (*python, "-m", "patroni", str(root / "patroni" / "patroni.yaml")),
-            "postgres",
-            str(root / "postgresql"),
-        )
-    if service == "postgresql":
-        return Program(
-            service,
-            node.name,
-            (str(PG_BIN / "postgres"), "-D", str(root / "postgresql" / "data")),
-            "postgres",
-            str(root / "postgresql"),
-        )
-    if service == "pgbouncer":
-        return Program(
-            service,
-            node.name,
-            ("/usr/sbin/pgbouncer", str(root / "pgbouncer" / "pgbouncer.ini")),
-            "postgres",
-            str(root / "postgresql"),
-        )
-    if service == "haproxy":
-        return Program(service, node.name, ("/usr/sbin/haproxy", "-db", "-f", str(root / "haproxy" / "haproxy.cfg")))
-    raise ValueError(f"no launcher for {service}")
+    user, home = _ACCOUNT[service]
+    return Program(service, node.name, argv, user, str(root / home))
 
 
 def programs(plan: LabPlan) -> list[Program]:
