@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from gitlab_ha.lint.findings import Finding, Severity
@@ -47,6 +48,13 @@ class Lint:
         if model is not None and model.services.unknown_roles:
             return None  # Omnibus refuses the whole role list (GHA013 speaks): reconfigure stops there
         return model
+
+    def modeled_nodes(self, nodes: Iterable[Node] | None = None) -> Iterator[tuple[Node, NodeModel]]:
+        """Each node of `nodes` (by default the cluster's) that has a reconfigure model, with it."""
+        for node in self.cluster.nodes if nodes is None else nodes:
+            model = self.modeled(node)
+            if model is not None:
+                yield node, model
 
     def for_rule(self, rule: Rule) -> Lint:
         return dataclasses.replace(self, rule=rule)

@@ -36,12 +36,10 @@ class Agent:
 
 def _agents(lint: Lint) -> list[Agent]:
     out = []
-    for node in lint.cluster.nodes:
-        model = lint.modeled(node)
-        if model is None or not model.services.runs("consul"):
-            continue
-        config = consul_files.configuration(model.input)
-        out.append(Agent(node, model, config, consul_files.api(config)))
+    for node, model in lint.modeled_nodes():
+        if model.services.runs("consul"):
+            config = consul_files.configuration(model.input)
+            out.append(Agent(node, model, config, consul_files.api(config)))
     return out
 
 

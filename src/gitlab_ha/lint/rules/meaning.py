@@ -67,10 +67,7 @@ def _roles(node: Node, roles: set[Role] | None = None) -> set[Role]:
     "Enable the service for this release (before 17.4, application_role needs nginx['enable'] = true).",
 )
 def missing_services(lint: Lint) -> Iterator[Finding]:
-    for node in lint.cluster.nodes:
-        model = lint.modeled(node)
-        if model is None:
-            continue
+    for node, model in lint.modeled_nodes():
         # the roles the file itself asks for: a role the topology adds and the file lacks is GHA015's
         for role in sorted(_roles(node, node.file_roles), key=lambda r: r.value):
             for service in NEEDS.get(role, ()):
@@ -94,9 +91,8 @@ def missing_services(lint: Lint) -> Iterator[Finding]:
     "Disable it (x['enable'] = false): application_role's rails group includes Sidekiq and Gitaly.",
 )
 def extra_services(lint: Lint) -> Iterator[Finding]:
-    for node in lint.cluster.nodes:
-        model = lint.modeled(node)
-        if model is None or Role.STANDALONE in node.roles:
+    for node, model in lint.modeled_nodes():
+        if Role.STANDALONE in node.roles:
             continue
         roles = _roles(node) | _roles(node, node.file_roles)  # a role only the file shows is GHA015's
         wanted = {service for role in roles for service in NEEDS.get(role, ())}
@@ -114,12 +110,11 @@ def extra_services(lint: Lint) -> Iterator[Finding]:
 
 
 def _patroni(lint: Lint) -> list[tuple[Node, NodeModel]]:
-    out = []
-    for node in lint.cluster.with_role(Role.PATRONI):
-        model = lint.modeled(node)
-        if model is not None and model.services.runs("patroni") and node.address:
-            out.append((node, model))
-    return out
+    return [
+        (node, model)
+        for node, model in lint.modeled_nodes(lint.cluster.with_role(Role.PATRONI))
+        if model.services.runs("patroni") and node.address
+    ]
 
 
 @rule(
