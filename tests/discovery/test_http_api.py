@@ -66,6 +66,7 @@ def test_reads_carry_index_headers_even_when_missing(agent: RunningAgent) -> Non
         status, _, headers = agent.http("GET", path)
         assert status in (200, 404), path
         assert int(headers["X-Consul-Index"]) >= 1 and headers["X-Consul-KnownLeader"] == "true", path
+        assert headers["X-Consul-LastContact"].isdigit(), path
     assert agent.get("/v1/catalog/node/none") is None
     assert agent.get("/v1/status/leader") == agent.words["rpc"]  # the server's RPC address
     assert agent.get("/v1/status/peers") == [agent.words["rpc"]]

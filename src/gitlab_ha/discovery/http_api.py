@@ -115,10 +115,13 @@ def text(body: str, status: int = 200, headers: dict[str, str] | None = None) ->
     )
 
 
+def index_headers(index: int) -> dict[str, str]:
+    """The headers of a read at `index`; the `errors` middleware adds KnownLeader and LastContact to them."""
+    return {"X-Consul-Index": str(index)}
+
+
 def jresp(data: Any, status: int = 200, index: int | None = None) -> web.Response:
-    headers = {"Vary": "Accept-Encoding"}
-    if index is not None:
-        headers["X-Consul-Index"] = str(index)  # KnownLeader and LastContact: the `errors` middleware adds them
+    headers = {"Vary": "Accept-Encoding", **(index_headers(index) if index is not None else {})}
     return web.Response(
         body=json.dumps(data, separators=(",", ":")).encode(),
         status=status,
@@ -339,6 +342,11 @@ class API:
             idx, body = view()
         return idx, body
 
+    async def blocking_json(self, request: web.Request, view: Callable[[], tuple[int, Any]]) -> web.Response:
+        """A blocking read (`blocking`) answered as JSON with its index."""
+        idx, body = await self.blocking(request, view)
+        return jresp(body, index=idx)
+
     async def submit(self, cmd: Command) -> Any:
         return await self.agent.submit(cmd)
 
@@ -548,8 +556,7 @@ class API:
         return request.query.getall("tag", [])
 
     async def catalog_services(self, request: web.Request) -> web.Response:
-        idx, body = await self.blocking(request, lambda: catalog.catalog_services(self.state))
-        return jresp(body, index=idx)
+        return await self.blocking_json(request, lambda: catalog.catalog_services(self.state))
 
     async def catalog_service(self, request: web.Request) -> web.Response:
         name, tags, meta = request.match_info["name"], self._tags(request), node_meta(request)
@@ -563,8 +570,7 @@ class API:
 
     async def catalog_node(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
-        idx, body = await self.blocking(request, lambda: catalog.catalog_node(self.state, node))
-        return jresp(body, index=idx)
+        return await self.blocking_json(request, lambda: catalog.catalog_node(self.state, node))
 
     async def catalog_register(self, request: web.Request) -> web.Response:
         """An external node with its services and checks (nobody runs those checks: their status is given)."""
@@ -617,20 +623,17 @@ class API:
 
     async def health_node(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
-        idx, body = await self.blocking(request, lambda: catalog.health_node(self.state, node))
-        return jresp(body, index=idx)
+        return await self.blocking_json(request, lambda: catalog.health_node(self.state, node))
 
     async def health_checks(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        idx, body = await self.blocking(request, lambda: catalog.health_checks(self.state, name))
-        return jresp(body, index=idx)
+        return await self.blocking_json(request, lambda: catalog.health_checks(self.state, name))
 
     async def health_state(self, request: web.Request) -> web.Response:
         wanted = request.match_info["state"]
         if wanted not in (*STATUSES, "any"):
             raise CommandError("Bad check state")
-        idx, body = await self.blocking(request, lambda: catalog.health_state(self.state, wanted))
-        return jresp(body, index=idx)
+        return await self.blocking_json(request, lambda: catalog.health_state(self.state, wanted))
 
     # -- KV ------------------------------------------------------------------------------------------------------
 
@@ -640,21 +643,17 @@ class API:
             sep = request.query.get("separator", "")
             idx, names = await self.blocking(request, lambda: kv.keys(self.state, key, sep))
             if not names:
-                return text(
-                    "", 404, {"X-Consul-Index": str(idx), "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"}
-                )
+                return text("", 404, index_headers(idx))
             return jresp(names, index=idx)
         if "recurse" in request.query:
             idx, entries = await self.blocking(request, lambda: kv.list_prefix(self.state, key))
             if not entries:
-                return text(
-                    "", 404, {"X-Consul-Index": str(idx), "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"}
-                )
+                return text("", 404, index_headers(idx))
             return jresp([kv.entry_json(e) for e in entries], index=idx)
         if not key and request.query.get("index") is None:
             raise CommandError("Missing key name")
         idx, entry = await self.blocking(request, lambda: kv.get(self.state, key))
-        headers = {"X-Consul-Index": str(idx), "X-Consul-KnownLeader": "true", "X-Consul-LastContact": "0"}
+        headers = index_headers(idx)
         if entry is None:
             return text("", 404, headers)
         if "raw" in request.query:
@@ -715,17 +714,14 @@ class API:
 
     async def session_info(self, request: web.Request) -> web.Response:
         sid = request.match_info["id"]
-        idx, body = await self.blocking(request, lambda: sessions.info(self.state, sid))
-        return jresp(body, index=idx)
+        return await self.blocking_json(request, lambda: sessions.info(self.state, sid))
 
     async def session_list(self, request: web.Request) -> web.Response:
-        idx, body = await self.blocking(request, lambda: sessions.list_all(self.state))
-        return jresp(body, index=idx)
+        return await self.blocking_json(request, lambda: sessions.list_all(self.state))
 
     async def session_node(self, request: web.Request) -> web.Response:
         node = request.match_info["node"]
-        idx, body = await self.blocking(request, lambda: sessions.list_all(self.state, node))
-        return jresp(body, index=idx)
+        return await self.blocking_json(request, lambda: sessions.list_all(self.state, node))
 
     # -- status --------------------------------------------------------------------------------------------------
 
