@@ -60,6 +60,29 @@ def test_patroni_yaml_is_raw_text_like_the_template() -> None:
     assert doc["restapi"]["authentication"]["password"] == "abc"
 
 
+def test_patroni_api_tls_writes_the_settings_given() -> None:
+    """restapi gets each TLS setting that is set, once certificate and key are; `ctl` appears with a client mode."""
+    tls = PATRONI + (
+        "patroni['tls_certificate_file'] = '/c.pem'\npatroni['tls_key_file'] = '/k.pem'\n"
+        "patroni['tls_ca_file'] = '/ca.pem'\npatroni['tls_client_mode'] = 'required'\n"
+        "patroni['tls_client_certificate_file'] = '/cc.pem'\npatroni['tls_client_key_file'] = '/ck.pem'\n"
+    )
+    doc = yaml.safe_load(node_of(tls).file("patroni.yaml").content)  # type: ignore[union-attr]
+    api = {k: v for k, v in doc["restapi"].items() if k not in ("listen", "connect_address", "authentication")}
+    assert api == {
+        "certfile": "/c.pem",
+        "keyfile": "/k.pem",
+        "cafile": "/ca.pem",
+        "verify_client": "required",
+        "allowlist_include_members": False,
+    }
+    assert doc["ctl"] == {"insecure": False, "certfile": "/cc.pem", "keyfile": "/ck.pem", "cafile": "/ca.pem"}
+    no_key = yaml.safe_load(
+        node_of(PATRONI + "patroni['tls_certificate_file'] = '/c.pem'\n").file("patroni.yaml").content  # type: ignore[union-attr]
+    )
+    assert "certfile" not in no_key["restapi"] and "ctl" not in no_key
+
+
 def test_quoted_addresses_from_18_6() -> None:
     text = node_of(PATRONI, "19.3.0").file("patroni.yaml").content  # type: ignore[union-attr]
     assert 'listen: "0.0.0.0:5432"' in text and 'connect_address: "10.0.0.5:8008"' in text

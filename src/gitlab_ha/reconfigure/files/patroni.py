@@ -13,7 +13,7 @@ from typing import Any
 
 from gitlab_ha.reconfigure.files.base import NodeInput, OmnibusFile
 from gitlab_ha.reconfigure.files.postgresql import SUPERUSER, parameters, port, replication_user, socket_dir
-from gitlab_ha.reconfigure.settings import Opaque, as_int, to_json
+from gitlab_ha.reconfigure.settings import Opaque, Settings, as_int, to_json
 from gitlab_ha.topology.facts import OMNIBUS_PATRONI_TIMING
 
 # patroni/attributes/default.rb (unchanged 16.6 → 19.3)
@@ -142,6 +142,11 @@ def patroni_dir(node: NodeInput) -> PurePosixPath:
     return node.layout.dir("patroni")
 
 
+def _set_attributes(pg: Settings, names: dict[str, str]) -> list[str]:
+    """`  name: value` for each patroni[attr] of `names` (name -> attr) that is set."""
+    return [f"  {name}: {_ruby(pg.get('patroni', attr))}" for name, attr in names.items() if pg.get("patroni", attr)]
+
+
 def patroni_yaml(node: NodeInput) -> OmnibusFile:
     pg = node.settings
     quote = node.features.patroni_yaml_quotes_addresses
@@ -219,28 +224,23 @@ def patroni_yaml(node: NodeInput) -> OmnibusFile:
     lines.append(f"  allowlist_include_members: {_ruby(setting(node, 'allowlist_include_members'))}")
     cert, key = pg.get("patroni", "tls_certificate_file"), pg.get("patroni", "tls_key_file")
     if cert and key:
-        for name, attr in (
-            ("certfile", "tls_certificate_file"),
-            ("keyfile", "tls_key_file"),
-            ("keyfile_password", "tls_key_password"),
-            ("cafile", "tls_ca_file"),
-            ("ciphers", "tls_ciphers"),
-            ("verify_client", "tls_client_mode"),
-        ):
-            value = pg.get("patroni", attr)
-            if value:
-                lines.append(f"  {name}: {_ruby(value)}")
+        lines += _set_attributes(
+            pg,
+            {
+                "certfile": "tls_certificate_file",
+                "keyfile": "tls_key_file",
+                "keyfile_password": "tls_key_password",
+                "cafile": "tls_ca_file",
+                "ciphers": "tls_ciphers",
+                "verify_client": "tls_client_mode",
+            },
+        )
     client_mode = pg.get("patroni", "tls_client_mode")
     if client_mode and client_mode != "none":
         lines += ["ctl:", "  insecure: false"]
-        for name, attr in (
-            ("certfile", "tls_client_certificate_file"),
-            ("keyfile", "tls_client_key_file"),
-            ("cafile", "tls_ca_file"),
-        ):
-            value = pg.get("patroni", attr)
-            if value:
-                lines.append(f"  {name}: {_ruby(value)}")
+        lines += _set_attributes(
+            pg, {"certfile": "tls_client_certificate_file", "keyfile": "tls_client_key_file", "cafile": "tls_ca_file"}
+        )
     tags = pg.hash("patroni", "tags")
     if tags:
         lines.append(f"tags: {to_json(tags)}")
