@@ -18,6 +18,7 @@ from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 
 PRAEFECT_CONFIG = "/var/opt/gitlab/praefect/config.toml"
+PRAEFECT = f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG}"  # then a subcommand
 GITALY_CONFIG = "/var/opt/gitlab/gitaly/config.toml"
 RESTART_PRAEFECT = "sudo gitlab-ctl restart praefect   # after the first reconfigure"
 
@@ -196,7 +197,7 @@ def steps(ctx: Context) -> list[Step]:
                 "package upgrades from migrating behind your back. Restart Praefect after its first "
                 "reconfigure so that it runs with the configuration just written.",
                 ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure", RESTART_PRAEFECT],
-                [f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} sql-ping"],
+                [f"{PRAEFECT} sql-ping"],
                 ["`praefect sql-ping: OK`"],
             )
         )
@@ -207,7 +208,7 @@ def steps(ctx: Context) -> list[Step]:
                     praefects[1:],
                     "Same configuration without migrations; restart Praefect after its first reconfigure.",
                     ["sudo touch /etc/gitlab/skip-auto-reconfigure", "sudo gitlab-ctl reconfigure", RESTART_PRAEFECT],
-                    [f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} sql-ping"],
+                    [f"{PRAEFECT} sql-ping"],
                     ["`praefect sql-ping: OK`"],
                 )
             )
@@ -221,11 +222,7 @@ def steps(ctx: Context) -> list[Step]:
                 "first reconfigure so that it runs with the configuration just written. Its check against "
                 "Rails (`gitaly check`) comes once Rails is up.",
                 ["sudo gitlab-ctl reconfigure", "sudo gitlab-ctl restart gitaly"],
-                [
-                    f"sudo -u git /opt/gitlab/embedded/bin/praefect -config {PRAEFECT_CONFIG} dial-nodes   # on a Praefect node"
-                ]
-                if praefects
-                else ["sudo gitlab-ctl status gitaly"],
+                [f"{PRAEFECT} dial-nodes   # on a Praefect node"] if praefects else ["sudo gitlab-ctl status gitaly"],
                 [f"`SUCCESS` for each of {len(gitalys)} storages" if praefects else "gitaly: run"],
             )
         )
