@@ -192,6 +192,11 @@ _EXPORTERS = (
 )
 
 
+def _config_d_file(node: NodeInput, name: str, text: str) -> OmnibusFile:
+    """A definition file in the agent's config dir, as reconfigure writes one: 0644, the Consul user's."""
+    return OmnibusFile(config_dir(node) / name, text, 0o644, node.layout.consul_os_user, "consul")
+
+
 def exporter_services(node: NodeInput) -> list[OmnibusFile]:
     """`consul_service` files for Prometheus' Consul discovery (no health check; 0.0.0.0 → node IP).
     PgBouncer's exporter is never registered (no consul_service for it in any release)."""
@@ -206,15 +211,7 @@ def exporter_services(node: NodeInput) -> list[OmnibusFile]:
         if host in ("0.0.0.0", "*", ""):
             host = node.address
         body = {"service": {"name": name, "address": host, "port": as_int(port, 0)}}
-        out.append(
-            OmnibusFile(
-                config_dir(node) / f"{name}-service.json",
-                to_json(body) + "\n",
-                0o644,
-                node.layout.consul_os_user,
-                "consul",
-            )
-        )
+        out.append(_config_d_file(node, f"{name}-service.json", to_json(body) + "\n"))
     return out
 
 
@@ -223,25 +220,9 @@ def files(node: NodeInput) -> list[OmnibusFile]:
         return []
     out = [config_json(node)]
     if "postgresql" in node.settings.words("consul", "services"):
-        out.append(
-            OmnibusFile(
-                config_dir(node) / "postgresql_service.json",
-                to_json(postgresql_service(node), indent=2) + "\n",
-                0o644,
-                node.layout.consul_os_user,
-                "consul",
-            )
-        )
+        out.append(_config_d_file(node, "postgresql_service.json", to_json(postgresql_service(node), indent=2) + "\n"))
     if "postgresql" in node.settings.words("consul", "watchers"):
-        out.append(
-            OmnibusFile(
-                config_dir(node) / "watcher_postgresql.json",
-                to_json(watcher(node), indent=2) + "\n",
-                0o644,
-                node.layout.consul_os_user,
-                "consul",
-            )
-        )
+        out.append(_config_d_file(node, "watcher_postgresql.json", to_json(watcher(node), indent=2) + "\n"))
         out.append(handler_script(node))
     out += exporter_services(node)
     return out
