@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from gitlab_ha.errors import InputError
 
@@ -74,6 +74,18 @@ def str_list(value: Any) -> list[str]:
     return value
 
 
+def str_map(value: Any) -> dict[str, str]:
+    """An object of strings (None: empty); the error names the key at fault."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise fail(f"expected an object of strings, got {type_name(value)}")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise fail(f"expected a string, got {type_name(item)}", f".{key}")
+    return {str(k): v for k, v in value.items()}
+
+
 def as_input_error(rule: Callable[[Any], T]) -> Callable[[Any, str], T]:
     """A rule above as a plain converter `(value, where) -> value` raising InputError at `where`."""
 
@@ -90,6 +102,7 @@ Str = Annotated[str, BeforeValidator(strict_str)]
 Int = Annotated[int, BeforeValidator(strict_int)]
 Bool = Annotated[bool, BeforeValidator(strict_bool)]
 StrList = Annotated[list[str], BeforeValidator(str_list)]
+StrMap = Annotated[dict[str, str], BeforeValidator(str_map)]
 
 _MESSAGES = {
     "missing": "is required",
@@ -113,7 +126,7 @@ def render_location(parts: Sequence[str | int]) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith("["):
+        elif part.startswith(("[", ".")):  # a sub-location a rule gave (`[2]`, `.key`)
             out += part
         else:
             out += f".{part}" if out else part
@@ -122,7 +135,11 @@ def render_location(parts: Sequence[str | int]) -> str:
 
 def located(exc: ValidationError, where: str, *, sep: str = ".") -> InputError:
     """The first error of `exc` as an InputError at `where`, `sep`, the field's location."""
-    error = exc.errors(include_url=False)[0]
+    return located_error(exc.errors(include_url=False)[0], where, sep=sep)
+
+
+def located_error(error: ErrorDetails, where: str, *, sep: str = ".") -> InputError:
+    """One error of a ValidationError as an InputError at `where`, `sep`, the field's location."""
     parts: list[str | int] = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
     ctx = error.get("ctx") or {}
     if error["type"] == ERROR_KIND:

@@ -1,9 +1,10 @@
-"""Agent configuration and service/check definitions, read from JSON or HCL like Consul does.
+"""Agent configuration, read from JSON or HCL like Consul does, and what service and check definitions mean.
 
-Consul accepts request and file keys in any case and with or without underscores (Patroni sends
-`enabletagoverride`, py-consul `DeregisterCriticalServiceAfter`, files use `deregister_critical_service_after`).
-Every key is therefore normalised to lower case without underscores before it is looked up, and a
-field we do not know is refused with its name, like Consul's "invalid config key" / "has invalid keys".
+Consul accepts request and file keys in any case and with or without underscores. Every key is
+therefore normalised to lower case without underscores before it is looked up, and a field we do not
+know is refused with its name, like Consul's "invalid config key" / "has invalid keys". The shapes of
+service, check and watch definitions are pydantic models (`discovery/definitions.py`); here are their
+defaults and the rules across fields (one check kind, an interval for a script check, IDs).
 
 The parsed definitions are plain dicts in Consul's canonical spelling (`ID`, `Name`, `Tags` …) so that
 they can travel inside state-machine commands and be persisted as JSON unchanged.
@@ -22,109 +23,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitlab_ha.discovery.definitions import WatchDefinition, parse_watch
+from gitlab_ha.discovery.definitions import (
+    CheckDefinition,
+    ServiceDefinition,
+    WatchDefinition,
+    definition_fields,
+    parse_watch,
+)
 from gitlab_ha.discovery.gossip import CONSUL_LAN, DEV, Profile
 from gitlab_ha.discovery.state import CommandError
 from gitlab_ha.discovery.tls import TLSConfig
-from gitlab_ha.discovery.values import format_duration, norm, parse_duration
+from gitlab_ha.discovery.values import norm, parse_duration
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import read_user_text
-from gitlab_ha.validation import as_input_error, str_list, strict_bool, strict_int, strict_str, type_name
+from gitlab_ha.validation import as_input_error, str_list, str_map, strict_bool, strict_int, strict_str, type_name
 
 JSON = dict[str, Any]
 log = logging.getLogger("gitlab_ha.discovery.config")
 
-# --- a tiny schema: normalised key -> (canonical key, converter) -------------------------------------------------
-
+# --- the agent's settings: normalised key -> (attribute, converter) ----------------------------------------------
 
 Converter = Callable[[Any, str], Any]
-
 
 # The scalar rules are the project's one set (gitlab_ha.validation), as converters here.
 _str = as_input_error(strict_str)
 _int = as_input_error(strict_int)
 _bool = as_input_error(strict_bool)
 _str_list = as_input_error(str_list)
-
-
-def _str_map(value: Any, where: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InputError(f"expected an object of strings, got {type_name(value)}", where)
-    return {str(k): _str(v, f"{where}.{k}") for k, v in value.items()}
-
-
-def _header(value: Any, where: str) -> dict[str, list[str]]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InputError(f"expected an object of string lists, got {type_name(value)}", where)
-    return {str(k): _str_list(v, f"{where}.{k}") for k, v in value.items()}
-
-
-def _duration_text(value: Any, where: str) -> str:
-    seconds = parse_duration(value, where)
-    if seconds < 0:
-        raise InputError("must not be negative", where)
-    return format_duration(seconds)
-
-
-def _any(value: Any, where: str) -> Any:
-    return value
-
-
-def _fields(
-    raw: Any, schema: Mapping[str, tuple[str, Converter]], where: str, *, ignore: frozenset[str] = frozenset()
-) -> JSON:
-    if not isinstance(raw, dict):
-        raise InputError(f"expected an object, got {type_name(raw)}", where)
-    out: JSON = {}
-    for key, value in raw.items():
-        if not isinstance(key, str):
-            raise InputError(f"invalid key {key!r}", where)
-        nk = norm(key)
-        if nk in ignore:
-            continue
-        if nk not in schema:
-            raise InputError(f"invalid key {key!r}", where)
-        canonical, conv = schema[nk]
-        if canonical in out:
-            raise InputError(f"key {key!r} given twice", where)
-        out[canonical] = conv(value, f"{where}.{key}" if where else key)
-    return out
+_str_map = as_input_error(str_map)
 
 
 # --- checks ------------------------------------------------------------------------------------------------------
 
-_CHECK_SCHEMA: dict[str, tuple[str, Converter]] = {
-    "id": ("CheckID", _str),
-    "checkid": ("CheckID", _str),
-    "name": ("Name", _str),
-    "notes": ("Notes", _str),
-    "serviceid": ("ServiceID", _str),
-    "args": ("Args", _str_list),
-    "scriptargs": ("Args", _str_list),
-    "http": ("HTTP", _str),
-    "method": ("Method", _str),
-    "header": ("Header", _header),
-    "body": ("Body", _str),
-    "tlsskipverify": ("TLSSkipVerify", _bool),
-    "tlsservername": ("TLSServerName", _str),
-    "tcp": ("TCP", _str),
-    "ttl": ("TTL", _duration_text),
-    "interval": ("Interval", _duration_text),
-    "timeout": ("Timeout", _duration_text),
-    "status": ("Status", _str),
-    "output": ("Output", _str),
-    "deregistercriticalserviceafter": ("DeregisterCriticalServiceAfter", _duration_text),
-    "successbeforepassing": ("SuccessBeforePassing", _int),
-    "failuresbeforecritical": ("FailuresBeforeCritical", _int),
-    "failuresbeforewarning": ("FailuresBeforeWarning", _int),
-    "outputmaxsize": ("OutputMaxSize", _int),
-    "token": ("Token", _str),
-}
-_IGNORED = frozenset({"namespace", "partition", "token"})
 STATUSES = ("passing", "warning", "critical")
 MIN_INTERVAL = 1.0
 
@@ -153,7 +83,7 @@ def parse_check(
     postgresql check), where DNS, which only leaves out `critical`, would serve the instance until the
     first run. Here a check whose status is unknown is critical until it has run.
     """
-    check = _fields(raw, _CHECK_SCHEMA, where, ignore=_IGNORED)
+    check = definition_fields(CheckDefinition, raw, where)
     kind = check_type(check)
     kinds = [k for k in ("Args", "HTTP", "TCP", "TTL") if check.get(k)]
     if len(kinds) > 1:
@@ -201,40 +131,20 @@ def parse_check(
         check.setdefault("CheckID", check.get("Name", ""))
         check.setdefault("Name", check["CheckID"])
     check["Type"] = kind
-    check.pop("Token", None)
     return check
 
 
 # --- services ----------------------------------------------------------------------------------------------------
 
-_SERVICE_SCHEMA: dict[str, tuple[str, Converter]] = {
-    "id": ("ID", _str),
-    "name": ("Service", _str),
-    "service": ("Service", _str),
-    "tags": ("Tags", _str_list),
-    "address": ("Address", _str),
-    "port": ("Port", _int),
-    "meta": ("Meta", _str_map),
-    "enabletagoverride": ("EnableTagOverride", _bool),
-    "weights": ("Weights", _any),
-    "taggedaddresses": ("TaggedAddresses", _any),
-    "kind": ("Kind", _str),
-    "check": ("_check", _any),
-    "checks": ("_checks", _any),
-    "token": ("Token", _str),
-    "socketpath": ("SocketPath", _str),
-}
-
 
 def parse_service(raw: Any, where: str, *, from_file: bool = False) -> tuple[JSON, list[JSON]]:
     """A service definition -> (service record, its checks)."""
-    svc = _fields(raw, _SERVICE_SCHEMA, where, ignore=_IGNORED)
+    svc = definition_fields(ServiceDefinition, raw, where)
     if not svc.get("Service"):
         raise InputError("missing service name", f"{where}.name" if where else "name")
     if svc.get("Kind", "") not in ("",):
         raise InputError(f"service kind {svc['Kind']!r} is not supported (Connect is not implemented)", f"{where}.kind")
     svc.pop("Kind", None)
-    svc.pop("Token", None)
     svc.pop("SocketPath", None)
     svc.setdefault("ID", svc["Service"])
     if not svc["ID"]:
@@ -260,8 +170,8 @@ def parse_service(raw: Any, where: str, *, from_file: bool = False) -> tuple[JSO
     if tagged:
         svc["TaggedAddresses"] = tagged
     raw_checks: list[Any] = []
-    single = svc.pop("_check", None)
-    many = svc.pop("_checks", None)
+    single = svc.pop("Check", None)
+    many = svc.pop("Checks", None)
     if single is not None:
         raw_checks.append(single)
     if many is not None:

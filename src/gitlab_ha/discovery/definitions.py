@@ -1,19 +1,27 @@
-"""Watch definitions: what a watch reads (`WatchSpec`) and, in the agent's config, how it is handled.
+"""Service, check and watch definitions: their shapes, validated by pydantic (`gitlab_ha.validation`).
 
-Validated by pydantic (`gitlab_ha.validation`) with Consul's rules: keys in any case and with or
-without underscores (`passingonly`, `PassingOnly`, `passing_only`), errors named by file and field.
-Keys Consul does not define for watches are ignored. Reading a definition builds nothing: the agent's
-config is checked without starting a watch.
+Consul's rules: keys in any case and with or without underscores (`passingonly`, `PassingOnly`,
+`passing_only`; Patroni sends `enabletagoverride`, py-consul `DeregisterCriticalServiceAfter`, files
+`deregister_critical_service_after`), errors named by file and field as the user spelled it.
+
+Services and checks refuse a key they do not define ("invalid key", as Consul's "has invalid keys")
+and come out as plain dicts in Consul's canonical spelling (`ID`, `Name`, `Tags` …) so that they can
+travel inside state-machine commands and be persisted as JSON unchanged; what a definition means
+(defaults, which check kind, which IDs) is `discovery/config.py`'s. Watches ignore keys Consul does not
+define for them. Reading a definition builds nothing: the agent's config is checked without starting a watch.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
-from gitlab_ha.discovery.values import norm
-from gitlab_ha.validation import Bool, Str, StrList, fail, str_list, type_name, validate
+from gitlab_ha.discovery.values import format_duration, norm, parse_duration
+from gitlab_ha.errors import InputError
+from gitlab_ha.validation import Bool, Int, Str, StrList, StrMap, fail, located_error, str_list, type_name, validate
 
 WatchType = Literal["key", "keyprefix", "services", "nodes", "service", "checks"]
 TYPES = ("key", "keyprefix", "services", "nodes", "service", "checks")
@@ -131,3 +139,157 @@ def parse_watch(params: Any, where: str) -> WatchDefinition:
 def parse_watch_spec(params: Any, where: str) -> WatchSpec:
     """What `consul watch` reads, from its flags; InputError naming `where` and the field."""
     return validate(WatchSpec, params, where)
+
+
+# --- services and checks -------------------------------------------------------------------------------------------
+
+JSON = dict[str, Any]
+
+
+def _header(value: Any) -> dict[str, list[str]]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise fail(f"expected an object of string lists, got {type_name(value)}")
+    out: dict[str, list[str]] = {}
+    for key, item in value.items():
+        try:
+            out[str(key)] = str_list(item)
+        except PydanticCustomError as exc:
+            raise fail(exc.message(), f".{key}{(exc.context or {}).get('at', '')}") from None
+    return out
+
+
+def _duration_text(value: Any) -> str:
+    """A duration as Consul prints one (`10s`, `1m30s`), never negative."""
+    try:
+        seconds = parse_duration(value, "")
+    except InputError as exc:
+        raise fail(exc.message) from None
+    if seconds < 0:
+        raise fail("must not be negative")
+    return format_duration(seconds)
+
+
+HeaderMap = Annotated[dict[str, list[str]], BeforeValidator(_header)]
+Duration = Annotated[str, BeforeValidator(_duration_text)]
+
+# Keys Consul accepts on a definition and drops (Enterprise namespaces; the ACL token, as ACLs are not implemented).
+IGNORED = frozenset({"namespace", "partition", "token"})
+
+
+class _Spelled(NamedTuple):
+    values: JSON  # under canonical names, first given first
+    position: dict[str, int]  # canonical name -> index of its key in the input
+    given: dict[str, str]  # canonical name -> the key as the input spelled it
+    problems: list[tuple[int, str]]  # (index in the input, what is wrong with that key)
+
+
+def _spelled(data: dict[Any, Any], keys: Mapping[str, str]) -> _Spelled:
+    """`data`'s keys in canonical spelling; an unknown or doubled key is a problem at its place."""
+    out = _Spelled({}, {}, {}, [])
+    for index, (key, value) in enumerate(data.items()):
+        if not isinstance(key, str):
+            out.problems.append((index, f"invalid key {key!r}"))
+            continue
+        spelled = norm(key)
+        if spelled in IGNORED:
+            continue
+        if spelled not in keys:
+            out.problems.append((index, f"invalid key {key!r}"))
+            continue
+        canonical = keys[spelled]
+        if canonical in out.values:
+            out.problems.append((index, f"key {key!r} given twice"))
+            continue
+        out.values[canonical] = value
+        out.position[canonical] = index
+        out.given[canonical] = key
+    return out
+
+
+class _Definition(BaseModel):
+    """A definition whose fields are named in Consul's canonical spelling; KEYS maps every spelling to them."""
+
+    model_config = ConfigDict(extra="forbid")
+    SYNONYMS: ClassVar[dict[str, str]] = {}  # other names of a field (normalised)
+    KEYS: ClassVar[dict[str, str]] = {}  # every normalised key (`norm`) -> its field: the field's own name, a synonym
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.KEYS = {**{norm(name): name for name in cls.model_fields}, **cls.SYNONYMS}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spelling(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise fail(f"expected an object, got {type_name(data)}")
+        spelled = _spelled(data, cls.KEYS)
+        if spelled.problems:
+            raise fail(spelled.problems[0][1])
+        return spelled.values
+
+
+class CheckDefinition(_Definition):
+    SYNONYMS: ClassVar[dict[str, str]] = {"id": "CheckID", "scriptargs": "Args"}
+    CheckID: Str = ""
+    Name: Str = ""
+    Notes: Str = ""
+    ServiceID: Str = ""
+    Args: StrList = Field(default_factory=list)
+    HTTP: Str = ""
+    Method: Str = ""
+    Header: HeaderMap = Field(default_factory=dict)
+    Body: Str = ""
+    TLSSkipVerify: Bool = False
+    TLSServerName: Str = ""
+    TCP: Str = ""
+    TTL: Duration = ""
+    Interval: Duration = ""
+    Timeout: Duration = ""
+    Status: Str = ""
+    Output: Str = ""
+    DeregisterCriticalServiceAfter: Duration = ""
+    SuccessBeforePassing: Int = 0
+    FailuresBeforeCritical: Int = 0
+    FailuresBeforeWarning: Int = 0
+    OutputMaxSize: Int = 0
+
+
+class ServiceDefinition(_Definition):
+    SYNONYMS: ClassVar[dict[str, str]] = {"name": "Service"}
+    ID: Str = ""
+    Service: Str = ""
+    Tags: StrList = Field(default_factory=list)
+    Address: Str = ""
+    Port: Int = 0
+    Meta: StrMap = Field(default_factory=dict)
+    EnableTagOverride: Bool = False
+    Weights: Any = None  # checked with the service's meaning (config.parse_service)
+    TaggedAddresses: Any = None
+    Kind: Str = ""
+    Check: Any = None  # parsed as checks of the service
+    Checks: Any = None
+    SocketPath: Str = ""
+
+
+def definition_fields(model: type[_Definition], raw: Any, where: str) -> JSON:
+    """The keys `raw` gives, validated by `model`, in Consul's spelling and the input's order.
+
+    An error names `where` and the key as the input spelled it (`web.json: service.Port`). Of several
+    faults, the one whose key comes first in the input is reported, an unknown key as a bad value."""
+    if not isinstance(raw, dict):
+        raise InputError(f"expected an object, got {type_name(raw)}", where)
+    spelled = _spelled(raw, model.KEYS)
+    faults = [(index, InputError(message, where)) for index, message in spelled.problems]
+    try:
+        parsed = model.model_validate(spelled.values)
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            canonical = str(error["loc"][0])
+            error["loc"] = (spelled.given[canonical], *error["loc"][1:])
+            faults.append((spelled.position[canonical], located_error(error, where)))
+    if faults:
+        raise min(faults, key=lambda fault: fault[0])[1]
+    return {canonical: getattr(parsed, canonical) for canonical in spelled.values}
