@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from gitlab_ha.lint.context import Lint
 from gitlab_ha.lint.findings import Finding, Severity
-from gitlab_ha.lint.inventory import Node, is_ip
+from gitlab_ha.lint.inventory import Cluster, Node, is_ip
 from gitlab_ha.lint.registry import rule
 from gitlab_ha.lint.rules.util import (
     address_port,
@@ -30,6 +30,20 @@ from gitlab_ha.topology.roles import Role
 _S = Severity
 GITALY_PORT = PORTS["gitaly"]
 PRAEFECT_PORT = PORTS["praefect"]
+
+
+def _target(cluster: Cluster, address: Value | None) -> tuple[Node | None, int | None]:
+    """The node an address (`tcp://host:port`) points at (None: no node of the cluster), and its port."""
+    host, port = address_port(py(address))
+    return cluster.by_address(host or ""), port
+
+
+def _foreign_storage(gitaly: Node, storage: object) -> str | None:
+    """Why `storage` is not one of `gitaly`'s storages (None: it is, or that Gitaly names none)."""
+    names = [name for name, _ in gitaly_storages(gitaly)]
+    if names and storage not in names:
+        return f"storage {storage!r} is not a storage of Gitaly {gitaly.label} ({', '.join(names)})"
+    return None
 
 
 def _gitaly_token(node: Node) -> object:
@@ -85,17 +99,11 @@ def storage_names(lint: Lint) -> Iterator[Finding]:
     cluster = lint.cluster
     for praefect in cluster.with_role(Role.PRAEFECT):
         for entry in praefect_nodes(praefect):
-            host, _ = address_port(py(entry.address))
-            gitaly = cluster.by_address(host or "")
+            gitaly, _ = _target(cluster, entry.address)
             if gitaly is None or not gitaly.has(Role.GITALY) or entry.storage is None:
                 continue
-            names = [name for name, _ in gitaly_storages(gitaly)]
-            if names and py(entry.storage) not in names:
-                yield lint.finding(
-                    praefect,
-                    entry.storage,
-                    f"storage {py(entry.storage)!r} is not a storage of Gitaly {gitaly.label} ({', '.join(names)})",
-                )
+            if problem := _foreign_storage(gitaly, py(entry.storage)):
+                yield lint.finding(praefect, entry.storage, problem)
     praefects = cluster.with_role(Role.PRAEFECT)
     by_node = {p.name: tuple(sorted(virtual_storage_names(p))) for p in praefects}
     shared = Counter(names for names in by_node.values() if names)
@@ -123,17 +131,11 @@ def storage_names(lint: Lint) -> Iterator[Finding]:
                         f"storage {storage.name!r} is not a virtual storage of Praefect ({', '.join(sorted(virtual))})",
                     )
                 continue
-            host, _ = address_port(py(storage.address))
-            gitaly = cluster.by_address(host or "")
+            gitaly, _ = _target(cluster, storage.address)
             if gitaly is None:
                 continue
-            names = [name for name, _ in gitaly_storages(gitaly)]
-            if names and storage.name not in names:
-                yield lint.finding(
-                    rails,
-                    storage.name_loc,
-                    f"storage {storage.name!r} is not a storage of Gitaly {gitaly.label} ({', '.join(names)})",
-                )
+            if problem := _foreign_storage(gitaly, storage.name):
+                yield lint.finding(rails, storage.name_loc, problem)
 
 
 @rule(
@@ -146,8 +148,7 @@ def praefect_addresses(lint: Lint) -> Iterator[Finding]:
     cluster = lint.cluster
     for praefect in cluster.with_role(Role.PRAEFECT):
         for entry in praefect_nodes(praefect):
-            host, port = address_port(py(entry.address))
-            gitaly = cluster.by_address(host or "")
+            gitaly, port = _target(cluster, entry.address)
             if gitaly is None or not gitaly.has(Role.GITALY):
                 yield lint.finding(
                     praefect,
@@ -202,8 +203,7 @@ def rails_token(lint: Lint) -> Iterator[Finding]:
                         f"storage {storage.name!r}: gitaly_token is not Praefect's external token",
                     )
                 continue
-            host, _ = address_port(py(storage.address))
-            gitaly = cluster.by_address(host or "")
+            gitaly, _ = _target(cluster, storage.address)
             if gitaly is not None and _gitaly_token(gitaly) is not None and token != _gitaly_token(gitaly):
                 yield lint.finding(
                     rails,
@@ -225,8 +225,7 @@ def rails_address(lint: Lint) -> Iterator[Finding]:
     for rails in _rails_nodes(lint):
         for storage in rails_storages(rails):
             where = storage.address or storage.name_loc
-            host, port = address_port(py(storage.address))
-            target = cluster.by_address(host or "")
+            target, port = _target(cluster, storage.address)
             if praefects:
                 if target is not None and target.has(Role.PRAEFECT):
                     expected = listen_port(target, "praefect['configuration']['listen_addr']", PRAEFECT_PORT)
