@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gitlab_ha.drills.checker import check, primaries, problems, unavailable_window
+from gitlab_ha.drills.checker import check, primaries, problems, remarks, unavailable_window
 from gitlab_ha.drills.history import Event, History, Observation, Op, Outcome, Readback, Sample, Store
 
 ADDRESSES = {"postgres-1": "127.10.1.120", "postgres-2": "127.10.1.167"}
@@ -99,6 +99,32 @@ def test_two_writable_primaries_are_reported_loudly() -> None:
     m = check(h, Readback(frozenset(range(1, 100)), frozenset(range(1, 100))))
     assert m.split_brain == [(2.0, 4.5)]
     assert any(p.startswith("TWO WRITABLE PRIMARIES at once for 2.5 s") for p in problems(h, m))
+
+
+def test_a_second_primary_that_holds_its_commits_is_not_a_split_brain() -> None:
+    """A frozen old leader in synchronous mode resumes as a primary whose commits wait for a standby
+    that now follows the new leader: it acknowledges nothing, so the run notes it and does not fail."""
+    h = _failover_history()
+    h.samples = [
+        Sample(1.0, "postgres-1", "primary"),
+        Sample(1.0, "postgres-2", "replica"),
+        Sample(10.1, "postgres-1", "down"),  # frozen
+        Sample(12.0, "postgres-2", "held"),  # promoted, its synchronous standby not yet cleared
+        Sample(12.5, "postgres-2", "primary"),
+        Sample(40.0, "postgres-1", "held"),  # resumed
+        Sample(40.2, "postgres-1", "replica"),
+    ]
+    m = check(h, Readback(frozenset(range(1, 100)), frozenset(range(1, 100))))
+    assert m.promote == 2.0 and m.new_primary == "postgres-2"  # a held primary is a promoted one
+    assert m.max_primaries == 1 and m.split_brain == []
+    assert [(round(a, 1), round(b, 1)) for a, b in m.held_second] == [(30.0, 30.2)]
+    assert not any(p.startswith("TWO WRITABLE") for p in problems(h, m))
+    assert len(remarks(m)) == 1 and "second primary for 0.2 s" in remarks(m)[0]
+    # the same resume as an acknowledging primary is the loud failure
+    h.samples[5] = Sample(40.0, "postgres-1", "primary")
+    m = check(h, Readback(frozenset(range(1, 100)), frozenset(range(1, 100))))
+    assert [(round(a, 1), round(b, 1)) for a, b in m.split_brain] == [(30.0, 30.2)]
+    assert any(p.startswith("TWO WRITABLE PRIMARIES") for p in problems(h, m))
 
 
 def test_writes_that_never_come_back_and_misjudged_failures() -> None:

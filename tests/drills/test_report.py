@@ -57,10 +57,12 @@ def test_the_report_says_how_long_the_fault_was_held(tmp_path: Path) -> None:
     report = tmp_path / "drills.md"
     held = _result("fast", "off", 1)
     held.held = 30.0
+    held.notes.append("a second primary for 0.2 s that acknowledged nothing")
     drill_report.write(report, [held, _result("fast", "off", 2)])
     runs = json.loads((tmp_path / "drills.json").read_text())["runs"]
     assert [r["held"] for r in runs] == [30.0, None]
     assert "- fast, async: fault held 30 s; timelines [run 1]" in report.read_text()
+    assert "  - run 1: a second primary for 0.2 s that acknowledged nothing" in report.read_text()
 
 
 def test_a_hung_leader_is_held_past_the_ttl_the_lab_runs() -> None:

@@ -138,6 +138,8 @@ def run(
                         progress.console.print(_summary(result))
                         for problem in result.problems:
                             progress.console.print(f"  [red]{problem}[/red]")
+                        for note in result.notes:
+                            progress.console.print(f"  {note}", markup=False)
                         progress.advance(task)
         except Interrupted as stop:
             interrupted = True

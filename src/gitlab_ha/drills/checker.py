@@ -9,7 +9,9 @@ Pure functions of recorded data (tests feed them recorded histories):
   resolved as present or absent; a write reported failed that is present is an anomaly of the checker;
 - time to detect (the component's view changed), to promote (a new primary, master or Raft leader),
   until every PgBouncer followed the new primary;
-- every stretch in which the sampler saw two writable PostgreSQL primaries at once.
+- every stretch in which the sampler saw two writable PostgreSQL primaries at once (a primary
+  whose commits wait for a synchronous standby that does not stream, `held`, acknowledges nothing:
+  such a second primary is a stretch of its own, not a failure).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ DETECT_SOURCES: dict[str, tuple[str, ...]] = {
     "haproxy": (),
 }
 UNANSWERED = "?"
+WRITABLE = ("primary",)  # the sampler's states of a primary that acknowledges commits
+PRIMARY = ("primary", "held")  # and of any primary
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Metrics:
     new_primary: str | None  # the node (database), address (redis) or server (consul) promoted
     max_primaries: int
     split_brain: list[tuple[float, float]] = field(default_factory=list)  # relative to the fault
+    # two primaries at once, but the other one held its commits (no synchronous standby)
+    held_second: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def split_brain_seconds(self) -> float:
@@ -126,7 +132,7 @@ def promotion(history: History, fault: float) -> tuple[float | None, str | None]
     if history.kind == "database":
         old = history.baseline.get("primary")
         for sample in sorted(history.samples, key=lambda s: s.t):
-            if sample.t > fault and sample.state == "primary" and sample.node != old:
+            if sample.t > fault and sample.state in PRIMARY and sample.node != old:
                 return sample.t - fault, sample.node
         return None, None
     source, key = {"redis": ("redis.master", "redis_master"), "consul": ("consul.leader", "consul_leader")}.get(
@@ -154,8 +160,9 @@ def pgbouncers_followed(history: History, since: float, primary_address: str) ->
     return None
 
 
-def primaries(history: History) -> tuple[int, list[tuple[float, float]]]:
-    """(the most writable primaries seen at once, each stretch with two or more: absolute start, end)."""
+def primaries(history: History, counted: tuple[str, ...] = WRITABLE) -> tuple[int, list[tuple[float, float]]]:
+    """(the most primaries in a `counted` state seen at once, each stretch with two or more: absolute
+    start, end)."""
     state: dict[str, str] = {}
     most = 0
     windows: list[tuple[float, float]] = []
@@ -163,7 +170,7 @@ def primaries(history: History) -> tuple[int, list[tuple[float, float]]]:
     samples = sorted(history.samples, key=lambda s: s.t)
     for sample in samples:
         state[sample.node] = sample.state
-        count = sum(v == "primary" for v in state.values())
+        count = sum(v in counted for v in state.values())
         most = max(most, count)
         if count >= 2 and opened is None:
             opened = sample.t
@@ -189,6 +196,7 @@ def check(history: History, readback: Readback) -> Metrics:
         moment = pgbouncers_followed(history, fault + promote, history.addresses[new])
         followed = None if moment is None else moment - fault
     most, windows = primaries(history)
+    held = [w for w in primaries(history, PRIMARY)[1] if not any(a < w[1] and w[0] < b for a, b in windows)]
     return Metrics(
         sql=store_result(by_store[Store.SQL], readback.rows, fault),
         redis=store_result(by_store[Store.REDIS], readback.keys, fault),
@@ -198,6 +206,7 @@ def check(history: History, readback: Readback) -> Metrics:
         new_primary=new,
         max_primaries=most,
         split_brain=[(a - fault, b - fault) for a, b in windows],
+        held_second=[(a - fault, b - fault) for a, b in held],
     )
 
 
@@ -218,3 +227,15 @@ def problems(history: History, metrics: Metrics) -> list[str]:
     if history.sync != "off" and metrics.sql.lost:
         out.append(f"{len(metrics.sql.lost)} acknowledged rows lost despite synchronous replication")
     return out
+
+
+def remarks(metrics: Metrics) -> list[str]:
+    """What a run measured that is worth a line but fails nothing."""
+    if not metrics.held_second:
+        return []
+    seconds = sum(b - a for a, b in metrics.held_second)
+    spans = ", ".join(f"{a:+.1f}…{b:+.1f} s" for a, b in metrics.held_second)
+    return [
+        f"a second primary for {seconds:.1f} s ({spans} after the fault) that acknowledged nothing: "
+        "its commits waited for a synchronous standby that no longer followed it"
+    ]

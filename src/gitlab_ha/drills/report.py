@@ -183,6 +183,8 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             for run in group:
                 for problem in run.get("problems", []):
                     lines.append(f"  - **run {run['index']}: {problem}**")
+                for note in run.get("notes", []):
+                    lines.append(f"  - run {run['index']}: {note}")
         lines.append("")
     return "\n".join(lines)
 

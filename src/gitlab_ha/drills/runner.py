@@ -22,7 +22,7 @@ import psycopg
 import redis
 
 from gitlab_ha.drills import cleanup, observers
-from gitlab_ha.drills.checker import Metrics, check, problems
+from gitlab_ha.drills.checker import Metrics, check, problems, remarks
 from gitlab_ha.drills.cluster import DrillLab
 from gitlab_ha.drills.history import Event, History, Readback
 from gitlab_ha.drills.primaries import PrimarySampler
@@ -360,6 +360,7 @@ def run_drill(
     else:
         result.metrics = check(history, readback)
         result.problems += problems(history, result.metrics)
+        result.notes += remarks(result.metrics)
     result.seconds = time.monotonic() - started
     return result
 

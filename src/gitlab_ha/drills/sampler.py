@@ -4,8 +4,14 @@ It asks each member over its unix socket (`lab/nodes/NODE/postgresql`) as the OS
 whom `pg_ident.conf`'s peer map lets in as the superuser `gitlab-psql`: no TCP, so a network
 partition of a member does not blind it. It runs as a helper process started with `proc` as
 `postgres` (`python -m gitlab_ha.drills.sampler NODE=SOCKET_DIR …`), one thread per member, and
-prints one JSON line `{"t": monotonic, "node": …, "state": primary|replica|down}` whenever a
+prints one JSON line `{"t": monotonic, "node": …, "state": primary|held|replica|down}` whenever a
 member's state changes. `primaries.PrimarySampler` starts it and reads its lines.
+
+`held` is a primary that cannot acknowledge a commit: its commits wait for a synchronous standby
+(`synchronous_standby_names` set, `synchronous_commit` at its default or stricter) and none streams
+as one. A frozen old leader in synchronous mode resumes so: its standby now follows the new leader.
+One streaming synchronous standby is enough for the lab (`synchronous_node_count` 1, Patroni's
+default; a client that sets `synchronous_commit` to `local` in its session is not covered).
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ import time
 
 INTERVAL = 0.1
 TIMEOUT = 1.0
+STATE = """
+SELECT pg_is_in_recovery(),
+       current_setting('synchronous_standby_names') <> ''
+       AND current_setting('synchronous_commit') IN ('on', 'remote_write', 'remote_apply')
+       AND NOT EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))
+"""
 
 
 def _probe_loop(node: str, socket_dir: str, interval: float, timeout: float, lock: threading.Lock) -> None:
@@ -36,8 +48,8 @@ def _probe_loop(node: str, socket_dir: str, interval: float, timeout: float, loc
                     host=socket_dir, dbname="postgres", user="gitlab-psql", connect_timeout=2, autocommit=True
                 )
             with SocketDeadline(conn.pgconn.socket, timeout):
-                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-            state = "replica" if row and row[0] else "primary"
+                row = conn.execute(STATE).fetchone()
+            state = "replica" if row is None or row[0] else "held" if row[1] else "primary"
         except psycopg.Error:
             state = "down"
             if conn is not None:

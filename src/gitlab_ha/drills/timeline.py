@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitlab_ha.drills.checker import Metrics
+from gitlab_ha.drills.checker import WRITABLE, Metrics
 from gitlab_ha.drills.history import History, Outcome, Store
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def _primaries(ax: Axes, history: History, fault: float, start: float, end: floa
     for sample in sorted(history.samples, key=lambda s: s.t):
         state[sample.node] = sample.state
         xs.append(sample.t - fault)
-        ys.append(sum(v == "primary" for v in state.values()))
+        ys.append(sum(v in WRITABLE for v in state.values()))
     xs.append(end)
     ys.append(ys[-1])
     ax.step(xs, ys, where="post", color="#37474f")
