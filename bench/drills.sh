@@ -31,4 +31,8 @@ for profile in $PROFILES; do
   done
 done
 echo "report: $REPORT"
+for profile in $PROFILES; do
+  echo "== README table, $profile profile (bench/drills_table.py)"
+  "$BIN/python" bench/drills_table.py --profile "$profile" "${REPORT%.*}.json"
+done
 exit "$status"

@@ -1,0 +1,76 @@
+"""Print the README's drill table from a drill report's JSON (default bench/results/drills.json):
+one row per scenario, median (min–max) of the write-unavailable windows, acknowledged writes lost
+over all runs, the most writable primaries at once and the runs passed, asynchronous and synchronous
+side by side for one profile.
+
+    .venv/bin/python bench/drills_table.py [--profile fast|omnibus] [REPORT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from gitlab_ha.drills.scenarios import SCENARIOS
+
+MODES = (("off", "async"), ("on", "sync"))
+
+
+def spread(values: list[float]) -> str:
+    if not values:
+        return "—"
+    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
+def rto(runs: list[dict[str, Any]], store: str) -> str:
+    return spread([r["metrics"][store]["rto"] for r in runs if r.get("metrics") and r["metrics"][store]["rto"]])
+
+
+def lost(runs: list[dict[str, Any]], store: str) -> str:
+    return str(sum(len(r["metrics"][store]["lost"]) for r in runs if r.get("metrics")))
+
+
+def most(runs: list[dict[str, Any]]) -> str:
+    return str(max((r["metrics"]["max_primaries"] for r in runs if r.get("metrics")), default=0))
+
+
+def passed(runs: list[dict[str, Any]]) -> str:
+    return f"{sum(bool(r['passed']) for r in runs)}/{len(runs)}"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report", nargs="?", type=Path, default=Path("bench/results/drills.json"))
+    parser.add_argument("--profile", default="fast", choices=("fast", "omnibus"))
+    args = parser.parse_args(argv)
+    runs = [r for r in json.loads(args.report.read_text())["runs"] if r["profile"] == args.profile]
+    print(
+        "| scenario | DB unavailable, async | DB unavailable, sync | Redis unavailable (async) "
+        "| rows lost async / sync | keys lost async | primaries at once async / sync | passed async / sync |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for name in SCENARIOS:
+        by = {mode: [r for r in runs if r["scenario"] == name and r["sync"] == mode] for mode, _ in MODES}
+        if not any(by.values()):
+            continue
+        a, s = by["off"], by["on"]
+        cells = [
+            f"`{name}`",
+            rto(a, "sql"),
+            rto(s, "sql"),
+            rto(a, "redis"),
+            f"{lost(a, 'sql')} / {lost(s, 'sql')}",
+            lost(a, "redis"),
+            f"{most(a)} / {most(s)}",
+            f"{passed(a)} / {passed(s)}",
+        ]
+        print("| " + " | ".join(cells) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
