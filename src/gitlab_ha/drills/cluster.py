@@ -14,6 +14,7 @@ from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.lab.plan import LabNode, LabPlan, node_root
 from gitlab_ha.probe.redis import discover_master
 from gitlab_ha.proc import wait_for
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.roles import Role
 
 
@@ -43,7 +44,7 @@ class DrillLab:
 
     @property
     def sentinels(self) -> tuple[tuple[str, int], ...]:
-        return tuple((n.address, 26379) for n in self.running("sentinel"))
+        return tuple((n.address, PORTS["sentinel"]) for n in self.running("sentinel"))
 
     def socket_dirs(self) -> dict[str, Path]:
         """Each Patroni member's PostgreSQL socket directory."""
@@ -55,7 +56,7 @@ class DrillLab:
             raise InputError("this lab has no internal load balancer for the workload to write through", "lab")
         secrets = self.lab.secrets()
         return Endpoints(
-            lb=(lbs[0].address, 6432),
+            lb=(lbs[0].address, PORTS["pgbouncer"]),
             database=self.plan.lab_topo.database.name,
             db_user="gitlab",
             db_password=secrets.get("gitlab_db_password"),
@@ -82,7 +83,7 @@ class DrillLab:
         def probe() -> str | None:
             for node in self.consul_servers:
                 try:
-                    with ConsulClient(f"http://{node.address}:8500", timeout=2) as client:
+                    with ConsulClient(f"http://{node.address}:{PORTS['consul_http']}", timeout=2) as client:
                         answer = str(client.ok("GET", "/v1/status/leader", "leader") or "")
                 except (OSError, UnexpectedResponse, ValueError):
                     continue

@@ -27,6 +27,7 @@ from gitlab_ha.drills.history import History, Observation
 from gitlab_ha.probe.patroni import cluster_of
 from gitlab_ha.probe.pgbouncer import parse as parse_databases
 from gitlab_ha.probe.redis import ask_sentinels, discover_master
+from gitlab_ha.topology.facts import PORTS
 
 INTERVAL = 0.1
 TIMEOUT = 0.5
@@ -90,7 +91,7 @@ class PgBouncerTarget:
             if self.conn is None:
                 self.conn = psycopg.connect(
                     host=self.address,
-                    port=6432,
+                    port=PORTS["pgbouncer"],
                     dbname="pgbouncer",
                     user="pgbouncer",
                     password=self.password,
@@ -140,7 +141,7 @@ def consul_leader(servers: list[str]) -> Callable[[], str]:
     def probe() -> str:
         for address in servers:
             try:
-                with ConsulClient(f"http://{address}:8500", timeout=TIMEOUT) as client:
+                with ConsulClient(f"http://{address}:{PORTS['consul_http']}", timeout=TIMEOUT) as client:
                     return str(client.ok("GET", "/v1/status/leader", "leader") or "")
             except ERRORS:
                 continue

@@ -32,6 +32,7 @@ from gitlab_ha.lab.lab import Lab
 from gitlab_ha.probe.redis import discover_master, redis_client
 from gitlab_ha.probe.status import collect, healthy
 from gitlab_ha.proc import NotReady, wait_for
+from gitlab_ha.topology.facts import PORTS
 
 Phase = Callable[[str], None]
 WARMUP_ACKS = 20  # writes each writer has acknowledged before the fault
@@ -281,7 +282,7 @@ def leaders(drill: DrillLab) -> tuple[Leaders, dict[str, str]]:
     baseline = {
         "primary": primary.name,
         "redis_master": f"{found[0]}:{found[1]}" if found else master.address,
-        "consul_leader": f"{consul.address}:8300",
+        "consul_leader": f"{consul.address}:{PORTS['consul_rpc']}",
     }
     return Leaders(primary, master, consul), baseline
 

@@ -40,7 +40,7 @@ from gitlab_ha.lab.runtime import precompile
 from gitlab_ha.lab.supervisor import Program, Supervisor
 from gitlab_ha.probe.patroni import cluster_of, running_leader
 from gitlab_ha.probe.status import collect, healthy
-from gitlab_ha.probe.target import Target, TargetNode
+from gitlab_ha.probe.target import Target, TargetNode, redis_port_of
 from gitlab_ha.proc import Completed, NotReady, call, wait_for
 from gitlab_ha.render.context import Placeholders
 from gitlab_ha.secrets.pki import self_signed
@@ -410,8 +410,9 @@ class Lab:
             services = set(node.runs) | set(node.not_runnable)
             if node.model is not None:
                 services |= set(node.model.services.enabled)
-            redis_port = min(node.model.ports("redis") or {6379}) if node.model is not None else 6379
-            nodes.append(TargetNode(node.name, node.address, node.roles, frozenset(services), redis_port))
+            nodes.append(
+                TargetNode(node.name, node.address, node.roles, frozenset(services), redis_port_of(node.model))
+            )
         sockets = {
             n.name: str(node_root(self.dir, n.name) / "run" / "haproxy.sock") for n in plan.nodes if "haproxy" in n.runs
         }

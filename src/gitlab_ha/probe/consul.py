@@ -7,6 +7,7 @@ from typing import Any
 from gitlab_ha.discovery.client import ConsulClient, UnexpectedResponse
 from gitlab_ha.probe.model import Component, Row, Verdict
 from gitlab_ha.probe.target import Target
+from gitlab_ha.topology.facts import PORTS
 
 STATUS = {1: "alive", 2: "leaving", 3: "left", 4: "failed"}
 
@@ -38,7 +39,7 @@ def collect(target: Target) -> Component:
     errors = []
     for node in agents:
         try:
-            with ConsulClient(f"http://{node.address}:8500", timeout=2) as client:
+            with ConsulClient(f"http://{node.address}:{PORTS['consul_http']}", timeout=2) as client:
                 members = client.ok("GET", "/v1/agent/members", "members")
                 leader = client.ok("GET", "/v1/status/leader", "leader")
             return parse(members, str(leader or ""), expected)

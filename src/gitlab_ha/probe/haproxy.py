@@ -10,6 +10,7 @@ import requests
 
 from gitlab_ha.probe.model import Component, Row, Verdict
 from gitlab_ha.probe.target import Target
+from gitlab_ha.topology.facts import PORTS
 
 # Backends the lab runs something behind; Praefect and Rails need GitLab itself.
 LAB_BACKENDS = ("pgbouncer", "postgresql-leader")
@@ -60,7 +61,7 @@ def collect(target: Target) -> Component:
             if path is not None:
                 text = _show_stat(path)
             else:
-                text = requests.get(f"http://{node.address}:8404/;csv", timeout=2).text
+                text = requests.get(f"http://{node.address}:{PORTS['haproxy_stats']}/;csv", timeout=2).text
             rows += judge(node.name, parse(text), target.lab)
         except (OSError, requests.RequestException) as err:
             rows.append(Row(node.name, "haproxy", "unreachable", str(err)[:120], ok=False))

@@ -8,6 +8,7 @@ import psycopg
 
 from gitlab_ha.probe.model import Component, Row, Verdict
 from gitlab_ha.probe.target import Target
+from gitlab_ha.topology.facts import PORTS
 
 
 def parse(databases: list[dict[str, Any]], database: str) -> tuple[str | None, bool]:
@@ -25,7 +26,7 @@ def collect(target: Target, leader: str | None) -> Component:
         try:
             with psycopg.connect(
                 host=node.address,
-                port=6432,
+                port=PORTS["pgbouncer"],
                 dbname="pgbouncer",
                 user="pgbouncer",
                 password=password,

@@ -11,6 +11,7 @@ from redis.retry import Retry
 
 from gitlab_ha.probe.model import Component, Row, Verdict
 from gitlab_ha.probe.target import Target
+from gitlab_ha.topology.facts import PORTS
 
 T = TypeVar("T")
 
@@ -86,7 +87,7 @@ def collect(target: Target) -> Component:
     rows, master = parse_redis(infos)
     views: dict[str, tuple[str, Any, str | None]] = {}
     for node in target.running("sentinel"):
-        client = redis_client(node.address, 26379, timeout=2, text=True)
+        client = redis_client(node.address, PORTS["sentinel"], timeout=2, text=True)
         try:
             addr = client.sentinel_get_master_addr_by_name(target.redis_master_name)
             try:

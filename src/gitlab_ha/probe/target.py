@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gitlab_ha.reconfigure.cluster import from_topology
+from gitlab_ha.reconfigure.node import NodeModel
 from gitlab_ha.render.context import Placeholders, SecretSource
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.model import Topology
 from gitlab_ha.topology.roles import Role
 
@@ -17,7 +19,7 @@ class TargetNode:
     address: str
     roles: tuple[Role, ...]
     services: frozenset[str]
-    redis_port: int = 6379
+    redis_port: int = PORTS["redis"]
 
     def runs(self, service: str) -> bool:
         return service in self.services
@@ -44,6 +46,12 @@ class Target:
             return None
 
 
+def redis_port_of(model: NodeModel | None) -> int:
+    """The port a node's Redis listens on: the lowest its reconfigure model opens, else Omnibus' default."""
+    ports = model.ports("redis") if model is not None else set()
+    return min(ports) if ports else PORTS["redis"]
+
+
 def for_topology(topo: Topology, secrets: SecretSource | None) -> Target:
     """A real cluster: every node at its topology address, its services from the reconfigure model."""
     model = from_topology(topo, secrets if secrets is not None else Placeholders())
@@ -54,6 +62,5 @@ def for_topology(topo: Topology, secrets: SecretSource | None) -> Target:
         services = set(modeled.services.enabled) if modeled is not None else set()
         if node.has(Role.INTERNAL_LB):
             services.add("haproxy")
-        port = min(modeled.ports("redis") or {6379}) if modeled is not None else 6379
-        nodes.append(TargetNode(node.name, node.ip, tuple(node.roles), frozenset(services), port))
+        nodes.append(TargetNode(node.name, node.ip, tuple(node.roles), frozenset(services), redis_port_of(modeled)))
     return Target(nodes, secrets, redis_master_name=topo.redis.master_name, database=topo.database.name)
