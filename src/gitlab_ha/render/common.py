@@ -6,6 +6,7 @@ from gitlab_ha.render import consul_tls
 from gitlab_ha.render.context import Context
 from gitlab_ha.render.rb import RbBuilder
 from gitlab_ha.rubycfg.emit import Sym, Words
+from gitlab_ha.topology.facts import PORTS
 from gitlab_ha.topology.model import Node
 from gitlab_ha.topology.roles import Role
 
@@ -61,4 +62,4 @@ def consul_agent(ctx: Context, node: Node, rb: RbBuilder) -> None:
 
 def node_exporter(node: Node, rb: RbBuilder) -> None:
     rb.section("Monitoring")
-    rb.set("node_exporter", "listen_address", value=f"{node.ip}:9100")
+    rb.set("node_exporter", "listen_address", value=f"{node.ip}:{PORTS['node_exporter']}")

@@ -70,7 +70,7 @@ def render_patroni(ctx: Context, node: Node, rb: RbBuilder) -> None:
     _ha(ctx, rb)
     consul_tls.patroni(ctx, node, rb)
     rb.section("Monitoring")
-    rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:9187")
+    rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:{PORTS['postgres_exporter']}")
 
 
 def _ha(ctx: Context, rb: RbBuilder) -> None:
@@ -128,7 +128,7 @@ def _plain_server(ctx: Context, node: Node, rb: RbBuilder, clients: tuple[Role, 
     rb.set("postgresql", "trust_auth_cidr_addresses", value=Words(["127.0.0.1/32"]))
     rb.set("postgresql", "md5_auth_cidr_addresses", value=Words(ctx.cidrs(*clients)), comment=why)
     rb.section("Monitoring")
-    rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:9187")
+    rb.set("postgres_exporter", "listen_address", value=f"{node.ip}:{PORTS['postgres_exporter']}")
 
 
 def praefect_db_sql(ctx: Context) -> str:

@@ -90,7 +90,7 @@ def render_gitaly(ctx: Context, node: Node, rb: RbBuilder) -> None:
         "configuration",
         value={
             Sym("listen_addr"): f"0.0.0.0:{PORTS['gitaly']}",
-            Sym("prometheus_listen_addr"): f"{node.ip}:9236",
+            Sym("prometheus_listen_addr"): f"{node.ip}:{PORTS['gitaly_metrics']}",
             Sym("auth"): {Sym("token"): ctx.secrets.get("praefect_internal_token")},
             Sym("pack_objects_cache"): {Sym("enabled"): True},
             Sym("storage"): [{Sym("name"): ctx.storage_name(node), Sym("path"): GIT_DATA}],

@@ -68,7 +68,7 @@ def render(ctx: Context, node: Node, rb: RbBuilder) -> None:
             rb.set("sentinel", "failover_timeout", value=timing.failover_timeout)
     if data:
         rb.section("Monitoring")
-        rb.set("redis_exporter", "listen_address", value=f"{node.ip}:9121")
+        rb.set("redis_exporter", "listen_address", value=f"{node.ip}:{PORTS['redis_exporter']}")
         rb.set(
             "redis_exporter",
             "flags",
