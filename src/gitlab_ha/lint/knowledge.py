@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitlab_ha.topology.features import BACKUP_ROLE_SINCE, GITALY_ROLE_SINCE, SPAMCHECK_ROLE_GONE
+from gitlab_ha.topology.features import BACKUP_ROLE_SINCE, GITALY_ROLE_SINCE, NGINX_MOVED_IN, SPAMCHECK_ROLE_GONE
 from gitlab_ha.topology.roles import Role
 from gitlab_ha.topology.versions import Version
 
@@ -97,14 +97,13 @@ class Change:
         return key == self.key or key.startswith(self.key + "[")
 
 
-# 19.2.0 moved NGINX's settings for the Rails application under `gitlab_rails['nginx']` and each
-# service's under its own key ("Move rails nginx settings to gitlab_rails subkey", "Move per-service
-# nginx settings into service subkeys"): the old keys are still copied over, with a deprecation
-# warning at every reconfigure, and no release removes them. Not in ../shared/reference/omnibus/
+# 19.2.0 (NGINX_MOVED_IN, in topology/features.py) moved NGINX's settings for the Rails application under
+# `gitlab_rails['nginx']` and each service's under its own key ("Move rails nginx settings to gitlab_rails
+# subkey", "Move per-service nginx settings into service subkeys"): the old keys are still copied over,
+# with a deprecation warning at every reconfigure, and no release removes them. Not in ../shared/reference/omnibus/
 # deprecations.tsv; read in omnibus-gitlab at 19.2/19.3 (NginxHelper#client_default_values,
 # GitlabRails.translate_rails_nginx_settings, Nginx.translate_service_nginx_settings), and the 19.3
 # gitlab.rb.template says so ("moved from `nginx[...]` to `gitlab_rails['nginx'][...]` in GitLab 19.2").
-NGINX_MOVED_IN = Version(19, 2, 0)
 RAILS_NGINX_KEYS: tuple[str, ...] = (
     "client_max_body_size",
     "custom_error_pages",

@@ -145,7 +145,7 @@ def plan(settings: Settings, features: Features) -> ServicePlan:
     known = set(ROLE_GROUPS) | PASSIVE_ROLES
     if not features.gitaly_role:
         known.discard("gitaly_role")
-    if features.version >= (19, 0, 0):
+    if not features.spamcheck_bundled:
         known.discard("spamcheck_role")
     roles = [r for r in settings.roles if r in known]
     out.unknown_roles = tuple(r for r in settings.roles if r not in known)

@@ -15,6 +15,9 @@ SPAMCHECK_ROLE_GONE = Version(19, 0, 0)  # Spamcheck is no longer bundled from 1
 # Consul TLS in gitlab.rb (consul/attributes/default.rb, consul/libraries/consul_helper.rb at the tags).
 CONSUL_TLS_SINCE = Version(14, 8, 0)  # consul['use_tls'], tls_*_file, tls_verify_client, http(s)_port
 CONSUL_TLS_BLOCK_SINCE = Version(15, 6, 0)  # config.json `tls.defaults`, and ports.https on clients too
+# NGINX's Rails-facing and per-service settings move under gitlab_rails['nginx'] and each service's own
+# key (lint/knowledge.py says where this was read); the old keys still work, with a warning.
+NGINX_MOVED_IN = Version(19, 2, 0)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,18 @@ class Features:
     def rails_nginx_keys(self) -> bool:
         """From 19.2.0 NGINX's Rails-facing keys (`listen_port`, `listen_https`, `real_ip_trusted_addresses`, …)
         live under `gitlab_rails['nginx']`; the old `nginx[...]` forms warn on every reconfigure."""
-        return self.version >= (19, 2, 0)
+        return self.version >= NGINX_MOVED_IN
+
+    @property
+    def patroni_superuser_password(self) -> bool:
+        """From 19.1.0 patroni.yaml gives the superuser (gitlab-psql) `postgresql['sql_superuser_password']`
+        when it is set; before, the superuser has no password there, and pg_rewind logs in without one."""
+        return self.version >= (19, 1, 0)
+
+    @property
+    def spamcheck_bundled(self) -> bool:
+        """`spamcheck_role` and Spamcheck itself are bundled before 19.0 only."""
+        return self.version < SPAMCHECK_ROLE_GONE
 
     @property
     def prometheus_user_job_replaces_default(self) -> bool:

@@ -19,6 +19,7 @@ from gitlab_ha.reconfigure.settings import as_int
 from gitlab_ha.rubycfg import Loc
 from gitlab_ha.rubycfg.nodes import Value
 from gitlab_ha.secrets.hashing import pg_md5
+from gitlab_ha.topology.features import Features
 from gitlab_ha.topology.roles import Role
 
 _S = Severity
@@ -177,7 +178,7 @@ def _rewind_auth(lint: Lint) -> Iterator[Finding]:
         if not patroni_files.dcs(model.input)["postgresql"]["use_pg_rewind"]:
             continue
         superuser_password = model.settings.get("postgresql", "sql_superuser_password")
-        has_password = superuser_password is not None and lint.target >= (19, 1, 0)
+        has_password = superuser_password is not None and Features(lint.target).patroni_superuser_password
         for other, other_model in members:
             if other is node:
                 continue

@@ -182,7 +182,7 @@ def patroni_yaml(node: NodeInput) -> OmnibusFile:
         f"      username: {SUPERUSER}",
     ]
     superuser_password = pg.get("postgresql", "sql_superuser_password")
-    if superuser_password is not None and node.features.version >= (19, 1, 0):
+    if superuser_password is not None and node.features.patroni_superuser_password:
         lines.append(f"      password: {to_json(_ruby(superuser_password))}")
     lines += ["    replication:", f"      username: {replication_user(node)}"]
     replication_password = pg.get("patroni", "replication_password")
