@@ -533,6 +533,29 @@ class Parser:
                 return not self.peek().space_before
         return False
 
+    def element(self, splats: tuple[str, ...], values: list[Value], pairs: list[Pair]) -> None:
+        """One element of an argument list or an array literal: `key: v` and `k => v` go to `pairs` (the
+        brace-less hash they make together), a splat (one of `splats`) or any other value to `values`."""
+        token = self.tok
+        if token.kind is Tok.LABEL:
+            self.advance()
+            self.skip_newlines()
+            value = self.expression()
+            pairs.append(Pair(token.loc.to(value.loc), Symbol(token.loc, token.value), value, "label"))
+        elif token.kind is Tok.OP and token.text in splats:
+            self.advance()
+            operand = self.expression()
+            values.append(self.expr_node("splat", token.loc.to(operand.loc), (operand,), token.text))
+        else:
+            value = self.expression()
+            if self.tok.is_op("=>"):
+                self.advance()
+                self.skip_newlines()
+                target = self.expression()
+                pairs.append(Pair(value.loc.to(target.loc), value, target, "arrow"))
+            else:
+                values.append(value)
+
     def arguments(self, closer: str | None, opener: Token | None) -> tuple[Value, ...]:
         """Comma-separated arguments up to `closer` (consumed), or to the end of a command call."""
         args: list[Value] = []
@@ -545,26 +568,7 @@ class Parser:
                     break
                 if self.is_wrong_closer(self.tok, closer):
                     raise self.close_error(closer, opener, self.tok)
-            token = self.tok
-            if token.kind is Tok.LABEL:
-                self.advance()
-                self.skip_newlines()
-                value = self.expression()
-                key = Symbol(token.loc, token.value)
-                pairs.append(Pair(token.loc.to(value.loc), key, value, "label"))
-            elif token.kind is Tok.OP and token.text in ("*", "**", "&"):
-                self.advance()
-                operand = self.expression()
-                args.append(self.expr_node("splat", token.loc.to(operand.loc), (operand,), token.text))
-            else:
-                value = self.expression()
-                if self.tok.is_op("=>"):
-                    self.advance()
-                    self.skip_newlines()
-                    target = self.expression()
-                    pairs.append(Pair(value.loc.to(target.loc), value, target, "arrow"))
-                else:
-                    args.append(value)
+            self.element(("*", "**", "&"), args, pairs)
             if closer is not None:
                 self.skip_newlines()
             if self.tok.is_op(","):
@@ -706,24 +710,7 @@ class Parser:
                 break
             if self.is_wrong_closer(token, "]"):
                 raise self.close_error("]", opener, token)
-            if token.kind is Tok.LABEL:
-                self.advance()
-                self.skip_newlines()
-                value = self.expression()
-                pairs.append(Pair(token.loc.to(value.loc), Symbol(token.loc, token.value), value, "label"))
-            elif token.kind is Tok.OP and token.text == "*":
-                self.advance()
-                operand = self.expression()
-                items.append(self.expr_node("splat", token.loc.to(operand.loc), (operand,), "*"))
-            else:
-                item = self.expression()
-                if self.tok.is_op("=>"):
-                    self.advance()
-                    self.skip_newlines()
-                    value = self.expression()
-                    pairs.append(Pair(item.loc.to(value.loc), item, value, "arrow"))
-                else:
-                    items.append(item)
+            self.element(("*",), items, pairs)
             self.skip_newlines()
             if self.tok.is_op(","):
                 self.advance()
