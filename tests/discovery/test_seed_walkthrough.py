@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from gitlab_ha.discovery.config import SCRIPTS_DISABLED_REMOTE
 from tests.discovery.conftest import RunningAgent, WebServer, dig, run_cli, wait_until
 
 WEB_JSON = {"service": {"name": "web", "port": 80}}
@@ -96,6 +97,30 @@ def test_reload_then_dig_srv_by_service_and_tag(agents: Callable[..., RunningAge
     (conf / "web2.json").unlink()
     run_cli("consul", "reload", env=agent.env)
     assert [r[1] for r in srv(agent, "web.service.consul")] == [8080]
+
+
+SCRIPT_CHECK = json.dumps({"Name": "script", "Args": ["true"], "Interval": "10s"})
+
+
+def test_reload_reads_config_files_as_well_as_dirs(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    """Consul's reload reads the -config-file files again with the -config-dir dirs, so a file's services stay
+    and a setting a file turned on goes off when the file stops saying so."""
+    conf = tmp_path / "consul.d"
+    conf.mkdir()
+    (conf / "web1.json").write_text(json.dumps(WEB1_JSON))
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({**WEB2_JSON, "enable_script_checks": True}))
+    agent = agents("-dev", "-config-dir", str(conf), "-config-file", str(extra))
+    assert service_ids(agent) == {"web1", "web2"}
+    assert agent.http("PUT", "/v1/agent/check/register", SCRIPT_CHECK)[0] == 200
+    agent.http("PUT", "/v1/agent/check/deregister/script")
+
+    extra.write_text(json.dumps(WEB2_JSON))
+    done = run_cli("consul", "reload", env=agent.env)
+    assert done.returncode == 0, done.stderr
+    assert service_ids(agent) == {"web1", "web2"}
+    status, body, _ = agent.http("PUT", "/v1/agent/check/register", SCRIPT_CHECK)
+    assert (status, body) == (400, SCRIPTS_DISABLED_REMOTE + "\n"), body
 
 
 def test_http_check_failure_leaves_dns_and_passing(

@@ -136,18 +136,17 @@ def agent_cmd(
     ),
     log_level: str = typer.Option("info", "-log-level", "--log-level", help="debug, info, warn or error."),
 ) -> None:
-    """Run the agent in the foreground until SIGINT/SIGTERM; SIGHUP reloads the config dirs.
+    """Run the agent in the foreground until SIGINT/SIGTERM; SIGHUP reloads the config dirs and files.
 
     Example: gitlab-ha consul agent -config-dir /etc/consul.d -data-dir /var/lib/consul
     """
     import socket
 
     from gitlab_ha.discovery.agent import Agent
-    from gitlab_ha.discovery.config import AgentFlags, agent_config
+    from gitlab_ha.discovery.config import AgentFlags, ConfigSource
     from gitlab_ha.discovery.values import parse_duration
 
     del ui
-    dirs = list(config_dir)
     flags = AgentFlags(
         node=node,
         bind=bind,
@@ -176,10 +175,11 @@ def agent_cmd(
     if level is None:
         raise InputError(f"unknown log level {log_level!r}", "-log-level")
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
-    cfg = agent_config(dirs, list(config_file), flags, node_name=socket.gethostname(), dev=dev)
+    source = ConfigSource(list(config_dir), list(config_file), flags, node_name=socket.gethostname(), dev=dev)
+    cfg = source.load()
 
     async def main() -> None:
-        agent = Agent(cfg, dirs)
+        agent = Agent(cfg, source)
 
         def ready() -> None:
             hosts = cfg.client_addr.split() or ["127.0.0.1"]
@@ -621,7 +621,7 @@ def leave_cmd(http_addr: str = _http_addr_option()) -> None:
 
 @consul_app.command("reload")
 def reload_cmd(http_addr: str = _http_addr_option()) -> None:
-    """Make the agent read its config dirs again.
+    """Make the agent read its config dirs and files again.
 
     Example: gitlab-ha consul reload
     """

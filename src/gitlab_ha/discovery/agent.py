@@ -23,7 +23,6 @@ import logging
 import signal
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -32,9 +31,8 @@ from gitlab_ha.discovery.checks import CheckManager
 from gitlab_ha.discovery.cluster import ClientCluster, ClusterBase, ServerCluster
 from gitlab_ha.discovery.config import (
     AgentConfig,
+    ConfigSource,
     DNSConfig,
-    check_script_rule,
-    load_config_dir,
     script_checks_allowed,
     script_checks_warning,
 )
@@ -96,9 +94,10 @@ def _same_check(a: JSON, b: JSON) -> bool:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, config_dirs: list[Path] | None = None) -> None:
+    def __init__(self, config: AgentConfig, source: ConfigSource | None = None) -> None:
+        """`config`: what `source.load()` gave at start; `source`: where reload reads the config again."""
         self.config = config
-        self.config_dirs = list(config_dirs or [])
+        self.source = source
         self.store = Store(None if config.dev else config.data_dir)
         self.node = config.node_name
         self.node_id = self._node_id()
@@ -455,23 +454,10 @@ class Agent:
                 self.deregister_check(cid)
 
     async def reload(self) -> None:
-        """Read the config dirs again (as `consul reload`): new and changed definitions apply, removed ones go."""
-        fresh = AgentConfig(
-            node_name=self.config.node_name,
-            datacenter=self.config.datacenter,
-            domain=self.config.domain,
-            data_dir=self.config.data_dir,
-            bind_addr=self.config.bind_addr,
-            client_addr=self.config.client_addr,
-            advertise_addr=self.config.advertise_addr,
-            http_port=self.config.http_port,
-            dns_port=self.config.dns_port,
-            dev=self.config.dev,
-            enable_script_checks=self.config.enable_script_checks,
-            enable_local_script_checks=self.config.enable_local_script_checks,
-        )
-        fresh = load_config_dir(self.config_dirs, fresh) if self.config_dirs else fresh
-        check_script_rule(fresh)
+        """Read the config again as at start (`consul reload`): the config dirs and files, then the flags. New
+        and changed definitions apply, removed ones go. An agent given its config without a source (tests)
+        applies that config again."""
+        fresh = self.source.load() if self.source is not None else self.config
         self._warn_about_scripts(fresh)
         self.config.services = fresh.services
         self.config.checks = fresh.checks

@@ -816,6 +816,21 @@ class AgentFlags:
     dns_workers: int | None = None
 
 
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where an agent's config comes from: read at start and read again, the same way, on reload (as Consul,
+    which re-reads both the -config-dir dirs and the -config-file files, then applies the flags again)."""
+
+    config_dirs: list[Path] = field(default_factory=list)
+    config_files: list[Path] = field(default_factory=list)
+    flags: AgentFlags = field(default_factory=AgentFlags)
+    node_name: str = ""
+    dev: bool = False
+
+    def load(self) -> AgentConfig:
+        return agent_config(self.config_dirs, self.config_files, self.flags, node_name=self.node_name, dev=self.dev)
+
+
 def agent_config(
     config_dirs: list[Path], config_files: list[Path], flags: AgentFlags, *, node_name: str, dev: bool
 ) -> AgentConfig:
