@@ -12,7 +12,7 @@ from gitlab_ha.lint.registry import Rule
 from gitlab_ha.lint.template import Template
 from gitlab_ha.reconfigure.cluster import ClusterModel
 from gitlab_ha.reconfigure.node import NodeModel
-from gitlab_ha.rubycfg import Loc
+from gitlab_ha.rubycfg import Document, Loc
 from gitlab_ha.rubycfg.nodes import Value
 from gitlab_ha.topology.versions import Version
 
@@ -48,6 +48,12 @@ class Lint:
         if model is not None and model.services.unknown_roles:
             return None  # Omnibus refuses the whole role list (GHA013 speaks): reconfigure stops there
         return model
+
+    def parsed_nodes(self) -> Iterator[tuple[Node, Document]]:
+        """Each node of the cluster that has a gitlab.rb, with its parsed document (syntax errors included)."""
+        for node in self.cluster.nodes:
+            if node.doc is not None:
+                yield node, node.doc
 
     def modeled_nodes(self, nodes: Iterable[Node] | None = None) -> Iterator[tuple[Node, NodeModel]]:
         """Each node of `nodes` (by default the cluster's) that has a reconfigure model, with it."""

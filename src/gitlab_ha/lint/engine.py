@@ -19,7 +19,7 @@ def with_model(lint: Lint) -> Lint:
     """`lint` with the reconfigure model of every node that has a gitlab.rb (built once per run)."""
     if lint.model is not None:
         return lint
-    docs = {n.name: (n.address or n.name, n.doc) for n in lint.cluster.nodes if n.doc is not None}
+    docs = {n.name: (n.address or n.name, doc) for n, doc in lint.parsed_nodes()}
     return dataclasses.replace(lint, model=from_docs(docs, lint.target))
 
 
@@ -33,7 +33,7 @@ def run(lint: Lint, *, only: Iterable[str] = ()) -> list[Finding]:
         found.extend(spec.check(lint.for_rule(spec)))
     # A file with a syntax error was parsed only up to where recovery could resume: what it seems to
     # lack (a finding with no line: "X is not set") may just sit after the error. Only GHA001 speaks there.
-    broken = {n.name for n in lint.cluster.nodes if n.doc is not None and n.doc.errors}
+    broken = {n.name for n, doc in lint.parsed_nodes() if doc.errors}
     found = [f for f in found if not (f.node in broken and f.line == 0 and f.rule not in _LAYOUT_RULES)]
     return sorted(set(found), key=Finding.sort_key)
 

@@ -21,10 +21,8 @@ _S = Severity
     "Fix the Ruby at this place; `gitlab-ctl reconfigure` stops at the first syntax error.",
 )
 def syntax(lint: Lint) -> Iterator[Finding]:
-    for node in lint.cluster.nodes:
-        if node.doc is None:
-            continue
-        for error in node.doc.errors:
+    for node, doc in lint.parsed_nodes():
+        for error in doc.errors:
             yield lint.finding(node, (error.file, error.line, error.column), error.message)
 
 
@@ -55,11 +53,9 @@ def folders(lint: Lint) -> Iterator[Finding]:
 )
 def unknown_keys(lint: Lint) -> Iterator[Finding]:
     template = lint.template
-    for node in lint.cluster.nodes:
-        if node.doc is None:
-            continue
+    for node, doc in lint.parsed_nodes():
         seen: set[str] = set()
-        for assignment in node.doc.assignments:
+        for assignment in doc.assignments:
             if not assignment.target.keys:
                 continue  # a Ruby local variable (`x = 1`), not a setting
             key = assignment.target.text
@@ -99,11 +95,9 @@ def _changes(lint: Lint, *, removed: bool) -> Iterator[Finding]:
     if lint.version is None:
         return
     current = lint.version
-    for node in lint.cluster.nodes:
-        if node.doc is None:
-            continue
-        places = [(a.target.text, a.target.loc) for a in node.doc.assignments]
-        places += [(c.name, c.loc) for c in node.doc.calls]
+    for node, doc in lint.parsed_nodes():
+        places = [(a.target.text, a.target.loc) for a in doc.assignments]
+        places += [(c.name, c.loc) for c in doc.calls]
         for key, loc in places:
             change = change_for(key)
             if change is None:
@@ -139,8 +133,8 @@ def unknown_roles(lint: Lint) -> Iterator[Finding]:
     known = known_roles(lint.version)
     if lint.template is not None:
         known = known | lint.template.roles
-    for node in lint.cluster.nodes:
-        for ref in node.omnibus_roles if node.doc is not None else []:
+    for node, _ in lint.parsed_nodes():
+        for ref in node.omnibus_roles:
             if ref.name in known:
                 continue
             since = role_since(ref.name)
@@ -194,8 +188,8 @@ def file_roles(lint: Lint) -> Iterator[Finding]:
     if lint.cluster.topology is None:
         return
     known = known_roles(lint.version) | (lint.template.roles if lint.template is not None else frozenset())
-    for node in lint.cluster.nodes:
-        if node.doc is None or not node.roles:
+    for node, _ in lint.parsed_nodes():
+        if not node.roles:
             continue
         if any(ref.name not in known for ref in node.omnibus_roles):
             continue  # GHA013 speaks: Omnibus refuses the whole role list

@@ -288,9 +288,7 @@ def _pointers(node: Node) -> Iterator[tuple[str, str, int | None, tuple[str, ...
     "Point it at a node that runs the service, on the port that service listens on there.",
 )
 def pointers(lint: Lint) -> Iterator[Finding]:
-    for node in lint.cluster.nodes:
-        if node.doc is None:
-            continue
+    for node, _ in lint.parsed_nodes():
         for key, host, port, services, what in _pointers(node):
             target = lint.cluster.by_address(host)
             if target is None or (target is node and host in ("127.0.0.1", "localhost")):
