@@ -60,7 +60,7 @@ from gitlab_ha.discovery.state import (
     UpdateCheck,
 )
 from gitlab_ha.discovery.tls import client_context, server_context, server_name
-from gitlab_ha.discovery.waits import wait_event, within
+from gitlab_ha.discovery.waits import cancel_and_wait, wait_event, within
 from gitlab_ha.discovery.watches import WatchRunner, watch_from_config
 from gitlab_ha.fsutil import write_atomic
 
@@ -683,11 +683,7 @@ class Agent:
             await self.gossip.leave()
         for watch in self._watches:
             await watch.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         await self.checks.close()
         if self._dns is not None:
             await self._dns.close()

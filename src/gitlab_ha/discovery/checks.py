@@ -19,6 +19,7 @@ import aiohttp
 
 from gitlab_ha.discovery.state import JSON, State
 from gitlab_ha.discovery.values import parse_duration
+from gitlab_ha.discovery.waits import cancel_and_wait
 from gitlab_ha.proc import aio
 
 log = logging.getLogger("gitlab_ha.discovery.checks")
@@ -159,11 +160,8 @@ class CheckManager:
         tasks = [t for _, t in self._tasks.values()]
         if self._reaper is not None:
             tasks.append(self._reaper)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Exception too: a check runner that died of an error must not keep the HTTP session from closing
+        await cancel_and_wait(tasks, also=(Exception,))
         self._tasks.clear()
         if self._http is not None:
             await self._http.close()

@@ -39,7 +39,7 @@ from gitlab_ha.discovery.state import (
     State,
     UpdateCheck,
 )
-from gitlab_ha.discovery.waits import wait_event
+from gitlab_ha.discovery.waits import cancel_and_wait, wait_event
 
 log = logging.getLogger("gitlab_ha.discovery.cluster")
 
@@ -211,11 +211,8 @@ class ServerCluster(ClusterBase):
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *([self._leader_task] if self._leader_task else [])]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Exception too: a task that died of an error must not keep Raft (and its port) from stopping
+        await cancel_and_wait(tasks, also=(Exception,))
         await self.raft.stop()
 
     async def _bootstrap_loop(self) -> None:
@@ -492,9 +489,8 @@ class ClientCluster(ClusterBase):
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # Exception too: a follower loop that died of an error must not break the agent's shutdown
+            await cancel_and_wait([self._task], also=(Exception,))
 
     async def _applied_wait(self, timeout: float) -> None:
         self._applied.clear()

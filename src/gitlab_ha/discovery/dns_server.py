@@ -36,6 +36,7 @@ from gitlab_ha.discovery.state import (
     State,
     UpdateCheck,
 )
+from gitlab_ha.discovery.waits import cancel_and_wait
 from gitlab_ha.proc import PIPE, AsyncProcess
 
 log = logging.getLogger("gitlab_ha.discovery.dns")
@@ -263,11 +264,7 @@ class DNSService:
                 worker.proc.stdin.close()
         for worker in list(self._workers):
             await worker.stop(grace=2)
-        for task in self._watchers:
-            task.cancel()
-        for task in self._watchers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._watchers)
 
 
 # --- a worker process -------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gitlab_ha.discovery.waits import within
+from gitlab_ha.discovery.waits import cancel_and_wait, within
 
 log = logging.getLogger("gitlab_ha.discovery.gossip")
 
@@ -215,11 +215,7 @@ class Gossip:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         for handle in self._suspicions.values():
             handle.cancel()
         if self._transport is not None and self._protocol is not None:

@@ -43,7 +43,7 @@ from typing import Any
 from gitlab_ha.discovery.persist import Entry, LogWriteError, Store
 from gitlab_ha.discovery.rpc import Pool, RPCError, Unreachable
 from gitlab_ha.discovery.state import Command, CommandError, Noop, State
-from gitlab_ha.discovery.waits import wait_event
+from gitlab_ha.discovery.waits import cancel_and_wait, wait_event
 from gitlab_ha.proc import aio
 
 log = logging.getLogger("gitlab_ha.discovery.raft")
@@ -172,11 +172,9 @@ class RaftNode:
 
     async def stop(self) -> None:
         self._stopped = True
-        for task in [*self._tasks, *self._replicators.values()]:
-            task.cancel()
-        for task in [*self._tasks, *self._replicators.values()]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Exception too: a replicator or timer loop that died of an error must not keep the pending
+        # commits below from failing, nor the log from closing
+        await cancel_and_wait([*self._tasks, *self._replicators.values()], also=(Exception,))
         self._fail_pending("leadership lost while committing log")
         if self._compacting is not None:
             with contextlib.suppress(Exception):

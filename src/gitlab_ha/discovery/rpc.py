@@ -20,7 +20,7 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from gitlab_ha.discovery.waits import within
+from gitlab_ha.discovery.waits import cancel_and_wait, within
 
 log = logging.getLogger("gitlab_ha.discovery.rpc")
 
@@ -93,11 +93,8 @@ class RPCServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._conns):
-            task.cancel()
-        for task in list(self._conns):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # Exception too: a connection that died of an error must not keep the server from closing
+        await cancel_and_wait(self._conns, also=(Exception,))
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)

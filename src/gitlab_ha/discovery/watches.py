@@ -9,7 +9,6 @@ handler the JSON is printed on stdout, like `consul watch` does. Errors back off
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gitlab_ha.discovery.definitions import WatchDefinition, WatchSpec
+from gitlab_ha.discovery.waits import cancel_and_wait
 from gitlab_ha.proc import aio
 
 log = logging.getLogger("gitlab_ha.discovery.watches")
@@ -50,9 +50,8 @@ class WatchRunner:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            # Exception too: a watch that died of an error must not break a reload or the agent's shutdown
+            await cancel_and_wait([self._task], also=(Exception,))
             self._task = None
 
     async def run(self) -> None:
