@@ -243,6 +243,15 @@ class ServerCluster(ClusterBase):
         await self.wait_applied(index, time.monotonic() + self.timing.hold)
         return result
 
+    # _submit and read_index both go to the leader (here or over RPC) and retry until a deadline, but are
+    # kept apart (D33) because what they retry differs and one helper would need a switch for each:
+    # - a leader's refusal of a write (CAS failed, bad command: an RPCError other than "No cluster leader")
+    #   is the write's answer and goes back to the caller; any RPCError of a remote read_index is a
+    #   leadership problem (not leader, no quorum ack), so the read retries;
+    # - Raft.apply raises NotLeader only when this node is not the leader, so the write forwards at once;
+    #   Raft.read_index also raises it while still leader (its no-op not committed, no quorum), so the read
+    #   waits for a Raft change before it asks again, and never forwards in that same round;
+    # - the write's last wait is cut at its deadline; the read waits up to 0.2 s a round, whatever is left.
     async def _submit(self, cmd: Command, deadline: float) -> tuple[Any, int]:
         while True:
             if self.raft.is_leader:
