@@ -20,6 +20,7 @@ Grammar (newlines end statements except after an operator, a comma or an opening
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gitlab_ha.rubycfg.errors import RubySyntaxError
@@ -556,33 +557,39 @@ class Parser:
             else:
                 values.append(value)
 
+    def bracketed(self, opener: Token, closer: str, item: Callable[[], None]) -> None:
+        """Comma-separated items up to `closer` (consumed), newlines allowed around them; `item` reads one."""
+        while True:
+            self.skip_newlines()
+            token = self.tok
+            if token.is_op(closer):
+                break
+            if self.is_wrong_closer(token, closer):
+                raise self.close_error(closer, opener, token)
+            item()
+            self.skip_newlines()
+            if self.tok.is_op(","):
+                self.advance()
+                continue
+            if self.tok.is_op(closer):
+                break
+            raise self.close_error(closer, opener, self.tok)
+        self.advance()
+
     def arguments(self, closer: str | None, opener: Token | None) -> tuple[Value, ...]:
         """Comma-separated arguments up to `closer` (consumed), or to the end of a command call."""
         args: list[Value] = []
         pairs: list[Pair] = []
-        while True:
-            if closer is not None:
-                assert opener is not None
-                self.skip_newlines()
-                if self.tok.is_op(closer):
+        if closer is not None:
+            assert opener is not None
+            self.bracketed(opener, closer, lambda: self.element(("*", "**", "&"), args, pairs))
+        else:
+            while True:
+                self.element(("*", "**", "&"), args, pairs)
+                if not self.tok.is_op(","):
                     break
-                if self.is_wrong_closer(self.tok, closer):
-                    raise self.close_error(closer, opener, self.tok)
-            self.element(("*", "**", "&"), args, pairs)
-            if closer is not None:
-                self.skip_newlines()
-            if self.tok.is_op(","):
                 self.advance()
                 self.skip_newlines()
-                continue
-            if closer is None:
-                break
-            if self.tok.is_op(closer):
-                break
-            assert opener is not None
-            raise self.close_error(closer, opener, self.tok)
-        if closer is not None:
-            self.advance()
         if pairs:
             args.append(Hash(pairs[0].loc.to(pairs[-1].loc), tuple(pairs), braces=False))
         return tuple(args)
@@ -703,22 +710,7 @@ class Parser:
         opener = self.advance()
         items: list[Value] = []
         pairs: list[Pair] = []  # `[a => 1]` and `[a: 1]` hold one brace-less hash
-        while True:
-            self.skip_newlines()
-            token = self.tok
-            if token.is_op("]"):
-                break
-            if self.is_wrong_closer(token, "]"):
-                raise self.close_error("]", opener, token)
-            self.element(("*",), items, pairs)
-            self.skip_newlines()
-            if self.tok.is_op(","):
-                self.advance()
-                continue
-            if self.tok.is_op("]"):
-                break
-            raise self.close_error("]", opener, self.tok)
-        self.advance()
+        self.bracketed(opener, "]", lambda: self.element(("*",), items, pairs))
         if pairs:
             items.append(Hash(pairs[0].loc.to(pairs[-1].loc), tuple(pairs), braces=False))
         return Array(self.span(opener.loc), tuple(items))
@@ -726,13 +718,9 @@ class Parser:
     def hash(self) -> Hash:
         opener = self.advance()
         pairs: list[Pair] = []
-        while True:
-            self.skip_newlines()
+
+        def pair() -> None:
             token = self.tok
-            if token.is_op("}"):
-                break
-            if self.is_wrong_closer(token, "}"):
-                raise self.close_error("}", opener, token)
             key: Value
             if token.kind is Tok.LABEL:
                 self.advance()
@@ -754,14 +742,8 @@ class Parser:
                 style = "arrow"
             value = self.expression()
             pairs.append(Pair(key.loc.to(value.loc), key, value, style))
-            self.skip_newlines()
-            if self.tok.is_op(","):
-                self.advance()
-                continue
-            if self.tok.is_op("}"):
-                break
-            raise self.close_error("}", opener, self.tok)
-        self.advance()
+
+        self.bracketed(opener, "}", pair)
         return Hash(self.span(opener.loc), tuple(pairs))
 
     def parenthesised(self) -> Value:
