@@ -8,32 +8,11 @@ from typing import Any
 import typer
 
 from gitlab_ha.cli.output import console, print_json, warn
-from gitlab_ha.errors import InputError
 from gitlab_ha.lint.inventory import build
-from gitlab_ha.reconfigure.cluster import ClusterModel, from_docs, from_topology
+from gitlab_ha.reconfigure.load import load_model
 from gitlab_ha.reconfigure.node import NodeModel
 from gitlab_ha.reconfigure.services import TITLES
-from gitlab_ha.render.context import Placeholders, SecretSource
-from gitlab_ha.secrets.store import SecretStore
-from gitlab_ha.topology.load import load_topology
 from gitlab_ha.topology.versions import version_option
-
-
-def _load(cluster: Path, version: str | None, secrets: Path | None) -> ClusterModel:
-    target = version_option(version)
-    if cluster.is_dir():
-        if target is None:
-            raise InputError("a folder of gitlab.rb files needs --version (the Omnibus release)", str(cluster))
-        nodes = build(cluster).nodes
-        return from_docs({n.name: (n.address or n.name, n.doc) for n in nodes if n.doc is not None}, target)
-    loaded = load_topology(cluster)
-    for line in loaded.warnings:
-        warn(line)
-    topo = loaded.topology
-    if target is not None:
-        topo = topo.model_copy(update={"gitlab": topo.gitlab.model_copy(update={"version": target})})
-    store: SecretSource = SecretStore.load(secrets) if secrets is not None else Placeholders()
-    return from_topology(topo, store, source=cluster.name)
 
 
 def _node_json(node: NodeModel) -> dict[str, Any]:
@@ -92,7 +71,8 @@ def explain(
 
     Example: gitlab-ha explain cluster.yml rails-1
     """
-    model = _load(cluster, version, secrets)
+    target = version_option(version)
+    model = load_model(cluster, target, secrets, read_folder=lambda folder: build(folder).documents(), warn=warn)
     nodes = [model.node(node)] if node is not None else model.nodes
     if json_out:
         print_json({"version": str(model.version), "nodes": [_node_json(n) for n in nodes]})

@@ -19,8 +19,7 @@ def with_model(lint: Lint) -> Lint:
     """`lint` with the reconfigure model of every node that has a gitlab.rb (built once per run)."""
     if lint.model is not None:
         return lint
-    docs = {n.name: (n.address or n.name, doc) for n, doc in lint.parsed_nodes()}
-    return dataclasses.replace(lint, model=from_docs(docs, lint.target))
+    return dataclasses.replace(lint, model=from_docs(lint.cluster.documents(), lint.target))
 
 
 def run(lint: Lint, *, only: Iterable[str] = ()) -> list[Finding]:

@@ -89,6 +89,11 @@ class Cluster:
     def addresses(self, role: Role) -> set[str]:
         return {node.address for node in self.with_role(role) if node.address}
 
+    def documents(self) -> dict[str, tuple[str, Document]]:
+        """Each node with a gitlab.rb: name -> (address, or the name when none is known; the document).
+        What the reconfigure model reads (`reconfigure.cluster.from_docs`)."""
+        return {n.name: (n.address or n.name, n.doc) for n in self.nodes if n.doc is not None}
+
 
 MAX_FILE = 512 * 1024  # the whole gitlab.rb.template is ~160 KB; parsing takes up to ~400x the size in memory
 
