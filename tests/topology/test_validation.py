@@ -170,6 +170,16 @@ def test_one_consul_is_a_warning(tmp_path: Path) -> None:
     assert "warning:" in result.stderr and "only one 'consul' node (consul-redis-1)" in result.stderr
 
 
+def test_status_prints_the_topology_warnings_too(tmp_path: Path) -> None:
+    """Every verb that reads a topology file prints its warnings; `status` dropped them."""
+    data = seed_data()
+    nodes(data)[1]["roles"] = ["redis", "sentinel"]
+    nodes(data)[2]["roles"] = ["redis", "sentinel"]
+    result = cli("status", write(tmp_path, data), "--watch", "0")  # refused after loading, before any probe
+    assert result.returncode == 2, result.stderr
+    assert "warning:" in result.stderr and "only one 'consul' node (consul-redis-1)" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("index", "roles", "fragment"),
     [

@@ -7,9 +7,10 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,6 +18,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from gitlab_ha.errors import EXIT_BAD_INPUT, InputError
+
+if TYPE_CHECKING:
+    from gitlab_ha.topology.model import Topology
 
 
 def _width() -> int | None:
@@ -44,6 +48,20 @@ def fail(error: InputError | str) -> NoReturn:
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+
+
+def warn_all(messages: Iterable[str]) -> None:
+    for message in messages:
+        warn(message)
+
+
+def load_topology_warned(path: Path) -> Topology:
+    """The topology file at `path`, its warnings printed on stderr at once (InputError if it is invalid)."""
+    from gitlab_ha.topology.load import load_topology  # pydantic: only for the verbs that read a topology
+
+    loaded = load_topology(path)
+    warn_all(loaded.warnings)
+    return loaded.topology
 
 
 def print_json(data: Any) -> None:

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import typer
 
-from gitlab_ha.cli.output import console, print_json, print_table, warn
+from gitlab_ha.cli.output import console, load_topology_warned, print_json, print_table
 from gitlab_ha.render.cluster import render_cluster
 from gitlab_ha.render.context import Context
 from gitlab_ha.render.credentials import resolve
 from gitlab_ha.render.writer import write_artifacts
 from gitlab_ha.secrets.store import SecretStore
-from gitlab_ha.topology.load import load_topology
 
 DEFAULT_STORE = Path(os.environ.get("GITLAB_HA_SECRETS", "secrets.json"))
 
@@ -35,11 +34,9 @@ def render(
 
     Example: gitlab-ha render cluster.yml --secrets secrets.json -o out/
     """
-    loaded = load_topology(topology)
-    for line in loaded.warnings:
-        warn(line)
+    topo = load_topology_warned(topology)
     store = SecretStore.load(secrets)
-    ctx = Context(loaded.topology, store, resolve(loaded.topology.object_storage))
+    ctx = Context(topo, store, resolve(topo.object_storage))
     artifacts = render_cluster(ctx, topology.name)
     write_artifacts(artifacts, output, force=force)
     if json_out:

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import typer
 
-from gitlab_ha.cli.output import console, print_json, print_table, warn
+from gitlab_ha.cli.output import console, load_topology_warned, print_json, print_table, warn
 from gitlab_ha.secrets.catalog import CONSUL_TLS, get_spec
 from gitlab_ha.secrets.rotation import reconfigure_order
 from gitlab_ha.secrets.store import SecretStore
-from gitlab_ha.topology.load import load_topology
 
 STORE_ENV = "GITLAB_HA_SECRETS"
 
@@ -88,10 +87,7 @@ def rotate_cmd(
     spec = get_spec(name)
     cluster = None
     if topology is not None:
-        loaded = load_topology(topology)
-        for line in loaded.warnings:
-            warn(line)
-        cluster = loaded.topology
+        cluster = load_topology_warned(topology)
     SecretStore.rotate(store, spec.name)
     console.print(f"rotated {spec.name} in {store}")
     console.print(f"next: gitlab-ha render, then reconfigure {reconfigure_order(spec, cluster)}")
@@ -120,10 +116,8 @@ def tls_cmd(
     """
     from gitlab_ha.secrets.consul_tls import issue  # cryptography is only needed here
 
-    loaded = load_topology(topology)
-    for line in loaded.warnings:
-        warn(line)
-    datacenter = loaded.topology.consul.datacenter
+    topo = load_topology_warned(topology)
+    datacenter = topo.consul.datacenter
     SecretStore.load(store)  # a broken store is refused before any key is made
     values = issue(datacenter, ca_cert_file=ca_cert, ca_key_file=ca_key)
     SecretStore.put_group(store, values, CONSUL_TLS, replace=replace)
@@ -132,7 +126,7 @@ def tls_cmd(
         f"wrote {len(values)} Consul TLS entries to {store} (mode 0600): {ca}, certificates for the servers "
         f"(server.{datacenter}.consul), the client agents and Patroni"
     )
-    if loaded.topology.consul.tls == "off":
+    if topo.consul.tls == "off":
         warn(f"{topology}: consul.tls is off, so render will not use them")
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from gitlab_ha.cli.output import console, fail, print_json
+from gitlab_ha.cli.output import console, fail, load_topology_warned, print_json
 
 if TYPE_CHECKING:
     from gitlab_ha.probe.model import Component
@@ -47,10 +47,9 @@ def target_of(lab_dir: Path | None, cluster: Path | None, secrets: Path | None) 
     from gitlab_ha.lab.lab import Lab
     from gitlab_ha.probe.target import for_topology
     from gitlab_ha.secrets.store import SecretStore
-    from gitlab_ha.topology.load import load_topology
 
     if cluster is not None:
-        topo = load_topology(cluster).topology
+        topo = load_topology_warned(cluster)
         store = SecretStore.load(secrets) if secrets is not None else None
         return for_topology(topo, store), f"{topo.name} (hosts)"
     lab = Lab(lab_dir or Path("lab"))

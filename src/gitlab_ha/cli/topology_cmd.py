@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gitlab_ha.cli.output import console, print_json, print_table, warn
+from gitlab_ha.cli.output import console, print_json, print_table, warn_all
 from gitlab_ha.errors import InputError
 from gitlab_ha.fsutil import write_user_file
 from gitlab_ha.topology.load import load_text, load_topology
@@ -41,8 +41,7 @@ def init(
     loaded = load_text(text, str(output))
     write_user_file(output, text)
     console.print(f"wrote {output}: {len(nodes)} nodes ({chosen.description})")
-    for line in loaded.warnings:
-        warn(line)
+    warn_all(loaded.warnings)
 
 
 def validate(
@@ -57,8 +56,7 @@ def validate(
     if json_out:
         print_json({"file": str(topology), "ok": True, "warnings": loaded.warnings})
         return
-    for line in loaded.warnings:
-        warn(line)
+    warn_all(loaded.warnings)
     console.print(f"{topology}: ok, {len(loaded.topology.nodes)} nodes")
 
 
@@ -84,8 +82,7 @@ def show(
         return
     title = f"{topo.name}: GitLab {topo.gitlab.version}-{topo.gitlab.edition}, {len(topo.nodes)} nodes"
     print_table(title, ["node", "address", "roles", "size"], rows)
-    for line in loaded.warnings:
-        warn(line)
+    warn_all(loaded.warnings)
 
 
 def roles(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
