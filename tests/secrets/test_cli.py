@@ -115,6 +115,11 @@ def test_store_path_from_env(run: Runner, tmp_path: Path) -> None:
     assert (tmp_path / "vault" / "cluster-secrets.json").exists()
     assert not (tmp_path / "secrets.json").exists()
     assert run("secrets", "list", env=env).returncode == 0
+    # render reads the same variable the same way (typer's envvar) for its --secrets
+    assert run("init", "--preset", "seed-15", "-o", "cluster.yml").returncode == 0
+    rendered = run("render", "cluster.yml", "-o", "out", env=env)
+    assert rendered.returncode == 0, rendered.stderr
+    assert run("render", "cluster.yml", "-o", "out", "--force").returncode == 2  # no ./secrets.json
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -12,16 +11,19 @@ from gitlab_ha.render.cluster import render_cluster
 from gitlab_ha.render.context import Context
 from gitlab_ha.render.credentials import resolve
 from gitlab_ha.render.writer import write_artifacts
-from gitlab_ha.secrets.store import SecretStore
-
-DEFAULT_STORE = Path(os.environ.get("GITLAB_HA_SECRETS", "secrets.json"))
+from gitlab_ha.secrets.store import STORE_ENV, SecretStore
 
 
 def render(
     topology: Path = typer.Argument(..., help="Topology file (see `gitlab-ha init`)."),
     output: Path = typer.Option(Path("out"), "--output", "-o", help="Folder to write; replaced as a whole."),
     secrets: Path = typer.Option(
-        DEFAULT_STORE, "--secrets", "-s", help="Secrets store (see `gitlab-ha secrets init`); env GITLAB_HA_SECRETS."
+        Path("secrets.json"),
+        "--secrets",
+        "-s",
+        envvar=STORE_ENV,
+        show_envvar=False,  # the help names it already, as before
+        help=f"Secrets store (see `gitlab-ha secrets init`); env {STORE_ENV}.",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
     force: bool = typer.Option(

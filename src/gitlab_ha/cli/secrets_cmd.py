@@ -9,9 +9,7 @@ import typer
 from gitlab_ha.cli.output import console, load_topology_warned, print_json, print_table, warn
 from gitlab_ha.secrets.catalog import CONSUL_TLS, get_spec
 from gitlab_ha.secrets.rotation import reconfigure_order
-from gitlab_ha.secrets.store import SecretStore
-
-STORE_ENV = "GITLAB_HA_SECRETS"
+from gitlab_ha.secrets.store import STORE_ENV, SecretStore
 
 secrets_app = typer.Typer(
     name="secrets",

@@ -50,6 +50,7 @@ from gitlab_ha.secrets.hashing import pg_md5
 from gitlab_ha.validation import fail, validate
 
 STORE_VERSION = 1
+STORE_ENV = "GITLAB_HA_SECRETS"  # the store file when --store / --secrets is not given (the CLI reads it)
 # Characters that need quoting or escaping in Ruby, YAML, .pgpass lines or URLs.
 UNSAFE_CHARS = frozenset("'\"\\:@#%/")
 GOSSIP_KEY_SIZES = (16, 24, 32)  # AES-128/192/256; `consul keygen` gives 32
