@@ -3,13 +3,15 @@ acknowledged write measured."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gitlab_ha.cli.output import console, fail, print_table, sigterm_as_interrupt
@@ -87,8 +89,8 @@ def run(
     Example: gitlab-ha drill run all --repeat 5 --profile omnibus --sync --report drills.md
     """
     from gitlab_ha.drills import report as drill_report
-    from gitlab_ha.drills.labsetup import ensure_lab
-    from gitlab_ha.drills.runner import DrillError, Interrupted, RunConfig, run_drill
+    from gitlab_ha.drills.runner import RunConfig
+    from gitlab_ha.drills.session import run_session
     from gitlab_ha.lab.lab import Lab
 
     chosen = resolve(scenarios)
@@ -110,55 +112,71 @@ def run(
     config = RunConfig(profile, "strict" if strict else ("on" if sync else "off"))
     lab = Lab(lab_dir)
     console.print(f"lab: {lab.dir}" + (" (default; --lab to choose)" if lab_dir == Path("lab") else ""))
-    results: list[RunResult] = []
-    errors: list[str] = []
-    interrupted = False
     with sigterm_as_interrupt():  # SIGTERM heals the fault as Ctrl-C does
-        try:
-            with console.status("preparing the lab …"):
-                ensure_lab(lab, profile, config.sync, lambda line: console.print(f"  {line}"))
-            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-            with Progress(*columns, console=console, transient=True) as progress:
-                task = progress.add_task("drills", total=len(chosen) * repeat)
-                for scenario in chosen:
-                    for index in range(1, repeat + 1):
-                        name = f"{scenario.name} {index}/{repeat} ({config.label})"
-
-                        def phase(what: str, name: str = name) -> None:
-                            progress.update(task, description=f"{name}: {what}")
-
-                        try:
-                            result = run_drill(lab, scenario, config, index=index, duration=duration, phase=phase)
-                        except (DrillError, InputError) as err:  # a scenario this lab cannot run
-                            errors.append(f"{scenario.name} #{index}: {err}")
-                            progress.console.print(f"[red]{scenario.name} #{index}: could not run: {err}[/red]")
-                            progress.advance(task)
-                            continue
-                        results.append(result)
-                        progress.console.print(_summary(result))
-                        for problem in result.problems:
-                            progress.console.print(f"  [red]{problem}[/red]")
-                        for note in result.notes:
-                            progress.console.print(f"  {note}", markup=False)
-                        progress.advance(task)
-        except Interrupted as stop:
-            interrupted = True
-            results.append(stop.result)
-            what = "the fault was healed" if stop.result.history.event("fault") is not None else "before its fault"
-            console.print(f"[yellow]interrupted during {stop.result.scenario}: {what}[/yellow]")
-            for note in stop.result.notes:
-                console.print(f"  {note}")
-            console.print(
-                "  the lab is healthy again" if stop.result.healthy_after else "  [red]the lab is not healthy yet[/red]"
-            )
-        except KeyboardInterrupt:
-            interrupted = True
-            console.print("[yellow]interrupted (no fault was in place)[/yellow]")
-    if results:
-        _write_report(lab, report, results)
-    if interrupted:
+        outcome = run_session(lab, chosen, config, _ConsoleView(), repeat=repeat, duration=duration)
+    if outcome.results:
+        _write_report(lab, report, outcome.results)
+    if outcome.interrupted:
         raise typer.Exit(130)
-    raise typer.Exit(0 if results and not errors and all(r.passed for r in results) else 1)
+    raise typer.Exit(0 if outcome.passed else 1)
+
+
+class _ConsoleView:
+    """The session on the terminal: a status line while the lab comes up, then a progress bar with a
+    summary line per run (drills/session.SessionView)."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+
+    @contextlib.contextmanager
+    def preparing(self) -> Iterator[Callable[[str], None]]:
+        with console.status("preparing the lab …"):
+            yield lambda line: console.print(f"  {line}")
+
+    @contextlib.contextmanager
+    def running(self, runs: int) -> Iterator[None]:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            self._progress, self._task = progress, progress.add_task("drills", total=runs)
+            try:
+                yield
+            finally:
+                self._progress = self._task = None
+
+    def _bar(self) -> tuple[Progress, TaskID]:
+        assert self._progress is not None and self._task is not None, "only while running"
+        return self._progress, self._task
+
+    def phase(self, run: str, what: str) -> None:
+        progress, task = self._bar()
+        progress.update(task, description=f"{run}: {what}")
+
+    def could_not_run(self, scenario: str, index: int, error: Exception) -> None:
+        progress, task = self._bar()
+        progress.console.print(f"[red]{scenario} #{index}: could not run: {error}[/red]")
+        progress.advance(task)
+
+    def finished(self, result: RunResult) -> None:
+        progress, task = self._bar()
+        progress.console.print(_summary(result))
+        for problem in result.problems:
+            progress.console.print(f"  [red]{problem}[/red]")
+        for note in result.notes:
+            progress.console.print(f"  {note}", markup=False)
+        progress.advance(task)
+
+    def interrupted(self, result: RunResult | None) -> None:
+        if result is None:
+            console.print("[yellow]interrupted (no fault was in place)[/yellow]")
+            return
+        what = "the fault was healed" if result.history.event("fault") is not None else "before its fault"
+        console.print(f"[yellow]interrupted during {result.scenario}: {what}[/yellow]")
+        for note in result.notes:
+            console.print(f"  {note}")
+        console.print(
+            "  the lab is healthy again" if result.healthy_after else "  [red]the lab is not healthy yet[/red]"
+        )
 
 
 def _write_report(lab: Lab, report: Path | None, results: list[RunResult]) -> None:
