@@ -79,10 +79,12 @@ class Writer(threading.Thread):
 
     store: Store
 
-    def __init__(self, history: History, stop: threading.Event) -> None:
+    def __init__(self, history: History, stop: threading.Event, endpoints: Endpoints, run_id: str) -> None:
         super().__init__(daemon=True, name=f"drill-writer-{self.store.value}")
         self.history = history
         self.stop_event = stop
+        self.endpoints = endpoints
+        self.run_id = run_id  # marks this run's rows and keys
         self.lock = threading.Lock()
 
     def run(self) -> None:
@@ -132,9 +134,7 @@ class SqlWriter(Writer):
     store = Store.SQL
 
     def __init__(self, history: History, stop: threading.Event, endpoints: Endpoints, run_id: str) -> None:
-        super().__init__(history, stop)
-        self.endpoints = endpoints
-        self.run_id = run_id
+        super().__init__(history, stop, endpoints, run_id)
         self.conn: psycopg.Connection[tuple[object, ...]] | None = None
 
     def attempt(self, op: Op) -> None:
@@ -170,9 +170,7 @@ class RedisWriter(Writer):
     store = Store.REDIS
 
     def __init__(self, history: History, stop: threading.Event, endpoints: Endpoints, run_id: str) -> None:
-        super().__init__(history, stop)
-        self.endpoints = endpoints
-        self.run_id = run_id
+        super().__init__(history, stop, endpoints, run_id)
         self.conn: Any = None  # a redis.Connection (untyped in redis-py)
         self.master = ""
 
