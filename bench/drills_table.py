@@ -12,6 +12,7 @@ import argparse
 import json
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,26 +49,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", default="fast", choices=("fast", "omnibus"))
     args = parser.parse_args(argv)
     runs = [r for r in json.loads(args.report.read_text())["runs"] if r["profile"] == args.profile]
-    print(
-        "| scenario | DB unavailable, async | DB unavailable, sync | Redis unavailable (async) "
-        "| rows lost async / sync | keys lost async | primaries at once async / sync | passed async / sync |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    modes = [(mode, label) for mode, label in MODES if any(r["sync"] == mode for r in runs)]
+    if not modes:
+        print(f"no {args.profile} runs in {args.report}", file=sys.stderr)
+        return 1
+    labels = [label for _, label in modes]
+
+    def both(cell: Callable[[list[dict[str, Any]]], str], by: dict[str, list[dict[str, Any]]]) -> str:
+        return " / ".join(cell(by[mode]) for mode, _ in modes)
+
+    headers = [f"DB unavailable, {label}" for label in labels]
+    headers += [f"Redis unavailable ({labels[0]})", f"rows lost {' / '.join(labels)}", f"keys lost {labels[0]}"]
+    headers += [f"primaries at once {' / '.join(labels)}", f"passed {' / '.join(labels)}"]
+    print("| scenario | " + " | ".join(headers) + " |")
+    print("|---" * (len(headers) + 1) + "|")
     for name in SCENARIOS:
-        by = {mode: [r for r in runs if r["scenario"] == name and r["sync"] == mode] for mode, _ in MODES}
+        by = {mode: [r for r in runs if r["scenario"] == name and r["sync"] == mode] for mode, _ in modes}
         if not any(by.values()):
             continue
-        a, s = by["off"], by["on"]
-        cells = [
-            f"`{name}`",
-            rto(a, "sql"),
-            rto(s, "sql"),
-            rto(a, "redis"),
-            f"{lost(a, 'sql')} / {lost(s, 'sql')}",
-            lost(a, "redis"),
-            f"{most(a)} / {most(s)}",
-            f"{passed(a)} / {passed(s)}",
-        ]
+        first = by[modes[0][0]]
+        cells = [f"`{name}`", *(rto(by[mode], "sql") for mode, _ in modes), rto(first, "redis")]
+        cells += [both(lambda g: lost(g, "sql"), by), lost(first, "redis"), both(most, by), both(passed, by)]
         print("| " + " | ".join(cells) + " |")
     return 0
 
