@@ -32,14 +32,20 @@ def rto(runs: list[dict[str, Any]], store: str) -> str:
 
 
 def lost(runs: list[dict[str, Any]], store: str) -> str:
+    if not runs:
+        return "—"
     return str(sum(len(r["metrics"][store]["lost"]) for r in runs if r.get("metrics")))
 
 
 def most(runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return "—"
     return str(max((r["metrics"]["max_primaries"] for r in runs if r.get("metrics")), default=0))
 
 
 def passed(runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return "—"
     return f"{sum(bool(r['passed']) for r in runs)}/{len(runs)}"
 
 
