@@ -16,7 +16,10 @@ import psutil
 from gitlab_ha.drills import partition
 from gitlab_ha.drills.cluster import DrillLab
 
-DOWN_STATES = ("STOPPED", "FATAL", "EXITED")
+# Not EXITED: every lab program is autorestart=true (lab/supervisor.py), so EXITED lasts the few ms between
+# a kill and supervisord's respawn; a sweep right after an instant fault caught it and "started" a
+# program supervisord was already restarting.
+DOWN_STATES = ("STOPPED", "FATAL")
 
 
 def _frozen(drill: DrillLab) -> list[str]:
