@@ -56,8 +56,10 @@ def test_patroni_synchronous_mode_needs_a_synchronous_standby() -> None:
     assert patroni.parse(stopped, expected, sync=True)[0].verdict is Verdict.DEGRADED
     alone = {"members": [CLUSTER["members"][0]]}
     assert patroni.parse(alone, ["postgres-1"], sync=True)[0].verdict is Verdict.OK  # nobody to wait for
-    assert [patroni.synchronous(c) for c in ({"synchronous_mode": True}, {"synchronous_mode": "quorum"})] == [True] * 2
-    assert not any(patroni.synchronous(c) for c in (None, {}, {"synchronous_mode": False}, {"synchronous_mode": "off"}))
+    on = [True, "on", "1", 1, "yes", "quorum", "Quorum"]  # what Patroni itself takes for on
+    assert all(patroni.synchronous({"synchronous_mode": value}) for value in on)
+    off = [None, False, "off", "0", "no", "maybe"]
+    assert not any(patroni.synchronous(c) for c in (None, {}, *({"synchronous_mode": value} for value in off)))
 
 
 def test_consul_members() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from patroni.utils import parse_bool
 
 from gitlab_ha.probe.model import Component, Row, Verdict
 from gitlab_ha.probe.target import Target
@@ -36,10 +37,11 @@ def cluster_of(addresses: list[str], timeout: float = 2.0) -> dict[str, Any] | N
 
 
 def synchronous(config: dict[str, Any] | None) -> bool:
-    """Whether the dynamic configuration (/config) turns synchronous replication on: true, "on" or
-    "quorum", as Patroni reads `synchronous_mode`."""
+    """Whether the dynamic configuration (/config) turns synchronous replication on, read as Patroni
+    reads `synchronous_mode` (its own boolean parser, or "quorum"). A /config that did not answer
+    counts as off: the gate is then the asynchronous one, as before synchronous mode existed."""
     mode = (config or {}).get("synchronous_mode")
-    return mode is True or (isinstance(mode, str) and mode.lower() in ("on", "true", "yes", "quorum"))
+    return parse_bool(mode) is True or str(mode).lower() == "quorum"
 
 
 def running_leader(cluster: dict[str, Any]) -> dict[str, Any] | None:
