@@ -10,43 +10,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gitlab_ha.drills.report import Getter, cell, metric
 from gitlab_ha.drills.scenarios import SCENARIOS
 
 MODES = (("off", "async"), ("on", "sync"))
 
 
-def spread(values: list[float]) -> str:
-    if not values:
-        return "—"
-    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
-
-
 def rto(runs: list[dict[str, Any]], store: str) -> str:
-    return spread([r["metrics"][store]["rto"] for r in runs if r.get("metrics") and r["metrics"][store]["rto"]])
+    return cell(runs, metric(store, "rto"), 1)  # the report's own median (min–max), "never" included
+
+
+def total(runs: list[dict[str, Any]], getter: Getter) -> str:
+    """The sum over the runs (acknowledged writes lost), — when there are none."""
+    values = [getter(r["metrics"]) for r in runs if r.get("metrics")]
+    return f"{sum(v or 0 for v in values):.0f}" if values else "—"
 
 
 def lost(runs: list[dict[str, Any]], store: str) -> str:
-    if not runs:
-        return "—"
-    return str(sum(len(r["metrics"][store]["lost"]) for r in runs if r.get("metrics")))
+    return total(runs, metric(store, "lost"))
 
 
 def most(runs: list[dict[str, Any]]) -> str:
-    if not runs:
-        return "—"
-    return str(max((r["metrics"]["max_primaries"] for r in runs if r.get("metrics")), default=0))
+    """The most writable primaries any run saw at once."""
+    values = [r["metrics"]["max_primaries"] for r in runs if r.get("metrics")]
+    return str(max(values)) if values else "—"
 
 
 def passed(runs: list[dict[str, Any]]) -> str:
-    if not runs:
-        return "—"
-    return f"{sum(bool(r['passed']) for r in runs)}/{len(runs)}"
+    return f"{sum(bool(r['passed']) for r in runs)}/{len(runs)}" if runs else "—"
 
 
 def main(argv: list[str]) -> int:

@@ -31,7 +31,7 @@ SYNCS = ("off", "on", "strict")
 Getter = Callable[[dict[str, Any]], float | None]
 
 
-def _get(*path: str) -> Getter:
+def metric(*path: str) -> Getter:
     def get(metrics: dict[str, Any]) -> float | None:
         value: Any = metrics
         for part in path:
@@ -45,18 +45,18 @@ def _get(*path: str) -> Getter:
 
 # (row label, value from a run's metrics, decimals)
 ROWS: tuple[tuple[str, Getter, int], ...] = (
-    ("database writes unavailable (RTO, s)", _get("sql", "rto"), 1),
-    ("acknowledged rows lost (RPO)", _get("sql", "lost"), 0),
-    ("unknown rows found / not found", _get("sql", "unknown_present"), 0),
-    ("", _get("sql", "unknown_absent"), 0),
-    ("Redis writes unavailable (s)", _get("redis", "rto"), 1),
-    ("acknowledged keys lost", _get("redis", "lost"), 0),
-    ("unknown keys found / not found", _get("redis", "unknown_present"), 0),
-    ("", _get("redis", "unknown_absent"), 0),
-    ("detected after (s)", _get("detect"), 1),
-    ("promoted after (s)", _get("promote"), 1),
-    ("every PgBouncer followed after (s)", _get("pgbouncers_followed"), 1),
-    ("most writable primaries at once", _get("max_primaries"), 0),
+    ("database writes unavailable (RTO, s)", metric("sql", "rto"), 1),
+    ("acknowledged rows lost (RPO)", metric("sql", "lost"), 0),
+    ("unknown rows found / not found", metric("sql", "unknown_present"), 0),
+    ("", metric("sql", "unknown_absent"), 0),
+    ("Redis writes unavailable (s)", metric("redis", "rto"), 1),
+    ("acknowledged keys lost", metric("redis", "lost"), 0),
+    ("unknown keys found / not found", metric("redis", "unknown_present"), 0),
+    ("", metric("redis", "unknown_absent"), 0),
+    ("detected after (s)", metric("detect"), 1),
+    ("promoted after (s)", metric("promote"), 1),
+    ("every PgBouncer followed after (s)", metric("pgbouncers_followed"), 1),
+    ("most writable primaries at once", metric("max_primaries"), 0),
 )
 
 
@@ -144,7 +144,7 @@ def _stat(values: list[float | None], decimals: int) -> str:
     return text + (f", never ×{never}" if never else "")
 
 
-def _cell(runs: list[dict[str, Any]], getter: Getter, decimals: int) -> str:
+def cell(runs: list[dict[str, Any]], getter: Getter, decimals: int) -> str:
     measured = [r["metrics"] for r in runs if r.get("metrics")]
     return _stat([getter(m) for m in measured], decimals) if measured else "—"
 
@@ -203,10 +203,10 @@ def scenario_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str
         label, getter, decimals = ROWS[index]
         if index + 1 < len(ROWS) and ROWS[index + 1][0] == "":
             second = ROWS[index + 1][1]
-            cells = [f"{_cell(g, getter, decimals)} / {_cell(g, second, decimals)}" for g in groups]
+            cells = [f"{cell(g, getter, decimals)} / {cell(g, second, decimals)}" for g in groups]
             index += 2
         else:
-            cells = [_cell(g, getter, decimals) for g in groups]
+            cells = [cell(g, getter, decimals) for g in groups]
             index += 1
         rows.append([label, *cells])
     return ["measure", *(config_label(p, s) for p, s in columns)], rows
