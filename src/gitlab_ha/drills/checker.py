@@ -160,26 +160,31 @@ def pgbouncers_followed(history: History, since: float, primary_address: str) ->
     return None
 
 
+def primary_counts(history: History, counted: tuple[str, ...] = WRITABLE) -> list[tuple[float, int]]:
+    """After each sample (absolute time), how many members were in a `counted` state."""
+    state: dict[str, str] = {}
+    out: list[tuple[float, int]] = []
+    for sample in sorted(history.samples, key=lambda s: s.t):
+        state[sample.node] = sample.state
+        out.append((sample.t, sum(v in counted for v in state.values())))
+    return out
+
+
 def primaries(history: History, counted: tuple[str, ...] = WRITABLE) -> tuple[int, list[tuple[float, float]]]:
     """(the most primaries in a `counted` state seen at once, each stretch with two or more: absolute
     start, end)."""
-    state: dict[str, str] = {}
-    most = 0
+    counts = primary_counts(history, counted)
     windows: list[tuple[float, float]] = []
     opened: float | None = None
-    samples = sorted(history.samples, key=lambda s: s.t)
-    for sample in samples:
-        state[sample.node] = sample.state
-        count = sum(v in counted for v in state.values())
-        most = max(most, count)
+    for t, count in counts:
         if count >= 2 and opened is None:
-            opened = sample.t
+            opened = t
         elif count < 2 and opened is not None:
-            windows.append((opened, sample.t))
+            windows.append((opened, t))
             opened = None
     if opened is not None:
-        windows.append((opened, samples[-1].t))
-    return most, windows
+        windows.append((opened, counts[-1][0]))
+    return max((c for _, c in counts), default=0), windows
 
 
 def check(history: History, readback: Readback) -> Metrics:

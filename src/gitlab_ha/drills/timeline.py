@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gitlab_ha.drills.checker import WRITABLE, Metrics
+from gitlab_ha.drills.checker import Metrics, primary_counts
 from gitlab_ha.drills.history import History, Outcome, Store
 
 if TYPE_CHECKING:
@@ -99,13 +99,11 @@ def draw(history: History, metrics: Metrics | None, path: Path, title: str) -> P
 
 
 def _primaries(ax: Axes, history: History, fault: float, start: float, end: float) -> None:
-    state: dict[str, str] = {}
     xs: list[float] = [start]
     ys: list[int] = [0]
-    for sample in sorted(history.samples, key=lambda s: s.t):
-        state[sample.node] = sample.state
-        xs.append(sample.t - fault)
-        ys.append(sum(v in WRITABLE for v in state.values()))
+    for t, count in primary_counts(history):
+        xs.append(t - fault)
+        ys.append(count)
     xs.append(end)
     ys.append(ys[-1])
     ax.step(xs, ys, where="post", color="#37474f")
