@@ -11,7 +11,9 @@ member's state changes. `primaries.PrimarySampler` starts it and reads its lines
 (`synchronous_standby_names` set, `synchronous_commit` at its default or stricter) and none streams
 as one. A frozen old leader in synchronous mode resumes so: its standby now follows the new leader.
 One streaming synchronous standby is enough for the lab (`synchronous_node_count` 1, Patroni's
-default; a client that sets `synchronous_commit` to `local` in its session is not covered).
+default; a client that sets `synchronous_commit` to `local` in its session is not covered). A standby
+cut off by a partition stays in `pg_stat_replication` until `wal_sender_timeout`, so a partitioned
+leader reads as `primary` meanwhile: the sampler errs toward reporting two writable primaries.
 """
 
 from __future__ import annotations
