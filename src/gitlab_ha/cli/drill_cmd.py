@@ -173,7 +173,7 @@ class _ConsoleView:
         what = "the fault was healed" if result.history.event("fault") is not None else "before its fault"
         console.print(f"[yellow]interrupted during {result.scenario}: {what}[/yellow]")
         for note in result.notes:
-            console.print(f"  {note}")
+            console.print(f"  {note}", markup=False)
         console.print(
             "  the lab is healthy again" if result.healthy_after else "  [red]the lab is not healthy yet[/red]"
         )
