@@ -44,5 +44,9 @@ def test_explain_cli_json_and_table(tmp_path: Path) -> None:
     assert "ms5" not in table.stdout  # no secret value, only set / not set
     bad = cli("explain", topology, "no-such-node")
     assert bad.returncode == 2 and "no node 'no-such-node'" in bad.stderr and "Traceback" not in bad.stderr
-    folder = cli("explain", Path(__file__).parents[1] / "lint" / "fixtures" / "seed15")
+    fixture = Path(__file__).parents[1] / "lint" / "fixtures" / "seed15"
+    folder = cli("explain", fixture)
     assert folder.returncode == 2 and "--version" in folder.stderr
+    folder = cli("explain", fixture, "--version", "16.6.0", "--json")  # read by lint's inventory
+    assert folder.returncode == 0, folder.stderr
+    assert json.loads(folder.stdout)["version"] == "16.6.0" and len(json.loads(folder.stdout)["nodes"]) == 14

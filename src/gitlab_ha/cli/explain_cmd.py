@@ -7,12 +7,30 @@ from typing import Any
 
 import typer
 
-from gitlab_ha.cli.output import console, print_json, warn
+from gitlab_ha.cli.output import console, load_topology_warned, print_json
+from gitlab_ha.errors import InputError
 from gitlab_ha.lint.inventory import build
-from gitlab_ha.reconfigure.load import load_model
+from gitlab_ha.reconfigure.cluster import ClusterModel, from_docs, from_topology
 from gitlab_ha.reconfigure.node import NodeModel
 from gitlab_ha.reconfigure.services import TITLES
+from gitlab_ha.render.context import Placeholders, SecretSource
+from gitlab_ha.secrets.store import SecretStore
 from gitlab_ha.topology.versions import version_option
+
+
+def _load(cluster: Path, version: str | None, secrets: Path | None) -> ClusterModel:
+    """The model of a folder of node gitlab.rb files (read by lint's inventory, at --version), or of a
+    topology file (at its own release unless --version says otherwise; placeholders without --secrets)."""
+    target = version_option(version)
+    if cluster.is_dir():
+        if target is None:
+            raise InputError("a folder of gitlab.rb files needs --version (the Omnibus release)", str(cluster))
+        return from_docs(build(cluster).documents(), target)
+    topo = load_topology_warned(cluster)
+    if target is not None:
+        topo = topo.model_copy(update={"gitlab": topo.gitlab.model_copy(update={"version": target})})
+    store: SecretSource = SecretStore.load(secrets) if secrets is not None else Placeholders()
+    return from_topology(topo, store, source=cluster.name)
 
 
 def _node_json(node: NodeModel) -> dict[str, Any]:
@@ -71,8 +89,7 @@ def explain(
 
     Example: gitlab-ha explain cluster.yml rails-1
     """
-    target = version_option(version)
-    model = load_model(cluster, target, secrets, read_folder=lambda folder: build(folder).documents(), warn=warn)
+    model = _load(cluster, version, secrets)
     nodes = [model.node(node)] if node is not None else model.nodes
     if json_out:
         print_json({"version": str(model.version), "nodes": [_node_json(n) for n in nodes]})
