@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gitlab_ha.topology.features import BACKUP_ROLE_SINCE, GITALY_ROLE_SINCE, NGINX_MOVED_IN, SPAMCHECK_ROLE_GONE
+from gitlab_ha.topology.features import (
+    BACKUP_ROLE_SINCE,
+    GITALY_ROLE_SINCE,
+    NGINX_MOVED_IN,
+    REPOSITORIES_STORAGES_SINCE,
+    SIDEKIQ_CONCURRENCY_SINCE,
+    SPAMCHECK_ROLE_GONE,
+)
 from gitlab_ha.topology.roles import Role
 from gitlab_ha.topology.versions import Version
 
@@ -152,8 +159,8 @@ NGINX_CHANGES: tuple[Change, ...] = (
 )
 
 CHANGES: tuple[Change, ...] = (
-    Change("sidekiq['max_concurrency']", Version(16, 9, 0), Version(17, 0, 0), "sidekiq['concurrency']"),
-    Change("sidekiq['min_concurrency']", Version(16, 9, 0), Version(17, 0, 0), "sidekiq['concurrency']"),
+    Change("sidekiq['max_concurrency']", SIDEKIQ_CONCURRENCY_SINCE, Version(17, 0, 0), "sidekiq['concurrency']"),
+    Change("sidekiq['min_concurrency']", SIDEKIQ_CONCURRENCY_SINCE, Version(17, 0, 0), "sidekiq['concurrency']"),
     Change("sidekiq['negate']", Version(15, 9, 0), Version(17, 0, 0), "sidekiq['routing_rules']"),
     Change("gitaly['cgroups_count']", Version(15, 1, 0), Version(16, 0, 0), "gitaly['configuration'][:cgroups]"),
     Change("gitaly['cgroups_cpu_enabled']", Version(15, 1, 0), Version(16, 0, 0), "gitaly['configuration'][:cgroups]"),
@@ -165,7 +172,7 @@ CHANGES: tuple[Change, ...] = (
     Change("sidekiq['queue_selector']", Version(15, 9, 0), Version(17, 0, 0), "sidekiq['routing_rules']"),
     Change(
         "git_data_dirs",
-        Version(17, 8, 0),
+        REPOSITORIES_STORAGES_SINCE,
         Version(18, 0, 0),
         "gitlab_rails['repositories_storages'] plus gitaly['configuration'] storages",
     ),
@@ -173,7 +180,7 @@ CHANGES: tuple[Change, ...] = (
     Change("postgres_exporter['per_table_stats']", Version(16, 4, 0), Version(17, 0, 0), "nothing (always on)"),
     Change("gitlab_shell['migration']", Version(17, 4, 0), Version(18, 0, 0), "nothing (the setting is gone)"),
     Change("mattermost_external_url", Version(19, 0, 0), Version(20, 0, 0), "a separately installed Mattermost"),
-    Change("spamcheck", Version(19, 0, 0), Version(19, 0, 0), "nothing (Spamcheck is no longer bundled)"),
+    Change("spamcheck", SPAMCHECK_ROLE_GONE, SPAMCHECK_ROLE_GONE, "nothing (Spamcheck is no longer bundled)"),
     *NGINX_CHANGES,
 )
 

@@ -12,6 +12,10 @@ from gitlab_ha.topology.versions import Version
 GITALY_ROLE_SINCE = Version(17, 6, 0)  # "Add Gitaly role"; 17.0-17.5 refuse it as an invalid role
 BACKUP_ROLE_SINCE = Version(17, 0, 0)  # absent at 16.6, present at 19.3; exact release not in our data
 SPAMCHECK_ROLE_GONE = Version(19, 0, 0)  # Spamcheck is no longer bundled from 19.0
+# Keys deprecated at these releases and gone at the next major (lint/knowledge.py CHANGES); render and the
+# reconfigure model switch to the new key as soon as the old one is deprecated.
+SIDEKIQ_CONCURRENCY_SINCE = Version(16, 9, 0)  # sidekiq['concurrency'] for max_/min_concurrency (gone 17.0)
+REPOSITORIES_STORAGES_SINCE = Version(17, 8, 0)  # repositories_storages for git_data_dirs (gone 18.0)
 # Consul TLS in gitlab.rb (consul/attributes/default.rb, consul/libraries/consul_helper.rb at the tags).
 CONSUL_TLS_SINCE = Version(14, 8, 0)  # consul['use_tls'], tls_*_file, tls_verify_client, http(s)_port
 CONSUL_TLS_BLOCK_SINCE = Version(15, 6, 0)  # config.json `tls.defaults`, and ports.https on clients too
@@ -28,13 +32,13 @@ class Features:
     def sidekiq_concurrency_key(self) -> str:
         """`sidekiq['concurrency']` replaces `max_concurrency`/`min_concurrency` from 16.9 (deprecated there, gone
         in 17.0), so we switch as soon as the old key is deprecated, like `repositories_storages`."""
-        return "max_concurrency" if self.version < (16, 9, 0) else "concurrency"
+        return "max_concurrency" if self.version < SIDEKIQ_CONCURRENCY_SINCE else "concurrency"
 
     @property
     def repositories_storages(self) -> bool:
         """`git_data_dirs` is deprecated from 17.8 and gone in 18.0; `gitlab_rails['repositories_storages']`
         (with `gitaly['configuration']` storages) replaces it, so we switch as soon as it is deprecated."""
-        return self.version >= (17, 8, 0)
+        return self.version >= REPOSITORIES_STORAGES_SINCE
 
     @property
     def gitaly_role(self) -> bool:
