@@ -22,8 +22,7 @@ def render(
         "--secrets",
         "-s",
         envvar=STORE_ENV,
-        show_envvar=False,  # the help names it already, as before
-        help=f"Secrets store (see `gitlab-ha secrets init`); env {STORE_ENV}.",
+        help="Secrets store (see `gitlab-ha secrets init`).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
     force: bool = typer.Option(

@@ -26,7 +26,7 @@ def _store_option() -> Path:
         "--store",
         "-s",
         envvar=STORE_ENV,
-        help=f"Secrets store file (env {STORE_ENV}).",
+        help="Secrets store file.",
     )
     return option
 
