@@ -122,8 +122,16 @@ UNSUPPORTED = frozenset(
     }
 )
 _CLOSERS = (")", "]", "}")
+_ARGUMENT_SPLATS = ("*", "**", "&")  # an array literal takes `*` only
 _LIMIT_ITEMS = 100_000
 _LIMIT_BITS = 8192
+
+
+def _with_pairs(values: list[Value], pairs: list[Pair]) -> tuple[Value, ...]:
+    """`values`, then the brace-less hash that `pairs` make together (if any), as Ruby passes them."""
+    if pairs:
+        values.append(Hash(pairs[0].loc.to(pairs[-1].loc), tuple(pairs), braces=False))
+    return tuple(values)
 
 
 def _truthy(value: Any) -> bool:
@@ -466,7 +474,7 @@ class Parser:
             if token.kind is Tok.OP:
                 if token.text == "[" and not token.space_before:
                     opener = self.advance()
-                    args = self.arguments("]", opener)
+                    args = self.elements(opener, "]", _ARGUMENT_SPLATS)
                     node = self.expr_node("index", self.span(node.loc), (node, *args), "[]")
                     continue
                 if token.text in (".", "&.", "::") and not (token.text == "::" and token.space_before):
@@ -497,9 +505,9 @@ class Parser:
         token = self.tok
         if token.is_op("(") and not token.space_before:
             opener = self.advance()
-            args = self.arguments(")", opener)
+            args = self.elements(opener, ")", _ARGUMENT_SPLATS)
         elif command and self.command_argument_starts():
-            args = self.arguments(None, None)
+            args = self.command_arguments()
         else:
             args = ()
         if self.tok.is_op("{") or (self.tok.kind is Tok.IDENT and self.tok.text == "do"):
@@ -576,23 +584,23 @@ class Parser:
             raise self.close_error(closer, opener, self.tok)
         self.advance()
 
-    def arguments(self, closer: str | None, opener: Token | None) -> tuple[Value, ...]:
-        """Comma-separated arguments up to `closer` (consumed), or to the end of a command call."""
-        args: list[Value] = []
+    def elements(self, opener: Token, closer: str, splats: tuple[str, ...]) -> tuple[Value, ...]:
+        """The elements of `[...]`, `(...)` or an index up to `closer` (consumed)."""
+        values: list[Value] = []
         pairs: list[Pair] = []
-        if closer is not None:
-            assert opener is not None
-            self.bracketed(opener, closer, lambda: self.element(("*", "**", "&"), args, pairs))
-        else:
-            while True:
-                self.element(("*", "**", "&"), args, pairs)
-                if not self.tok.is_op(","):
-                    break
-                self.advance()
-                self.skip_newlines()
-        if pairs:
-            args.append(Hash(pairs[0].loc.to(pairs[-1].loc), tuple(pairs), braces=False))
-        return tuple(args)
+        self.bracketed(opener, closer, lambda: self.element(splats, values, pairs))
+        return _with_pairs(values, pairs)
+
+    def command_arguments(self) -> tuple[Value, ...]:
+        """The arguments of a call without parentheses: up to the first one not followed by a comma."""
+        values: list[Value] = []
+        pairs: list[Pair] = []
+        while True:
+            self.element(_ARGUMENT_SPLATS, values, pairs)
+            if not self.tok.is_op(","):
+                return _with_pairs(values, pairs)
+            self.advance()
+            self.skip_newlines()
 
     # -- primaries --------------------------------------------------------------------------------
 
@@ -708,12 +716,8 @@ class Parser:
 
     def array(self) -> Array:
         opener = self.advance()
-        items: list[Value] = []
-        pairs: list[Pair] = []  # `[a => 1]` and `[a: 1]` hold one brace-less hash
-        self.bracketed(opener, "]", lambda: self.element(("*",), items, pairs))
-        if pairs:
-            items.append(Hash(pairs[0].loc.to(pairs[-1].loc), tuple(pairs), braces=False))
-        return Array(self.span(opener.loc), tuple(items))
+        items = self.elements(opener, "]", ("*",))  # `[a => 1]` and `[a: 1]` hold one brace-less hash
+        return Array(self.span(opener.loc), items)
 
     def hash(self) -> Hash:
         opener = self.advance()
