@@ -20,10 +20,10 @@ from gitlab_ha.lab.supervisor import Program
 ORDER = ("consul", "redis", "sentinel", "postgresql", "patroni", "pgbouncer", "haproxy")
 
 
-Argv = Callable[[Path, tuple[str, ...]], tuple[str, ...]]  # (the node's root, the services' Python) -> argv
+Argv = Callable[[Path], tuple[str, ...]]  # the node's root -> argv
 
 _ARGV: dict[str, Argv] = {
-    "consul": lambda root, python: (
+    "consul": lambda root: (
         sys.executable,  # the agent runs as root, with the project's own interpreter
         "-m",
         "gitlab_ha",
@@ -38,12 +38,12 @@ _ARGV: dict[str, Argv] = {
         "-dns-workers",
         "1",  # fifteen agents share two cores here: one DNS worker each
     ),
-    "redis": lambda root, python: ("redis-server", str(root / "redis" / "redis.conf")),
-    "sentinel": lambda root, python: ("redis-sentinel", str(root / "sentinel" / "sentinel.conf")),
-    "patroni": lambda root, python: (*python, "-m", "patroni", str(root / "patroni" / "patroni.yaml")),
-    "postgresql": lambda root, python: (str(PG_BIN / "postgres"), "-D", str(root / "postgresql" / "data")),
-    "pgbouncer": lambda root, python: ("/usr/sbin/pgbouncer", str(root / "pgbouncer" / "pgbouncer.ini")),
-    "haproxy": lambda root, python: ("/usr/sbin/haproxy", "-db", "-f", str(root / "haproxy" / "haproxy.cfg")),
+    "redis": lambda root: ("redis-server", str(root / "redis" / "redis.conf")),
+    "sentinel": lambda root: ("redis-sentinel", str(root / "sentinel" / "sentinel.conf")),
+    "patroni": lambda root: (*python_for_services(), "-m", "patroni", str(root / "patroni" / "patroni.yaml")),
+    "postgresql": lambda root: (str(PG_BIN / "postgres"), "-D", str(root / "postgresql" / "data")),
+    "pgbouncer": lambda root: ("/usr/sbin/pgbouncer", str(root / "pgbouncer" / "pgbouncer.ini")),
+    "haproxy": lambda root: ("/usr/sbin/haproxy", "-db", "-f", str(root / "haproxy" / "haproxy.cfg")),
 }
 
 # The account a service runs as and its home below the node's root (the others run as root).
@@ -58,10 +58,9 @@ _ACCOUNT: dict[str, tuple[str, str]] = {
 
 def program(plan: LabPlan, node: LabNode, service: str) -> Program:
     root = node_root(plan.lab_dir, node.name)
-    python = python_for_services()
     if service not in _ARGV:
         raise ValueError(f"no launcher for {service}")
-    argv = _ARGV[service](root, python)
+    argv = _ARGV[service](root)
     if service not in _ACCOUNT:
         return Program(service, node.name, argv)
     user, home = _ACCOUNT[service]
