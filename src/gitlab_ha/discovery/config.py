@@ -3,8 +3,9 @@
 Consul accepts request and file keys in any case and with or without underscores. Every key is
 therefore normalised to lower case without underscores before it is looked up, and a field we do not
 know is refused with its name, like Consul's "invalid config key" / "has invalid keys". The shapes of
-service, check and watch definitions are pydantic models (`discovery/definitions.py`); here are their
-defaults and the rules across fields (one check kind, an interval for a script check, IDs).
+service, check and watch definitions are pydantic models (`discovery/definitions.py`), with a service's
+plain defaults; here are the defaults and rules across fields (one check kind, an interval for a script
+check, IDs).
 
 The parsed definitions are plain dicts in Consul's canonical spelling (`ID`, `Name`, `Tags` …) so that
 they can travel inside state-machine commands and be persisted as JSON unchanged.
@@ -139,21 +140,15 @@ def parse_check(
 
 def parse_service(raw: Any, where: str, *, from_file: bool = False) -> tuple[JSON, list[JSON]]:
     """A service definition -> (service record, its checks)."""
-    svc = definition_fields(ServiceDefinition, raw, where)
-    if not svc.get("Service"):
+    svc = definition_fields(ServiceDefinition, raw, where, complete=True)  # the model's defaults for the rest
+    if not svc["Service"]:
         raise InputError("missing service name", f"{where}.name" if where else "name")
-    if svc.get("Kind", "") not in ("",):
-        raise InputError(f"service kind {svc['Kind']!r} is not supported (Connect is not implemented)", f"{where}.kind")
-    svc.pop("Kind", None)
-    svc.pop("SocketPath", None)
-    svc.setdefault("ID", svc["Service"])
+    kind = svc.pop("Kind")
+    if kind:
+        raise InputError(f"service kind {kind!r} is not supported (Connect is not implemented)", f"{where}.kind")
+    svc.pop("SocketPath")
     if not svc["ID"]:
         svc["ID"] = svc["Service"]
-    svc.setdefault("Tags", [])
-    svc.setdefault("Address", "")
-    svc.setdefault("Port", 0)
-    svc.setdefault("Meta", {})
-    svc.setdefault("EnableTagOverride", False)
     if not 0 <= svc["Port"] <= 65535:
         raise InputError(f"invalid port {svc['Port']}", f"{where}.port")
     weights = svc.get("Weights") or {}

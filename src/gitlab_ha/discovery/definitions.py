@@ -6,8 +6,9 @@ Consul's rules: keys in any case and with or without underscores (`passingonly`,
 
 Services and checks refuse a key they do not define ("invalid key", as Consul's "has invalid keys")
 and come out as plain dicts in Consul's canonical spelling (`ID`, `Name`, `Tags` …) so that they can
-travel inside state-machine commands and be persisted as JSON unchanged; what a definition means
-(defaults, which check kind, which IDs) is `discovery/config.py`'s. Watches ignore keys Consul does not
+travel inside state-machine commands and be persisted as JSON unchanged; a service record has every
+field, at the model's default when not given. What a definition means across its fields (which check
+kind, which IDs) is `discovery/config.py`'s. Watches ignore keys Consul does not
 define for them. Reading a definition builds nothing: the agent's config is checked without starting a watch.
 """
 
@@ -274,8 +275,10 @@ class ServiceDefinition(_Definition):
     SocketPath: Str = ""
 
 
-def definition_fields(model: type[_Definition], raw: Any, where: str) -> JSON:
-    """The keys `raw` gives, validated by `model`, in Consul's spelling and the input's order.
+def definition_fields(model: type[_Definition], raw: Any, where: str, *, complete: bool = False) -> JSON:
+    """The keys `raw` gives, validated by `model`, in Consul's spelling and the input's order; `complete`:
+    then every other field of `model` at its default (a service record has them all; a check's meaning
+    depends on which keys were given).
 
     An error names `where` and the key as the input spelled it (`web.json: service.Port`). Of several
     faults, the one whose key comes first in the input is reported, an unknown key as a bad value."""
@@ -292,4 +295,5 @@ def definition_fields(model: type[_Definition], raw: Any, where: str) -> JSON:
             faults.append((spelled.position[canonical], located_error(error, where)))
     if faults:
         raise min(faults, key=lambda fault: fault[0])[1]
-    return {canonical: getattr(parsed, canonical) for canonical in spelled.values}
+    names = [*spelled.values, *(name for name in model.model_fields if name not in spelled.values)]
+    return {name: getattr(parsed, name) for name in (names if complete else spelled.values)}
