@@ -39,6 +39,7 @@ from gitlab_ha.discovery.state import (
     State,
 )
 from gitlab_ha.discovery.values import norm, parse_duration
+from gitlab_ha.discovery.waits import wait_event
 from gitlab_ha.errors import InputError
 
 
@@ -336,9 +337,7 @@ class API:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            changed = self.agent.changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
+            await wait_event(self.agent.changed, remaining)  # not wait_for: it can swallow a cancellation (3.11)
             idx, body = view()
         return idx, body
 
