@@ -83,6 +83,7 @@ def test_service_and_check_keys_in_any_spelling_come_out_canonical() -> None:
             "PORT": "8080",
             "meta": {"k": "v"},
             "Token": "ignored",
+            "Namespace": "default",
             "check": {"script_args": ["/bin/true"], "Interval": "90s", "deregister_critical_service_after": "1m"},
         },
         "w",
@@ -131,6 +132,14 @@ def test_service_and_check_keys_in_any_spelling_come_out_canonical() -> None:
         ({"name": "web", "id": "a", "ID": "b"}, "f: service: key 'ID' given twice"),
         ({"name": "web", "port": "x", "colour": 1}, "f: service.port: expected an integer, got string"),
         ({"name": "web", "colour": 1, "port": "x"}, "f: service: invalid key 'colour'"),
+        (
+            {"name": "web", "Namespace": "team-a"},
+            "f: service: Namespace 'team-a' is not implemented by this agent (Consul Enterprise)",
+        ),
+        (
+            {"name": "web", "check": {"ttl": "9s", "partition": "p"}},
+            "f: service.check: partition 'p' is not implemented by this agent (Consul Enterprise)",
+        ),
         (["web"], "f: service: expected an object, got array"),
     ],
 )

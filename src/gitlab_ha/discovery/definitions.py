@@ -175,8 +175,12 @@ def _duration_text(value: Any) -> str:
 HeaderMap = Annotated[dict[str, list[str]], BeforeValidator(_header)]
 Duration = Annotated[str, BeforeValidator(_duration_text)]
 
-# Keys Consul accepts on a definition and drops (Enterprise namespaces; the ACL token, as ACLs are not implemented).
+# Keys Consul accepts on a definition that this agent drops: the ACL token (ACLs are not implemented, and
+# the agent refuses to start with them switched on, so nobody believes a token protects anything), and an
+# Enterprise namespace or partition that is the default one. Another namespace or partition is an
+# isolation boundary this agent does not have: refused, never accepted and ignored.
 IGNORED = frozenset({"namespace", "partition", "token"})
+_TENANCY = frozenset({"namespace", "partition"})
 
 
 class _Spelled(NamedTuple):
@@ -194,6 +198,9 @@ def _spelled(data: dict[Any, Any], keys: Mapping[str, str]) -> _Spelled:
             out.problems.append((index, f"invalid key {key!r}"))
             continue
         spelled = norm(key)
+        if spelled in _TENANCY and value not in (None, "", "default"):
+            out.problems.append((index, f"{key} {value!r} is not implemented by this agent (Consul Enterprise)"))
+            continue
         if spelled in IGNORED:
             continue
         if spelled not in keys:
