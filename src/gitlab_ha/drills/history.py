@@ -75,7 +75,8 @@ class Observation:
 
 @dataclass(frozen=True)
 class Sample:
-    """The primary sampler's answer for one member: `primary` (pg_is_in_recovery() is false),
+    """The primary sampler's answer for one member: `primary` (pg_is_in_recovery() is false), `held` (a
+    primary whose commits wait for a synchronous standby that does not stream: it acknowledges nothing),
     `replica`, or `down` (no answer within its timeout: stopped, hung or starting)."""
 
     t: float
