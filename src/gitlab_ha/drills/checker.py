@@ -20,7 +20,7 @@ import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gitlab_ha.drills.history import History, Observation, Op, Outcome, Readback, Store
+from gitlab_ha.drills.history import UNANSWERED, History, Observation, Op, Outcome, Readback, Store
 
 # Which observed sources tell that the component noticed the fault, per kind of scenario.
 DETECT_SOURCES: dict[str, tuple[str, ...]] = {
@@ -29,7 +29,6 @@ DETECT_SOURCES: dict[str, tuple[str, ...]] = {
     "consul": ("consul.leader",),
     "haproxy": (),
 }
-UNANSWERED = "?"
 WRITABLE = ("primary",)  # the sampler's states of a primary that acknowledges commits
 PRIMARY = ("primary", "held")  # and of any primary
 
