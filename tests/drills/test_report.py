@@ -53,6 +53,14 @@ def test_reports_merge_configurations_side_by_side(tmp_path: Path) -> None:
     assert [(r["profile"], r["index"]) for r in runs] == [("omnibus", 1), ("fast", 1)]
 
 
+def test_a_configuration_has_one_name_on_the_progress_bar_and_in_the_report(tmp_path: Path) -> None:
+    labels = {sync: RunConfig("omnibus", sync).label for sync in ("off", "on", "strict")}
+    assert labels == {"off": "omnibus, async", "on": "omnibus, sync", "strict": "omnibus, sync strict"}
+    report = tmp_path / "drills.md"
+    drill_report.write(report, [_result("omnibus", "strict", 1)])
+    assert f"| measure | {labels['strict']} |" in report.read_text()
+
+
 def test_the_report_says_how_long_the_fault_was_held(tmp_path: Path) -> None:
     report = tmp_path / "drills.md"
     held = _result("fast", "off", 1)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gitlab_ha.drills.history import History
-from gitlab_ha.drills.runner import RunResult
+from gitlab_ha.drills.runner import SYNC_LABELS, RunResult, config_label
 from gitlab_ha.drills.scenarios import SCENARIOS
 from gitlab_ha.drills.timeline import draw
 from gitlab_ha.errors import InputError
@@ -26,7 +26,7 @@ from gitlab_ha.fsutil import write_atomic
 
 VERSION = 1
 PROFILES = ("fast", "omnibus")
-SYNCS = ("off", "on", "strict")
+SYNCS = tuple(SYNC_LABELS)  # off, on, strict: the columns' order
 
 Getter = Callable[[dict[str, Any]], float | None]
 
@@ -58,10 +58,6 @@ ROWS: tuple[tuple[str, Getter, int], ...] = (
     ("every PgBouncer followed after (s)", metric("pgbouncers_followed"), 1),
     ("most writable primaries at once", metric("max_primaries"), 0),
 )
-
-
-def config_label(profile: str, sync: str) -> str:
-    return f"{profile}, " + {"off": "async", "on": "sync", "strict": "sync strict"}.get(sync, sync)
 
 
 def paths(report: Path) -> tuple[Path, Path | None, Path]:

@@ -39,10 +39,16 @@ WARMUP_ACKS = 20  # writes each writer has acknowledged before the fault
 SETTLE_ACKS = 10  # and after the lab is healthy again
 HEALTHY_BEFORE = 180.0
 RECOVERY = 240.0  # the lab healthy again and both stores writable, after the heal
+SYNC_LABELS = {"off": "async", "on": "sync", "strict": "sync strict"}  # how a configuration is named
 
 
 def _quiet(_: str) -> None:
     return None
+
+
+def config_label(profile: str, sync: str) -> str:
+    """A configuration as the progress bar and the report name it: `fast, async`, `omnibus, sync strict`."""
+    return f"{profile}, {SYNC_LABELS.get(sync, sync)}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class RunConfig:
 
     @property
     def label(self) -> str:
-        return f"{self.profile}, {'async' if self.sync == 'off' else 'sync' + (' strict' if self.sync == 'strict' else '')}"
+        return config_label(self.profile, self.sync)
 
 
 @dataclass
