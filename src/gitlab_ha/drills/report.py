@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gitlab_ha.drills.history import History
 from gitlab_ha.drills.runner import SYNC_LABELS, RunResult, config_label
 from gitlab_ha.drills.scenarios import SCENARIOS
 from gitlab_ha.drills.timeline import draw
@@ -220,7 +219,3 @@ def write(report: Path, results: list[RunResult]) -> list[dict[str, Any]]:
     if md_path is not None:
         write_atomic(md_path, markdown(runs) + "\n", mode=0o644)
     return runs
-
-
-def history_of(path: Path) -> History:
-    return History.from_dict(json.loads(path.read_text()))
