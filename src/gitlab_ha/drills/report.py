@@ -28,6 +28,15 @@ PROFILES = ("fast", "omnibus")
 SYNCS = tuple(SYNC_LABELS)  # off, on, strict: the columns' order
 
 Getter = Callable[[dict[str, Any]], float | None]
+# what the tables and the merge read from every run of a report, and its type
+RUN_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "scenario": str,
+    "profile": str,
+    "sync": str,
+    "index": int,
+    "passed": bool,
+    "metrics": (dict, type(None)),
+}
 
 
 def metric(*path: str) -> Getter:
@@ -112,6 +121,8 @@ def save_run(result: RunResult, folder: Path) -> tuple[str, str]:
 
 
 def load(path: Path) -> list[dict[str, Any]]:
+    """The runs of the report at `path` ([] when there is none yet); InputError for anything else, so a
+    report the drills could not merge into fails before they run, not after."""
     if not path.exists():
         return []
     try:
@@ -120,7 +131,12 @@ def load(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"cannot read the existing report: {err}", str(path)) from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("runs"), list):
         raise InputError("not a drill report of this version (move it away or name another --report)", str(path))
-    return [r for r in data["runs"] if isinstance(r, dict)]
+    runs: list[dict[str, Any]] = data["runs"]
+    for number, run in enumerate(runs, 1):
+        if not isinstance(run, dict) or not all(isinstance(run.get(k), t) for k, t in RUN_FIELDS.items()):
+            fields = ", ".join(RUN_FIELDS)
+            raise InputError(f"run {number} is not a drill run (it needs {fields})", str(path))
+    return runs
 
 
 def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
