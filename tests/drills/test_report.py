@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from gitlab_ha.errors import InputError
 from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.profiles import with_profile
+from tests.conftest import REPO
 from tests.drills.test_checker import _failover_history
 from tests.helpers import cli, preset_text
 
@@ -90,6 +92,38 @@ def test_report_names_are_checked(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text('{"something": "else"}')
     with pytest.raises(InputError, match="not a drill report"):
         drill_report.load(tmp_path / "other.json")
+
+
+def test_a_report_whose_runs_cannot_be_merged_is_refused_before_the_drills(tmp_path: Path) -> None:
+    """`drill run --report` loads the report first so that a bad one fails in one line, not with a
+    traceback once the drills are over (merge and the tables read these fields of every run)."""
+    good = drill_report.record(_result("fast", "off", 1), "h.json", "t.png")
+    path = tmp_path / "drills.json"
+    path.write_text(json.dumps({"version": 1, "runs": [good]}))
+    assert drill_report.load(path) == [json.loads(json.dumps(good))]
+    for broken in ({k: v for k, v in good.items() if k != "profile"}, {**good, "index": "1"}, "run"):
+        path.write_text(json.dumps({"version": 1, "runs": [good, broken]}))
+        with pytest.raises(InputError, match="run 2 is not a drill run"):
+            drill_report.load(path)
+
+
+def test_the_readme_table_script_reads_a_report_or_says_in_one_line_why_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("drills_table", REPO / "bench" / "drills_table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    report = tmp_path / "drills.md"
+    drill_report.write(report, [_result("fast", "off", 1), _result("fast", "on", 1)])
+    assert table.main([str(report.with_suffix(".json"))]) == 0
+    assert "| `leader-node-lost` | 4.2 | 4.2 |" in capsys.readouterr().out
+    for bad, why in ((tmp_path / "missing.json", "no such drill report"), (tmp_path / "x.json", "not a drill report")):
+        if bad.name == "x.json":
+            bad.write_text("{}")
+        assert table.main([str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and why in err and "Traceback" not in err
 
 
 def test_partition_rules_cut_the_node_both_ways_and_keep_its_own_traffic(tmp_path: Path) -> None:
