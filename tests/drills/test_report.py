@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
-from gitlab_ha.drills import partition
+from gitlab_ha.drills import partition, runner
 from gitlab_ha.drills import report as drill_report
 from gitlab_ha.drills.checker import check
+from gitlab_ha.drills.cluster import DrillLab
 from gitlab_ha.drills.history import Readback, Store
 from gitlab_ha.drills.labsetup import sync_of, with_sync
 from gitlab_ha.drills.runner import RunConfig, RunResult
@@ -179,3 +182,29 @@ def test_two_labs_never_share_a_mark(tmp_path: Path) -> None:
     marks = {one.mark(n) for n in addresses}
     assert len(marks) == 20 and not marks & {other.mark(n) for n in addresses}
     assert all(0 < m < 2**32 for m in marks)
+
+
+def test_the_baseline_names_the_redis_master_as_its_observer_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One Sentinel answer gives the master's node and its ADDRESS:PORT; the checker compares the
+    redis.master observations (ADDRESS:PORT) with it, so a bare address would read as a promotion."""
+    nodes = {
+        a: SimpleNamespace(name=n, address=a) for n, a in (("postgres-1", "127.10.1.120"), ("redis-1", "127.10.1.137"))
+    }
+
+    def no_second_query(*_: object, **__: object) -> None:
+        raise AssertionError("the master was asked of the Sentinels twice")
+
+    monkeypatch.setattr(runner, "discover_master", no_second_query)
+    drill = SimpleNamespace(
+        primary=lambda: nodes["127.10.1.120"],
+        redis_master=lambda: ("127.10.1.137", 6380),
+        consul_leader=lambda: nodes["127.10.1.120"],
+        by_address=lambda address: nodes[address],
+    )
+    leads, baseline = runner.leaders(cast(DrillLab, drill))
+    assert baseline == {
+        "primary": "postgres-1",
+        "redis_master": "127.10.1.137:6380",
+        "consul_leader": "127.10.1.120:8300",
+    }
+    assert leads.redis_master.name == "redis-1"
