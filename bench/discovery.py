@@ -106,6 +106,10 @@ def dns_throughput(port: int, count: int, window: int = 32) -> float:
 
 
 async def http_throughput(port: int, seconds: float, concurrency: int = 16) -> float:
+    """Catalog reads per second from `concurrency` connections kept open at once. A load generator, not a
+    Consul client: ConsulClient (py-consul over requests) is synchronous, one request at a time per
+    thread, and would measure the client's threads rather than the agent; aiohttp keeps 16 requests in
+    flight from one process, as the Rails and Patroni fleet do."""
     done = 0
     stop = time.perf_counter() + seconds
     async with aiohttp.ClientSession() as session:

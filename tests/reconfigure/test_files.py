@@ -88,6 +88,26 @@ def test_quoted_addresses_from_18_6() -> None:
     assert 'listen: "0.0.0.0:5432"' in text and 'connect_address: "10.0.0.5:8008"' in text
 
 
+@pytest.mark.parametrize(
+    ("version", "slow_ms", "slot_keep", "connection_logging"),
+    [
+        ("17.0.0", "-1", False, False),
+        ("17.1.0", "1000", False, False),
+        ("17.4.0", "1000", False, True),
+        ("18.4.0", "1000", True, True),
+    ],
+)
+def test_runtime_conf_lines_that_start_at_a_release(
+    version: str, slow_ms: str, slot_keep: bool, connection_logging: bool
+) -> None:
+    text = node_of(PATRONI, version).file("runtime.conf").content  # type: ignore[union-attr]
+    lines = text.splitlines()
+    assert f"log_min_duration_statement = {slow_ms}" in lines
+    assert ("max_slot_wal_keep_size = -1" in lines) is slot_keep
+    assert ("log_connections = off" in lines) is connection_logging
+    assert ("log_disconnections = off" in lines) is connection_logging
+
+
 def test_pg_hba_first_match() -> None:
     node = node_of(PATRONI)
     lines = postgresql.hba_lines(node.input)

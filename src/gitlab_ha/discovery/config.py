@@ -377,7 +377,6 @@ class AgentConfig:
     checks: list[JSON] = field(default_factory=list)
     watches: list[WatchDefinition] = field(default_factory=list)
     node_meta: dict[str, str] = field(default_factory=dict)
-    files: list[Path] = field(default_factory=list)
     ports_set: set[str] = field(default_factory=set)
     tls: TLSConfig = field(default_factory=TLSConfig)
     script_checks_at: list[str] = field(default_factory=list)  # where the config files define script checks
@@ -732,7 +731,6 @@ def load_config_dir(directories: list[Path], base: AgentConfig) -> AgentConfig:
     for directory in directories:
         for path in config_files(directory):
             docs.append((load_document(path), str(path)))
-            base.files.append(path)
     return parse_agent_config(docs, base)
 
 
@@ -832,8 +830,6 @@ def agent_config(
     """The agent's config: the config dirs, then the config files, then the flags; `node_name` by default."""
     cfg = load_config_dir(config_dirs, AgentConfig(node_name=node_name, dev=dev))
     if config_files:
-        for path in config_files:
-            cfg.files.append(path)
         cfg = parse_agent_config([(load_document(p), str(p)) for p in config_files], cfg)
     if flags.node:
         cfg.node_name = flags.node

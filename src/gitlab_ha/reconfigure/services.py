@@ -118,8 +118,6 @@ def _groups(service: str, features: Features) -> frozenset[str]:
     groups = SERVICE_GROUPS[service]
     if service == "gitaly" and not features.gitaly_role:
         return groups - {"gitaly_role"}
-    if service == "gitlab_kas" and features.version < (17, 0, 0):
-        return groups  # skipped on FIPS hosts only; we do not model FIPS
     return groups
 
 
@@ -224,7 +222,7 @@ def _rails(settings: Settings, features: Features, roles: list[str], out: Servic
             out.rails_why = "attribute default true (no role changes it before 17.5)"
     else:
         order = list(_RAILS_ENABLE_ORDER)
-        if features.version >= (18, 7, 0):
+        if features.sidekiq_role_sets_rails:
             order.insert(1, ("sidekiq_role", True))
         decided = next(((role, value) for role, value in order if role in roles), None)
         if decided is None:

@@ -58,6 +58,30 @@ class Features:
         return self.version >= NGINX_MOVED_IN
 
     @property
+    def sidekiq_role_sets_rails(self) -> bool:
+        """From 18.7.0 `sidekiq_role` also sets `gitlab_rails['enable']` while unset (true), right after
+        `application_role` in the order roles are processed."""
+        return self.version >= (18, 7, 0)
+
+    @property
+    def slow_statements_logged(self) -> bool:
+        """From 17.1.0 postgresql.conf logs statements slower than 1 s (`log_min_duration_statement` 1000);
+        before, Omnibus' default was -1 (off)."""
+        return self.version >= (17, 1, 0)
+
+    @property
+    def max_slot_wal_keep_size(self) -> bool:
+        """From 18.4.0 Omnibus writes `max_slot_wal_keep_size` (`postgresql['max_slot_wal_keep_size']`,
+        default -1: unlimited) into postgresql.conf."""
+        return self.version >= (18, 4, 0)
+
+    @property
+    def connection_logging_off(self) -> bool:
+        """From 17.4.0 postgresql.conf says `log_connections = off` and `log_disconnections = off`
+        explicitly; before, neither line is written."""
+        return self.version >= (17, 4, 0)
+
+    @property
     def patroni_superuser_password(self) -> bool:
         """From 19.1.0 patroni.yaml gives the superuser (gitlab-psql) `postgresql['sql_superuser_password']`
         when it is set; before, the superuser has no password there, and pg_rewind logs in without one."""

@@ -184,7 +184,7 @@ def parameters(node: NodeInput) -> dict[str, Any]:
         "hot_standby_feedback": "off",
         "random_page_cost": 2.0,
         "effective_cache_size": f"{mem // 2}MB",
-        "log_min_duration_statement": 1000 if features.version >= (17, 1, 0) else -1,
+        "log_min_duration_statement": 1000 if features.slow_statements_logged else -1,
         "log_checkpoints": "off",
         "log_line_prefix": "",
         "log_temp_files": -1,
@@ -272,7 +272,7 @@ def runtime_conf(node: NodeInput) -> OmnibusFile:
         f"archive_timeout = {v['archive_timeout']}",
         f"wal_keep_size = {v['wal_keep_size']}",
     ]
-    if features.version >= (18, 4, 0):
+    if features.max_slot_wal_keep_size:
         lines.append(
             f"max_slot_wal_keep_size = {node.settings.get('postgresql', 'max_slot_wal_keep_size', default=-1)}"
         )
@@ -287,7 +287,7 @@ def runtime_conf(node: NodeInput) -> OmnibusFile:
         f"log_line_prefix = '{v['log_line_prefix']}'",
         f"log_temp_files = {v['log_temp_files']}",
     ]
-    if features.version >= (17, 4, 0):
+    if features.connection_logging_off:
         lines += ["log_connections = off", "log_disconnections = off"]
     lines += [
         f"autovacuum = {v['autovacuum']}",
