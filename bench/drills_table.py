@@ -9,14 +9,14 @@ side by side for one profile.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gitlab_ha.drills.report import Getter, cell, metric
+from gitlab_ha.drills.report import Getter, cell, load, metric
 from gitlab_ha.drills.scenarios import SCENARIOS
+from gitlab_ha.errors import EXIT_BAD_INPUT, InputError
 
 MODES = (("off", "async"), ("on", "sync"))
 
@@ -50,7 +50,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("report", nargs="?", type=Path, default=Path("bench/results/drills.json"))
     parser.add_argument("--profile", default="fast", choices=("fast", "omnibus"))
     args = parser.parse_args(argv)
-    runs = [r for r in json.loads(args.report.read_text())["runs"] if r["profile"] == args.profile]
+    if not args.report.is_file():
+        print(f"error: {args.report}: no such drill report", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        runs = [r for r in load(args.report) if r["profile"] == args.profile]
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     modes = [(mode, label) for mode, label in MODES if any(r["sync"] == mode for r in runs)]
     if not modes:
         print(f"no {args.profile} runs in {args.report}", file=sys.stderr)

@@ -94,8 +94,8 @@ def test_two_writable_primaries_are_reported_loudly() -> None:
         Sample(12.0, "postgres-2", "primary"),
         Sample(14.5, "postgres-1", "replica"),
     ]
-    most, windows = primaries(h)
-    assert most == 2 and windows == [(12.0, 14.5)]
+    most, windows, held = primaries(h)
+    assert most == 2 and windows == [(12.0, 14.5)] and held == []
     m = check(h, Readback(frozenset(range(1, 100)), frozenset(range(1, 100))))
     assert m.split_brain == [(2.0, 4.5)]
     assert any(p.startswith("TWO WRITABLE PRIMARIES at once for 2.5 s") for p in problems(h, m))
@@ -125,6 +125,42 @@ def test_a_second_primary_that_holds_its_commits_is_not_a_split_brain() -> None:
     m = check(h, Readback(frozenset(range(1, 100)), frozenset(range(1, 100))))
     assert [(round(a, 1), round(b, 1)) for a, b in m.split_brain] == [(30.0, 30.2)]
     assert any(p.startswith("TWO WRITABLE PRIMARIES") for p in problems(h, m))
+
+
+def test_a_held_new_primary_beside_a_writable_old_one_is_promoted_but_not_acknowledging() -> None:
+    """A partitioned old leader still reads as writable (its standby stays in pg_stat_replication until
+    wal_sender_timeout) while the promoted replica holds its commits: the promotion counts, the run
+    notes the second primary, and only one acknowledging primary was ever seen."""
+    h = _failover_history(sync="on")
+    h.samples = [
+        Sample(1.0, "postgres-1", "primary"),
+        Sample(1.0, "postgres-2", "replica"),
+        Sample(13.0, "postgres-2", "held"),
+        Sample(16.0, "postgres-1", "replica"),
+        Sample(16.5, "postgres-2", "primary"),
+    ]
+    m = check(h, Readback(frozenset(range(1, 100)), frozenset(range(1, 100))))
+    assert m.promote == 3.0 and m.new_primary == "postgres-2"
+    assert m.max_primaries == 1 and m.split_brain == []
+    assert m.held_second == [(3.0, 6.0)]
+    assert not any(p.startswith("TWO WRITABLE") for p in problems(h, m)) and len(remarks(m)) == 1
+
+
+def test_held_stretches_around_a_split_brain_are_noted_too() -> None:
+    """Two primaries, one held, then both writable for a second, then one held again: the writable
+    second is the loud failure, and the stretches before and after it are notes of their own."""
+    h = _failover_history()
+    h.samples = [
+        Sample(1.0, "postgres-1", "primary"),
+        Sample(1.0, "postgres-2", "replica"),
+        Sample(12.0, "postgres-2", "held"),
+        Sample(14.0, "postgres-2", "primary"),
+        Sample(15.0, "postgres-2", "held"),
+        Sample(20.0, "postgres-1", "replica"),
+    ]
+    m = check(h, Readback(frozenset(range(1, 100)), frozenset(range(1, 100))))
+    assert m.max_primaries == 2 and m.split_brain == [(4.0, 5.0)]
+    assert m.held_second == [(2.0, 4.0), (5.0, 10.0)]
 
 
 def test_writes_that_never_come_back_and_misjudged_failures() -> None:

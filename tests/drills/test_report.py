@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
-from gitlab_ha.drills import partition
+from gitlab_ha.drills import partition, runner
 from gitlab_ha.drills import report as drill_report
 from gitlab_ha.drills.checker import check
+from gitlab_ha.drills.cluster import DrillLab
 from gitlab_ha.drills.history import Readback, Store
 from gitlab_ha.drills.labsetup import sync_of, with_sync
 from gitlab_ha.drills.runner import RunConfig, RunResult
@@ -18,6 +22,7 @@ from gitlab_ha.errors import InputError
 from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.profiles import with_profile
+from tests.conftest import REPO
 from tests.drills.test_checker import _failover_history
 from tests.helpers import cli, preset_text
 
@@ -53,6 +58,14 @@ def test_reports_merge_configurations_side_by_side(tmp_path: Path) -> None:
     assert [(r["profile"], r["index"]) for r in runs] == [("omnibus", 1), ("fast", 1)]
 
 
+def test_a_configuration_has_one_name_on_the_progress_bar_and_in_the_report(tmp_path: Path) -> None:
+    labels = {sync: RunConfig("omnibus", sync).label for sync in ("off", "on", "strict")}
+    assert labels == {"off": "omnibus, async", "on": "omnibus, sync", "strict": "omnibus, sync strict"}
+    report = tmp_path / "drills.md"
+    drill_report.write(report, [_result("omnibus", "strict", 1)])
+    assert f"| measure | {labels['strict']} |" in report.read_text()
+
+
 def test_the_report_says_how_long_the_fault_was_held(tmp_path: Path) -> None:
     report = tmp_path / "drills.md"
     held = _result("fast", "off", 1)
@@ -82,6 +95,38 @@ def test_report_names_are_checked(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text('{"something": "else"}')
     with pytest.raises(InputError, match="not a drill report"):
         drill_report.load(tmp_path / "other.json")
+
+
+def test_a_report_whose_runs_cannot_be_merged_is_refused_before_the_drills(tmp_path: Path) -> None:
+    """`drill run --report` loads the report first so that a bad one fails in one line, not with a
+    traceback once the drills are over (merge and the tables read these fields of every run)."""
+    good = drill_report.record(_result("fast", "off", 1), "h.json", "t.png")
+    path = tmp_path / "drills.json"
+    path.write_text(json.dumps({"version": 1, "runs": [good]}))
+    assert drill_report.load(path) == [json.loads(json.dumps(good))]
+    for broken in ({k: v for k, v in good.items() if k != "profile"}, {**good, "index": "1"}, "run"):
+        path.write_text(json.dumps({"version": 1, "runs": [good, broken]}))
+        with pytest.raises(InputError, match="run 2 is not a drill run"):
+            drill_report.load(path)
+
+
+def test_the_readme_table_script_reads_a_report_or_says_in_one_line_why_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("drills_table", REPO / "bench" / "drills_table.py")
+    assert spec is not None and spec.loader is not None
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    report = tmp_path / "drills.md"
+    drill_report.write(report, [_result("fast", "off", 1), _result("fast", "on", 1)])
+    assert table.main([str(report.with_suffix(".json"))]) == 0
+    assert "| `leader-node-lost` | 4.2 | 4.2 |" in capsys.readouterr().out
+    for bad, why in ((tmp_path / "missing.json", "no such drill report"), (tmp_path / "x.json", "not a drill report")):
+        if bad.name == "x.json":
+            bad.write_text("{}")
+        assert table.main([str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and why in err and "Traceback" not in err
 
 
 def test_partition_rules_cut_the_node_both_ways_and_keep_its_own_traffic(tmp_path: Path) -> None:
@@ -137,3 +182,29 @@ def test_two_labs_never_share_a_mark(tmp_path: Path) -> None:
     marks = {one.mark(n) for n in addresses}
     assert len(marks) == 20 and not marks & {other.mark(n) for n in addresses}
     assert all(0 < m < 2**32 for m in marks)
+
+
+def test_the_baseline_names_the_redis_master_as_its_observer_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One Sentinel answer gives the master's node and its ADDRESS:PORT; the checker compares the
+    redis.master observations (ADDRESS:PORT) with it, so a bare address would read as a promotion."""
+    nodes = {
+        a: SimpleNamespace(name=n, address=a) for n, a in (("postgres-1", "127.10.1.120"), ("redis-1", "127.10.1.137"))
+    }
+
+    def no_second_query(*_: object, **__: object) -> None:
+        raise AssertionError("the master was asked of the Sentinels twice")
+
+    monkeypatch.setattr(runner, "discover_master", no_second_query)
+    drill = SimpleNamespace(
+        primary=lambda: nodes["127.10.1.120"],
+        redis_master=lambda: ("127.10.1.137", 6380),
+        consul_leader=lambda: nodes["127.10.1.120"],
+        by_address=lambda address: nodes[address],
+    )
+    leads, baseline = runner.leaders(cast(DrillLab, drill))
+    assert baseline == {
+        "primary": "postgres-1",
+        "redis_master": "127.10.1.137:6380",
+        "consul_leader": "127.10.1.120:8300",
+    }
+    assert leads.redis_master.name == "redis-1"

@@ -20,7 +20,7 @@ import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gitlab_ha.drills.history import History, Observation, Op, Outcome, Readback, Store
+from gitlab_ha.drills.history import UNANSWERED, History, Observation, Op, Outcome, Readback, Store
 
 # Which observed sources tell that the component noticed the fault, per kind of scenario.
 DETECT_SOURCES: dict[str, tuple[str, ...]] = {
@@ -29,7 +29,6 @@ DETECT_SOURCES: dict[str, tuple[str, ...]] = {
     "consul": ("consul.leader",),
     "haproxy": (),
 }
-UNANSWERED = "?"
 WRITABLE = ("primary",)  # the sampler's states of a primary that acknowledges commits
 PRIMARY = ("primary", "held")  # and of any primary
 
@@ -160,31 +159,40 @@ def pgbouncers_followed(history: History, since: float, primary_address: str) ->
     return None
 
 
-def primary_counts(history: History, counted: tuple[str, ...] = WRITABLE) -> list[tuple[float, int]]:
-    """After each sample (absolute time), how many members were in a `counted` state."""
+def primary_counts(history: History) -> list[tuple[float, int, int]]:
+    """After each sample (absolute time): how many members were writable primaries (`WRITABLE`), and
+    how many were primaries of any kind (`PRIMARY`, held ones too)."""
     state: dict[str, str] = {}
-    out: list[tuple[float, int]] = []
+    out: list[tuple[float, int, int]] = []
     for sample in sorted(history.samples, key=lambda s: s.t):
         state[sample.node] = sample.state
-        out.append((sample.t, sum(v in counted for v in state.values())))
+        out.append((sample.t, sum(v in WRITABLE for v in state.values()), sum(v in PRIMARY for v in state.values())))
     return out
 
 
-def primaries(history: History, counted: tuple[str, ...] = WRITABLE) -> tuple[int, list[tuple[float, float]]]:
-    """(the most primaries in a `counted` state seen at once, each stretch with two or more: absolute
-    start, end)."""
-    counts = primary_counts(history, counted)
+def _stretches(moments: list[tuple[float, bool]]) -> list[tuple[float, float]]:
+    """Each stretch in which the flag was true: (absolute start, end; the last moment if it never ended)."""
     windows: list[tuple[float, float]] = []
     opened: float | None = None
-    for t, count in counts:
-        if count >= 2 and opened is None:
+    for t, flag in moments:
+        if flag and opened is None:
             opened = t
-        elif count < 2 and opened is not None:
+        elif not flag and opened is not None:
             windows.append((opened, t))
             opened = None
     if opened is not None:
-        windows.append((opened, counts[-1][0]))
-    return max((c for _, c in counts), default=0), windows
+        windows.append((opened, moments[-1][0]))
+    return windows
+
+
+def primaries(history: History) -> tuple[int, list[tuple[float, float]], list[tuple[float, float]]]:
+    """From one walk over the samples: (the most writable primaries seen at once, each stretch with two
+    or more writable ones, each stretch with two or more primaries of which fewer than two writable: a
+    second one held its commits). Stretches are absolute (start, end)."""
+    counts = primary_counts(history)
+    split = _stretches([(t, writable >= 2) for t, writable, _ in counts])
+    held = _stretches([(t, writable < 2 <= any_kind) for t, writable, any_kind in counts])
+    return max((w for _, w, _ in counts), default=0), split, held
 
 
 def check(history: History, readback: Readback) -> Metrics:
@@ -200,8 +208,7 @@ def check(history: History, readback: Readback) -> Metrics:
     if history.kind == "database" and promote is not None and new is not None and new in history.addresses:
         moment = pgbouncers_followed(history, fault + promote, history.addresses[new])
         followed = None if moment is None else moment - fault
-    most, windows = primaries(history)
-    held = [w for w in primaries(history, PRIMARY)[1] if not any(a < w[1] and w[0] < b for a, b in windows)]
+    most, windows, held = primaries(history)
     return Metrics(
         sql=store_result(by_store[Store.SQL], readback.rows, fault),
         redis=store_result(by_store[Store.REDIS], readback.keys, fault),

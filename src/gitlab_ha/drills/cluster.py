@@ -70,12 +70,12 @@ class DrillLab:
     def primary(self, deadline: float = 60.0) -> LabNode:
         return leader(self.lab, self.plan, deadline=deadline)
 
-    def redis_master(self, deadline: float = 60.0) -> LabNode:
+    def redis_master(self, deadline: float = 60.0) -> tuple[str, int]:
+        """The master's (address, port) as the Sentinels name it."""
         name = self.plan.lab_topo.redis.master_name
-        found = wait_for(
+        return wait_for(
             lambda: discover_master(list(self.sentinels), name), "a Redis master named by Sentinel", deadline
         )
-        return self.by_address(found[0])
 
     def consul_leader(self, deadline: float = 60.0) -> LabNode:
         """The Raft leader, from /v1/status/leader ("address:8300")."""

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+UNANSWERED = "?"  # an observation's value when no source answered (observers write it, the checker skips it)
+
 
 class Outcome(StrEnum):
     OK = "ok"  # acknowledged
@@ -55,7 +57,7 @@ class Op:
 
 @dataclass(frozen=True)
 class Event:
-    """Something the drill did or saw: `fault`, `heal`, `recovered` …"""
+    """Something the drill did or saw: `fault`, `heal` (held faults only), `healthy` (the lab again)."""
 
     t: float
     name: str
@@ -64,9 +66,9 @@ class Event:
 
 @dataclass(frozen=True)
 class Observation:
-    """A value an observer polls, recorded when it changes: `patroni.leader` = `postgres-2`,
+    """A value an observer polls, recorded when it changes: `patroni.leader` = `postgres-2 running`,
     `pgbouncer.postgres-1` = `127.10.1.167`, `redis.master` = `127.10.1.137:6379`, `consul.leader` …
-    The value `?` means no source answered."""
+    The value `UNANSWERED` (`?`) means no source answered."""
 
     t: float
     source: str
@@ -75,7 +77,8 @@ class Observation:
 
 @dataclass(frozen=True)
 class Sample:
-    """The primary sampler's answer for one member: `primary` (pg_is_in_recovery() is false),
+    """The primary sampler's answer for one member: `primary` (pg_is_in_recovery() is false), `held` (a
+    primary whose commits wait for a synchronous standby that does not stream: it acknowledges nothing),
     `replica`, or `down` (no answer within its timeout: stopped, hung or starting)."""
 
     t: float

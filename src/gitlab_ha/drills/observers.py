@@ -23,7 +23,7 @@ import requests
 
 from gitlab_ha.discovery.client import ConsulClient, UnexpectedResponse
 from gitlab_ha.drills.deadline import SocketDeadline
-from gitlab_ha.drills.history import History, Observation
+from gitlab_ha.drills.history import UNANSWERED, History, Observation
 from gitlab_ha.probe.patroni import cluster_of
 from gitlab_ha.probe.pgbouncer import parse as parse_databases
 from gitlab_ha.probe.redis import ask_sentinels, discover_master
@@ -31,7 +31,6 @@ from gitlab_ha.topology.facts import PORTS
 
 INTERVAL = 0.1
 TIMEOUT = 0.5
-UNANSWERED = "?"
 ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     ValueError,

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gitlab_ha.drills.history import History
-from gitlab_ha.drills.runner import RunResult
+from gitlab_ha.drills.runner import SYNC_LABELS, RunResult, config_label
 from gitlab_ha.drills.scenarios import SCENARIOS
 from gitlab_ha.drills.timeline import draw
 from gitlab_ha.errors import InputError
@@ -26,9 +25,18 @@ from gitlab_ha.fsutil import write_atomic
 
 VERSION = 1
 PROFILES = ("fast", "omnibus")
-SYNCS = ("off", "on", "strict")
+SYNCS = tuple(SYNC_LABELS)  # off, on, strict: the columns' order
 
 Getter = Callable[[dict[str, Any]], float | None]
+# what the tables and the merge read from every run of a report, and its type
+RUN_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "scenario": str,
+    "profile": str,
+    "sync": str,
+    "index": int,
+    "passed": bool,
+    "metrics": (dict, type(None)),
+}
 
 
 def metric(*path: str) -> Getter:
@@ -58,10 +66,6 @@ ROWS: tuple[tuple[str, Getter, int], ...] = (
     ("every PgBouncer followed after (s)", metric("pgbouncers_followed"), 1),
     ("most writable primaries at once", metric("max_primaries"), 0),
 )
-
-
-def config_label(profile: str, sync: str) -> str:
-    return f"{profile}, " + {"off": "async", "on": "sync", "strict": "sync strict"}.get(sync, sync)
 
 
 def paths(report: Path) -> tuple[Path, Path | None, Path]:
@@ -117,6 +121,8 @@ def save_run(result: RunResult, folder: Path) -> tuple[str, str]:
 
 
 def load(path: Path) -> list[dict[str, Any]]:
+    """The runs of the report at `path` ([] when there is none yet); InputError for anything else, so a
+    report the drills could not merge into fails before they run, not after."""
     if not path.exists():
         return []
     try:
@@ -125,7 +131,12 @@ def load(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"cannot read the existing report: {err}", str(path)) from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("runs"), list):
         raise InputError("not a drill report of this version (move it away or name another --report)", str(path))
-    return [r for r in data["runs"] if isinstance(r, dict)]
+    runs: list[dict[str, Any]] = data["runs"]
+    for number, run in enumerate(runs, 1):
+        if not isinstance(run, dict) or not all(isinstance(run.get(k), t) for k, t in RUN_FIELDS.items()):
+            fields = ", ".join(RUN_FIELDS)
+            raise InputError(f"run {number} is not a drill run (it needs {fields})", str(path))
+    return runs
 
 
 def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -224,7 +235,3 @@ def write(report: Path, results: list[RunResult]) -> list[dict[str, Any]]:
     if md_path is not None:
         write_atomic(md_path, markdown(runs) + "\n", mode=0o644)
     return runs
-
-
-def history_of(path: Path) -> History:
-    return History.from_dict(json.loads(path.read_text()))

@@ -24,7 +24,7 @@ import redis
 from gitlab_ha.drills import cleanup, observers
 from gitlab_ha.drills.checker import Metrics, check, problems, remarks
 from gitlab_ha.drills.cluster import DrillLab
-from gitlab_ha.drills.history import Event, History, Readback
+from gitlab_ha.drills.history import Event, History, Readback, Store
 from gitlab_ha.drills.primaries import PrimarySampler
 from gitlab_ha.drills.scenarios import Leaders, Scenario
 from gitlab_ha.drills.writers import TABLE, Endpoints, RedisWriter, SqlWriter, Writer, key
@@ -39,10 +39,16 @@ WARMUP_ACKS = 20  # writes each writer has acknowledged before the fault
 SETTLE_ACKS = 10  # and after the lab is healthy again
 HEALTHY_BEFORE = 180.0
 RECOVERY = 240.0  # the lab healthy again and both stores writable, after the heal
+SYNC_LABELS = {"off": "async", "on": "sync", "strict": "sync strict"}  # how a configuration is named
 
 
 def _quiet(_: str) -> None:
     return None
+
+
+def config_label(profile: str, sync: str) -> str:
+    """A configuration as the progress bar and the report name it: `fast, async`, `omnibus, sync strict`."""
+    return f"{profile}, {SYNC_LABELS.get(sync, sync)}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,7 @@ class RunConfig:
 
     @property
     def label(self) -> str:
-        return f"{self.profile}, {'async' if self.sync == 'off' else 'sync' + (' strict' if self.sync == 'strict' else '')}"
+        return config_label(self.profile, self.sync)
 
 
 @dataclass
@@ -275,16 +281,17 @@ def _recover(
 
 
 def leaders(drill: DrillLab) -> tuple[Leaders, dict[str, str]]:
+    """Who leads before the fault, and the baseline the checker compares the observers' values with
+    (`redis_master` as the redis.master observer records it: ADDRESS:PORT)."""
     primary = drill.primary()
-    master = drill.redis_master()
-    found = discover_master(list(drill.sentinels), drill.plan.lab_topo.redis.master_name)
+    master_address, master_port = drill.redis_master()
     consul = drill.consul_leader()
     baseline = {
         "primary": primary.name,
-        "redis_master": f"{found[0]}:{found[1]}" if found else master.address,
+        "redis_master": f"{master_address}:{master_port}",
         "consul_leader": f"{consul.address}:{PORTS['consul_rpc']}",
     }
-    return Leaders(primary, master, consul), baseline
+    return Leaders(primary, drill.by_address(master_address), consul), baseline
 
 
 def run_drill(
@@ -353,7 +360,7 @@ def run_drill(
             result.notes.append(f"interrupted; the lab is not healthy yet: {why}")
         result.seconds = time.monotonic() - started
         raise Interrupted(result)
-    redis_count = max((op.n for op in history.ops if op.store.value == "redis"), default=0)
+    redis_count = max((op.n for op in history.ops if op.store is Store.REDIS), default=0)
     try:
         readback = read_back(workload.endpoints, run_id, redis_count)
     except NotReady as err:

@@ -7,9 +7,9 @@ partition of a member does not blind it. It runs as a helper process started wit
 prints one JSON line `{"t": monotonic, "node": …, "state": primary|held|replica|down}` whenever a
 member's state changes. `primaries.PrimarySampler` starts it and reads its lines.
 
-`held` is a primary that cannot acknowledge a commit: its commits wait for a synchronous standby
-(`synchronous_standby_names` set, `synchronous_commit` at its default or stricter) and none streams
-as one. A frozen old leader in synchronous mode resumes so: its standby now follows the new leader.
+`held` is a primary that cannot acknowledge a commit (`state_of`): its commits wait for a synchronous
+standby (`synchronous_standby_names` set, `synchronous_commit` one that waits for a standby: `on`, its
+default, `remote_write` or `remote_apply`; not `local` or `off`) and none streams as one. A frozen old leader in synchronous mode resumes so: its standby now follows the new leader.
 One streaming synchronous standby is enough for the lab (`synchronous_node_count` 1, Patroni's
 default; a client that sets `synchronous_commit` to `local` in its session is not covered). A standby
 cut off by a partition stays in `pg_stat_replication` until `wal_sender_timeout`, so a partitioned
@@ -27,12 +27,23 @@ import time
 
 INTERVAL = 0.1
 TIMEOUT = 1.0
+WAITS_FOR_STANDBY = ("on", "remote_write", "remote_apply")  # the synchronous_commit levels that wait
 STATE = """
 SELECT pg_is_in_recovery(),
-       current_setting('synchronous_standby_names') <> ''
-       AND current_setting('synchronous_commit') IN ('on', 'remote_write', 'remote_apply')
-       AND NOT EXISTS (SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))
+       current_setting('synchronous_standby_names'),
+       current_setting('synchronous_commit'),
+       (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))
 """
+
+
+def state_of(in_recovery: bool, standby_names: str, synchronous_commit: str, sync_standbys: int) -> str:
+    """A member's state from what STATE reads: `replica` in recovery; `held` for a primary whose commits
+    wait for a synchronous standby while none streams as one (sync or quorum); else `primary`."""
+    if in_recovery:
+        return "replica"
+    if standby_names and synchronous_commit in WAITS_FOR_STANDBY and sync_standbys == 0:
+        return "held"
+    return "primary"
 
 
 def _probe_loop(node: str, socket_dir: str, interval: float, timeout: float, lock: threading.Lock) -> None:
@@ -51,7 +62,7 @@ def _probe_loop(node: str, socket_dir: str, interval: float, timeout: float, loc
                 )
             with SocketDeadline(conn.pgconn.socket, timeout):
                 row = conn.execute(STATE).fetchone()
-            state = "replica" if row is None or row[0] else "held" if row[1] else "primary"
+            state = "replica" if row is None else state_of(bool(row[0]), str(row[1]), str(row[2]), int(str(row[3])))
         except psycopg.Error:
             state = "down"
             if conn is not None:

@@ -50,10 +50,6 @@ class Scenario:
         default = DEFAULT_DURATION[profile]
         return max(default, patroni_ttl + PAST_TTL) if self.outlasts_ttl else default
 
-    @property
-    def database(self) -> bool:
-        return self.kind == "database"
-
 
 def _sentinel_minority(drill: DrillLab, leaders: Leaders) -> Fault:
     nodes = [n for n in drill.running("sentinel") if n.name != leaders.redis_master.name]

@@ -101,7 +101,7 @@ def draw(history: History, metrics: Metrics | None, path: Path, title: str) -> P
 def _primaries(ax: Axes, history: History, fault: float, start: float, end: float) -> None:
     xs: list[float] = [start]
     ys: list[int] = [0]
-    for t, count in primary_counts(history):
+    for t, count, _ in primary_counts(history):
         xs.append(t - fault)
         ys.append(count)
     xs.append(end)
