@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from gitlab_ha.discovery.client import (
 )
 from gitlab_ha.errors import InputError
 from tests.discovery.conftest import RunningAgent, free_port
+from tests.helpers import cli
 
 
 def test_api_and_raw_call_share_one_client(agent: RunningAgent) -> None:
@@ -44,6 +47,24 @@ def test_addresses_as_consul_reads_them() -> None:
     for bad in ("unix:///tmp/consul.sock", "127.0.0.1:port", "ftp://127.0.0.1:1"):
         with pytest.raises(InputError):
             parse_address(bad)
+
+
+def test_tls_settings_from_the_environment_are_used_or_refused(tmp_path: Path) -> None:
+    ca, cert, key = (tmp_path / n for n in ("ca.pem", "c.pem", "c-key.pem"))
+    for path in (ca, cert, key):
+        path.write_text("-")
+    env = {"CONSUL_CACERT": str(ca), "CONSUL_CLIENT_CERT": str(cert), "CONSUL_CLIENT_KEY": str(key)}
+    client = ConsulClient.from_environment("https://127.0.0.1:8501", env)
+    assert (client.api.http.verify, client.api.http.cert) == (str(ca), (str(cert), str(key)))
+    assert ConsulClient.from_environment("https://127.0.0.1:8501", {}).api.http.verify is True
+    with pytest.raises(InputError, match="both CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY"):
+        ConsulClient.from_environment("https://127.0.0.1:8501", {"CONSUL_CLIENT_CERT": str(cert)})
+    with pytest.raises(InputError, match="CONSUL_CACERT: no such file /nonexistent"):
+        ConsulClient.from_environment("https://127.0.0.1:8501", {"CONSUL_CACERT": "/nonexistent"})
+    with pytest.raises(InputError, match="needs an https:// address"):
+        ConsulClient.from_environment("127.0.0.1:8500", {"CONSUL_CACERT": str(ca)})
+    done = cli("consul", "members", env={**os.environ, "CONSUL_CLIENT_KEY": str(key)})
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "CONSUL_CLIENT_CERT" in done.stderr
 
 
 # py-consul 1.8's asyncio transport passes aiohttp an argument aiohttp has deprecated (its code, not ours)

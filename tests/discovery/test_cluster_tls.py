@@ -10,12 +10,12 @@ import socket
 import ssl
 import stat
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gitlab_ha.discovery.client import ConsulClient, Unreachable
 from gitlab_ha.discovery.tls_certs import create_ca, create_cert
 from tests.discovery.harness import DATACENTER, Cluster, make_cluster, wait_until
 from tests.helpers import cli
@@ -54,9 +54,11 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cluster(tmp_path_factory: pytest.TempPathFactory, pki: Path) -> Iterator[Cluster]:
     c = make_cluster(tmp_path_factory.mktemp("tls"), servers=1, clients=1)
     ca = pki / "consul-agent-ca.pem"
-    for node, kind in ((c.servers[0], "server"), (c.clients[0], "client")):
-        cert = pki / f"{DATACENTER}-{kind}-consul-0.pem"
-        node.config.update(tls_settings(ca, cert, cert.with_name(cert.stem + "-key.pem")))
+    # the server's HTTPS certificate names its 127.x address too, so clients check the name as well
+    server_cert, server_key = create_cert(pki, "server", datacenter=DATACENTER, ip_addresses=[c.servers[0].address])
+    c.servers[0].config.update(tls_settings(ca, server_cert, server_key))
+    client_cert = pki / f"{DATACENTER}-client-consul-0.pem"
+    c.clients[0].config.update(tls_settings(ca, client_cert, client_cert.with_name(client_cert.stem + "-key.pem")))
     try:
         c.start()
         yield c
@@ -64,13 +66,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, pki: Path) -> Iterator[Clu
         c.stop()
 
 
-def https(url: str, ca: Path, cert: Path | None = None) -> object:
-    ctx = ssl.create_default_context(cafile=str(ca))
-    ctx.check_hostname = False  # the chain is verified; the lab's 127.x address is not in the certificate
-    if cert is not None:
-        ctx.load_cert_chain(str(cert), str(cert.with_name(cert.stem + "-key.pem")))
-    with urllib.request.urlopen(url, context=ctx, timeout=10) as resp:
-        return json.loads(resp.read())
+def leader_over_https(address: str, ca: Path, cert: Path | None = None) -> object:
+    """/v1/status/leader through the project's Consul client, verifying the chain and the name."""
+    pair = (cert, cert.with_name(cert.stem + "-key.pem")) if cert is not None else None
+    with ConsulClient(f"https://{address}:8501", timeout=10, ca_file=ca, client_cert=pair) as client:
+        return client.ok("GET", "/v1/status/leader", "leader")
 
 
 def test_consul_tls_makes_consuls_files_with_private_keys(tmp_path: Path) -> None:
@@ -99,17 +99,19 @@ def test_agents_talk_tls_and_the_client_registers(cluster: Cluster) -> None:
 
 def test_https_with_verify_incoming_needs_a_client_certificate(cluster: Cluster, pki: Path) -> None:
     ca = pki / "consul-agent-ca.pem"
-    url = f"https://{cluster.servers[0].address}:8501/v1/status/leader"
-    assert https(url, ca, pki / f"{DATACENTER}-client-consul-1.pem") == f"{cluster.servers[0].address}:8300"
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        https(url, ca)
+    address = cluster.servers[0].address
+    assert leader_over_https(address, ca, pki / f"{DATACENTER}-client-consul-1.pem") == f"{address}:8300"
+    with pytest.raises(Unreachable):
+        leader_over_https(address, ca)
     other = pki / "other"
     other.mkdir(exist_ok=True)
     if not (other / "consul-agent-ca.pem").exists():
         create_ca(other)
         create_cert(other, "client", datacenter=DATACENTER)
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        https(url, ca, other / f"{DATACENTER}-client-consul-0.pem")  # signed by another CA
+    with pytest.raises(Unreachable):
+        leader_over_https(address, ca, other / f"{DATACENTER}-client-consul-0.pem")  # signed by another CA
+    with pytest.raises(Unreachable, match="CERTIFICATE_VERIFY_FAILED"):
+        leader_over_https(address, other / "consul-agent-ca.pem", pki / f"{DATACENTER}-client-consul-1.pem")
 
 
 def _closed_after(sock: socket.socket | ssl.SSLSocket, started: float) -> float:
@@ -126,16 +128,16 @@ def test_https_connections_that_say_nothing_are_closed_as_on_http(cluster: Clust
     server = cluster.servers[0]
     ca, cert = pki / "consul-agent-ca.pem", pki / f"{DATACENTER}-client-consul-1.pem"
     ctx = ssl.create_default_context(cafile=str(ca))
-    ctx.check_hostname = False
     ctx.load_cert_chain(str(cert), str(cert.with_name(cert.stem + "-key.pem")))
     mute_started = time.monotonic()
     with socket.create_connection((server.address, 8501), timeout=60) as mute:
         slow_started = time.monotonic()
-        with ctx.wrap_socket(socket.create_connection((server.address, 8501), timeout=60)) as slow:
+        raw = socket.create_connection((server.address, 8501), timeout=60)
+        with ctx.wrap_socket(raw, server_hostname=server.address) as slow:
             slow.sendall(b"GET /v1/agent/self HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
             assert 5 <= _closed_after(slow, slow_started) < 30
         assert _closed_after(mute, mute_started) < 30
-    assert https(f"https://{server.address}:8501/v1/status/leader", ca, cert) == f"{server.address}:8300"
+    assert leader_over_https(server.address, ca, cert) == f"{server.address}:8300"
 
 
 def test_a_server_certificate_for_the_wrong_name_is_refused(tmp_path: Path, pki: Path) -> None:

@@ -6,7 +6,8 @@ is declared twice, `-name` and `--name`: scripts written for `consul` run unchan
 `--name` spelling works too. No argv rewriting is needed.
 
 The client verbs talk to the agent over HTTP like Consul's CLI: `-http-addr` or `CONSUL_HTTP_ADDR`,
-default `http://127.0.0.1:8500`.
+default `http://127.0.0.1:8500`; for an https address, `CONSUL_CACERT` and `CONSUL_CLIENT_CERT` with
+`CONSUL_CLIENT_KEY` as Consul's CLI reads them (the `-ca-file` style flags are not offered).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import base64
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -41,7 +43,10 @@ consul_app.add_typer(services_app, name="services")
 consul_app.add_typer(catalog_app, name="catalog")
 consul_app.add_typer(kv_app, name="kv")
 
-HTTP_ADDR_HELP = "Address of the agent's HTTP API (also CONSUL_HTTP_ADDR)."
+HTTP_ADDR_HELP = (
+    "Address of the agent's HTTP API (also CONSUL_HTTP_ADDR); for https, CONSUL_CACERT and"
+    " CONSUL_CLIENT_CERT + CONSUL_CLIENT_KEY name the CA and the client certificate."
+)
 
 
 def _http_addr_option() -> Any:
@@ -54,7 +59,7 @@ def _http_addr_option() -> Any:
 @contextlib.contextmanager
 def _agent(http_addr: str) -> Iterator[ConsulClient]:
     """The agent at -http-addr; an unreachable agent or a refused call is one `error:` line and exit 1."""
-    client = ConsulClient(http_addr)
+    client = ConsulClient.from_environment(http_addr, os.environ)  # bad input: InputError, exit 2
     try:
         yield client
     except (Unreachable, UnexpectedResponse) as exc:

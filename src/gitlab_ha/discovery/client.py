@@ -19,6 +19,7 @@ import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -120,10 +121,39 @@ def _reply(response: Any) -> Reply:
 class ConsulClient:
     """A client of the agent at `address`; `api` is py-consul's, `call` the raw one."""
 
-    def __init__(self, address: str = DEFAULT_HTTP_ADDR, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        address: str = DEFAULT_HTTP_ADDR,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        ca_file: Path | None = None,
+        client_cert: tuple[Path, Path] | None = None,
+    ) -> None:
+        """`ca_file` verifies an https agent's certificate (else the system's CAs do); `client_cert` is the
+        (certificate, key) an agent with `verify_incoming` asks for. Consul's CLI reads the same from
+        CONSUL_CACERT, CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY (`from_environment`)."""
         scheme, host, port = parse_address(address)
+        if (ca_file or client_cert) and scheme != "https":
+            raise InputError("a CA file or client certificate needs an https:// address", "-http-addr")
         self.address = f"{scheme}://{host}:{port}"
-        self.api: Any = consul.Consul(host=host, port=port, scheme=scheme, connections_timeout=timeout)
+        verify: bool | str = str(ca_file) if ca_file else True
+        cert = (str(client_cert[0]), str(client_cert[1])) if client_cert else None
+        self.api: Any = consul.Consul(
+            host=host, port=port, scheme=scheme, verify=verify, cert=cert, connections_timeout=timeout
+        )
+
+    @classmethod
+    def from_environment(cls, address: str, environ: Mapping[str, str]) -> ConsulClient:
+        """The client Consul's CLI would make: CONSUL_CACERT, and CONSUL_CLIENT_CERT with CONSUL_CLIENT_KEY
+        (both or neither). A file named there must exist: a TLS setting is never silently dropped."""
+        ca = environ.get("CONSUL_CACERT", "")
+        cert, key = environ.get("CONSUL_CLIENT_CERT", ""), environ.get("CONSUL_CLIENT_KEY", "")
+        if bool(cert) != bool(key):
+            raise InputError("set both CONSUL_CLIENT_CERT and CONSUL_CLIENT_KEY, or neither", "environment")
+        for name, value in (("CONSUL_CACERT", ca), ("CONSUL_CLIENT_CERT", cert), ("CONSUL_CLIENT_KEY", key)):
+            if value and not Path(value).is_file():
+                raise InputError(f"no such file {value}", name)
+        return cls(address, ca_file=Path(ca) if ca else None, client_cert=(Path(cert), Path(key)) if cert else None)
 
     def call(self, method: str, path: str, *, params: Params | None = None, body: Body = None) -> Reply:
         """`METHOD path` (unquoted; it may carry a `?query`) with `body`; the reply whatever its status.
