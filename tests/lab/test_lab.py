@@ -199,3 +199,18 @@ def test_up_again_after_down_keeps_the_data(lab: Lab) -> None:
     ) as conn:
         values = {str(row[0]) for row in conn.execute("SELECT v FROM lab_writes").fetchall()}
     assert {"first", "after failover"} <= values, values
+
+
+def test_down_purge_through_a_symlink_removes_the_lab_and_the_link(lab: Lab) -> None:
+    """`--dir` may be a symlink to the lab: --purge stops it, deletes the directory it points at (the data)
+    and the link, so no dangling link is left. Runs last: the module's lab is gone after it."""
+    link = lab.dir.with_name(lab.dir.name + "-link")
+    link.symlink_to(lab.dir)
+    try:
+        done = cli("lab", "down", "--purge", "--dir", link)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "directory removed" in done.stdout
+        assert not link.is_symlink() and not lab.dir.exists()
+    finally:
+        if link.is_symlink():
+            link.unlink()

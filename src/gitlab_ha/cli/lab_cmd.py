@@ -131,7 +131,11 @@ def status(
 @lab_app.command("down")
 def down(
     directory: Path = _dir_option(),
-    purge: bool = typer.Option(False, "--purge", help="Also delete the lab directory (data included)."),
+    purge: bool = typer.Option(
+        False,
+        "--purge",
+        help="Also delete the lab directory (data included; a symlinked one: its target and the link).",
+    ),
 ) -> None:
     """Stop every program and supervisord; remove the lab's cgroups and nftables rules. Data stays unless --purge.
 
@@ -142,6 +146,8 @@ def down(
         console.print("no lab here: nothing to do")
         return
     left = lab.down(purge=purge)
+    if purge and directory.is_symlink():
+        directory.unlink()  # the lab lived where the link pointed, and is gone: no dangling link either
     for line in left:
         console.print(f"[yellow]left behind:[/yellow] {line}")
     console.print(
