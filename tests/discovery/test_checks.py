@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gitlab_ha.discovery.checks import Thresholds
-from tests.discovery.conftest import RunningAgent, dig, process_alive, wait_until
+from tests.discovery.conftest import RunningAgent, dig, process_alive, run_cli, wait_until
 
 
 def status(agent: RunningAgent, check_id: str) -> str:
@@ -223,3 +223,47 @@ def test_agent_stop_kills_running_scripts_and_their_children(
     finally:
         agent.stop()
         _reap_child(child)
+
+
+def test_output_limits_as_consul_keeps_them(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    """check_output_max_size caps every check's output and a check's OutputMaxSize may lower it: a script
+    check keeps the output's last bytes and says how much it captured (Consul's circular buffer), an
+    HTTP check the body's last bytes, a TTL note its first bytes with what was cut."""
+    conf = tmp_path / "limits.d"
+    conf.mkdir()
+    (conf / "agent.json").write_text(json.dumps({"check_output_max_size": 300}))
+    agent = agents("-dev", "-enable-script-checks", "-config-dir", str(conf), node="limits")
+    chatty = ["/bin/sh", "-c", "head -c 100000 /dev/zero | tr '\\0' a; printf END"]
+    register(agent, {"Name": "own", "Port": 1, "Check": {"Args": chatty, "Interval": "1s", "OutputMaxSize": 50}})
+    register(agent, {"Name": "agents", "Port": 1, "Check": {"Args": chatty, "Interval": "1s", "OutputMaxSize": 5000}})
+    register(agent, {"Name": "note", "Port": 1, "Check": {"TTL": "60s"}})
+    assert agent.http("PUT", "/v1/kv/big", "b" * 997 + "END")[0] == 200
+    page = f"{agent.url}/v1/kv/big?raw"
+    register(agent, {"Name": "web", "Port": 1, "Check": {"HTTP": page, "Interval": "1s", "OutputMaxSize": 10}})
+
+    def output(check_id: str) -> str:
+        return str(agent.get("/v1/agent/checks").get(check_id, {}).get("Output", ""))
+
+    wait_until(lambda: output("service:own").endswith("END"), "the script check's output")
+    assert output("service:own") == f"Captured 50 of 100003 bytes\n...\n{'a' * 47}END"
+    wait_until(lambda: output("service:agents").endswith("END"), "the other script check's output")
+    assert output("service:agents").startswith("Captured 300 of 100003 bytes\n")  # a check cannot raise it
+    wait_until(lambda: output("service:web").endswith("END"), "the HTTP check's output")
+    assert output("service:web") == f"HTTP GET {page}: 200 OK Output: bbbbbbbEND"
+    code, text, _ = agent.http(
+        "PUT", "/v1/agent/check/update/service:note", json.dumps({"Status": "passing", "Output": "n" * 1000})
+    )
+    assert code == 200, text
+    assert output("service:note") == "n" * 300 + " ... (captured 300 of 1000 bytes)"
+    code, text, _ = agent.http(
+        "PUT", "/v1/agent/service/register", json.dumps({"Name": "bad", "Check": {"TTL": "9s", "OutputMaxSize": -1}})
+    )
+    assert code == 400 and "OutputMaxSize" in text
+
+
+def test_check_output_max_size_must_be_positive(agents: Callable[..., RunningAgent], tmp_path: Path) -> None:
+    conf = tmp_path / "bad.d"
+    conf.mkdir()
+    (conf / "agent.json").write_text(json.dumps({"check_output_max_size": 0}))
+    done = run_cli("consul", "validate", str(conf))
+    assert done.returncode != 0 and "check_output_max_size" in done.stderr + done.stdout

@@ -157,6 +157,7 @@ class Agent:
             self._check_result,
             self._reap_service,
             update_interval=config.check_update_interval,
+            output_max=config.check_output_max_size,
         )
         self.changed = asyncio.Event()
         self._sync_wanted = asyncio.Event()
@@ -278,7 +279,11 @@ class Agent:
         self._local_apply(DeregisterCheck(self.node, check_id, time.time()))
 
     def update_check(self, check_id: str, status: str, output: str) -> None:
-        """A TTL pass/warn/fail/update or a maintenance change: the local status, then the catalog."""
+        """A TTL pass/warn/fail/update or a maintenance change: the local status (the note cut to the
+        check's output limit, as Consul cuts it), then the catalog."""
+        self._set_check(check_id, status, self.checks.clip(check_id, output))
+
+    def _set_check(self, check_id: str, status: str, output: str) -> None:
         self._fresh_checks.discard(check_id)
         self.local.apply(UpdateCheck(self.node, check_id, status, output, time.time()))
         self._sync_wanted.set()
@@ -288,8 +293,9 @@ class Agent:
         self.checks.ttl_update(check_id)
 
     def _check_result(self, check_id: str, status: str, output: str) -> None:
+        """A check runner's result: its output is already cut to the check's limit."""
         with contextlib.suppress(CommandError):
-            self.update_check(check_id, status, output)
+            self._set_check(check_id, status, output)
 
     def _reap_service(self, service_id: str) -> None:
         with contextlib.suppress(CommandError):

@@ -25,7 +25,24 @@ from gitlab_ha.proc import aio
 log = logging.getLogger("gitlab_ha.discovery.checks")
 
 DEFAULT_TIMEOUT = 10.0
-OUTPUT_MAX = 4096
+OUTPUT_MAX = 4096  # Consul's check_output_max_size default
+
+
+def output_limit(definition: JSON, agent_max: int) -> int:
+    """The bytes of output kept for a check: the agent's check_output_max_size, or the check's own
+    OutputMaxSize when that is smaller (a check may lower the agent's limit, never raise it)."""
+    own = int(definition.get("OutputMaxSize") or 0)
+    return own if 0 < own < agent_max else agent_max
+
+
+def clip_ttl_output(output: str, limit: int) -> str:
+    """A TTL update's note as Consul keeps it: the first `limit` bytes, and how much was cut."""
+    raw = output.encode()
+    if len(raw) <= limit:
+        return output
+    head = raw[:limit].decode(errors="ignore")
+    return f"{head} ... (captured {limit} of {len(raw)} bytes)"
+
 
 Result = tuple[str, str]
 
@@ -67,17 +84,21 @@ class Thresholds:
         return None
 
 
-async def run_script(args: list[str], timeout: float) -> Result:
+async def run_script(args: list[str], timeout: float, limit: int = OUTPUT_MAX) -> Result:
+    """Consul's script check: the exit code's status and the output's last `limit` bytes, said so when cut."""
     try:
-        outcome = await aio.run(args, timeout=timeout)
+        outcome = await aio.run(args, timeout=timeout, keep=limit)
     except OSError as exc:
         return "critical", f"failed to start {args[0]}: {exc.strerror or exc}"
     if outcome.returncode is None:
         return "critical", f"Timed out ({timeout:g}s) running check"
-    return exit_status(outcome.returncode), outcome.output.decode(errors="replace")[:OUTPUT_MAX]
+    text = outcome.output.decode(errors="replace")
+    if outcome.written > len(outcome.output):
+        text = f"Captured {len(outcome.output)} of {outcome.written} bytes\n...\n{text}"
+    return exit_status(outcome.returncode), text
 
 
-async def run_http(session: aiohttp.ClientSession, definition: JSON, timeout: float) -> Result:
+async def run_http(session: aiohttp.ClientSession, definition: JSON, timeout: float, limit: int = OUTPUT_MAX) -> Result:
     url = definition["HTTP"]
     method = definition.get("Method") or "GET"
     headers = {k: ", ".join(v) for k, v in (definition.get("Header") or {}).items()}
@@ -94,7 +115,11 @@ async def run_http(session: aiohttp.ClientSession, definition: JSON, timeout: fl
             server_hostname=definition.get("TLSServerName") or None,
             allow_redirects=True,
         ) as resp:
-            body = (await resp.content.read(OUTPUT_MAX)).decode(errors="replace")
+            kept = bytearray()  # the body's last `limit` bytes, as Consul's circular buffer keeps them
+            async for chunk in resp.content.iter_chunked(65536):
+                kept += chunk
+                del kept[: max(0, len(kept) - limit)]
+            body = kept.decode(errors="replace")
             return http_status(resp.status), f"HTTP {method} {url}: {resp.status} {resp.reason} Output: {body}"
     except TimeoutError:
         return (
@@ -135,9 +160,11 @@ class CheckManager:
         deregister: Callable[[str], None],
         *,
         update_interval: float = 300.0,
+        output_max: int = OUTPUT_MAX,
     ) -> None:
         self.node = node
         self.update_interval = update_interval
+        self.output_max = output_max
         self._output_synced: dict[str, float] = {}
         self.state = state
         self.report = report
@@ -184,6 +211,11 @@ class CheckManager:
             definition = dict(check["Definition"])
             self._tasks[check_id] = (definition, asyncio.create_task(self._run(check_id, check["Type"], definition)))
 
+    def clip(self, check_id: str, output: str) -> str:
+        """A TTL check's new note, cut to the check's output limit."""
+        definition = self.state.checks.get(self.node, {}).get(check_id, {}).get("Definition", {})
+        return clip_ttl_output(output, output_limit(definition, self.output_max))
+
     def ttl_update(self, check_id: str) -> None:
         """A pass/warn/fail arrived for a TTL check: its timer starts again."""
         definition = self.state.checks.get(self.node, {}).get(check_id, {}).get("Definition", {})
@@ -209,15 +241,16 @@ class CheckManager:
         interval = parse_duration(definition["Interval"], "interval")
         timeout = parse_duration(definition["Timeout"], "timeout") if definition.get("Timeout") else DEFAULT_TIMEOUT
         thresholds = Thresholds(definition)
+        limit = output_limit(definition, self.output_max)
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
             try:
                 if kind == "script":
-                    status, output = await run_script(definition["Args"], timeout)
+                    status, output = await run_script(definition["Args"], timeout, limit)
                 elif kind == "http":
                     assert self._http is not None
-                    status, output = await run_http(self._http, definition, timeout)
+                    status, output = await run_http(self._http, definition, timeout, limit)
                 else:
                     status, output = await run_tcp(definition["TCP"], timeout)
             except asyncio.CancelledError:

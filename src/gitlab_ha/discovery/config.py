@@ -54,6 +54,13 @@ _str_list = as_input_error(str_list)
 _str_map = as_input_error(str_map)
 
 
+def _positive_int(value: Any, where: str) -> int:
+    number: int = _int(value, where)
+    if number < 1:
+        raise InputError(f"must be a positive number of bytes, got {number}", where)
+    return number
+
+
 # --- checks ------------------------------------------------------------------------------------------------------
 
 STATUSES = ("passing", "warning", "critical")
@@ -111,7 +118,7 @@ def parse_check(
             check["Status"],
         )
         check["Status"] = "critical"
-    for key in ("SuccessBeforePassing", "FailuresBeforeCritical", "FailuresBeforeWarning"):
+    for key in ("SuccessBeforePassing", "FailuresBeforeCritical", "FailuresBeforeWarning", "OutputMaxSize"):
         if check.get(key, 0) < 0:
             raise InputError("must not be negative", f"{where}.{key}")
     if kind == "tcp" and ":" not in check["TCP"]:
@@ -372,6 +379,7 @@ class AgentConfig:
     skip_leave_on_interrupt: bool | None = None
     session_ttl_min: float = 10.0
     check_update_interval: float = 300.0
+    check_output_max_size: int = 4096  # bytes of a check's output kept (Consul's default)
     dns: DNSConfig = field(default_factory=DNSConfig)
     services: list[tuple[JSON, list[JSON]]] = field(default_factory=list)
     checks: list[JSON] = field(default_factory=list)
@@ -460,6 +468,7 @@ _PLAIN_KEYS: dict[str, tuple[str, Converter]] = {
     "skipleaveoninterrupt": ("skip_leave_on_interrupt", _bool),
     "sessionttlmin": ("session_ttl_min", parse_duration),
     "checkupdateinterval": ("check_update_interval", parse_duration),
+    "checkoutputmaxsize": ("check_output_max_size", _positive_int),
 }
 
 

@@ -24,6 +24,7 @@ from gitlab_ha.proc.tree import kill_tree
 class Outcome:
     returncode: int | None  # None: killed after the timeout
     output: bytes
+    written: int = -1  # bytes the child wrote in all, when only the last `keep` were kept (else -1)
 
 
 class AsyncProcess:
@@ -81,11 +82,16 @@ async def run(
     stdin: bytes | None = None,
     capture: bool = True,
     env: Mapping[str, str] | None = None,
+    keep: int | None = None,
 ) -> Outcome:
     """Run `argv` to its end with `stdin` fed in; after `timeout` seconds kill its tree. OSError if it cannot start.
 
     With `capture`, stdout and stderr come back together in `Outcome.output`; else they are inherited.
+    With `keep` (no `stdin` then), only the last `keep` bytes are held (a circular buffer, as Consul
+    keeps a check's output), however much the child writes, and `Outcome.written` says how much that was.
     """
+    if keep is not None and stdin is not None:
+        raise ValueError("keep is for a child without stdin")
     child = await AsyncProcess.spawn(
         argv,
         stdin=PIPE if stdin is not None else DEVNULL,
@@ -93,8 +99,12 @@ async def run(
         stderr=STDOUT if capture else None,
         env=env,
     )
+    written = -1
     try:
-        out, _ = await asyncio.wait_for(child.proc.communicate(stdin), timeout)
+        if keep is not None and capture:
+            out, written = await asyncio.wait_for(_tail(child.proc, keep), timeout)
+        else:
+            out, _ = await asyncio.wait_for(child.proc.communicate(stdin), timeout)
     except TimeoutError:
         child.kill()
         await child.proc.wait()
@@ -105,4 +115,20 @@ async def run(
         raise
     # Like Consul, a result counts once the script exited and every holder of its output closed it;
     # a child that let go of the output (`nohup x >/dev/null &`) is the script's business and stays.
-    return Outcome(child.proc.returncode, out or b"")
+    return Outcome(child.proc.returncode, out or b"", written)
+
+
+async def _tail(proc: asyncio.subprocess.Process, keep: int) -> tuple[bytes, int]:
+    """What `communicate` does for a child without stdin, holding only the last `keep` bytes of its
+    output: (them, bytes written). Hand-written because asyncio's `communicate` holds everything (a
+    chatty script would grow the agent without bound) and no library bounds a subprocess pipe."""
+    assert proc.stdout is not None
+    kept = bytearray()
+    written = 0
+    while chunk := await proc.stdout.read(65536):
+        written += len(chunk)
+        kept += chunk
+        if len(kept) > keep:
+            del kept[: len(kept) - keep]
+    await proc.wait()
+    return bytes(kept), written
