@@ -50,6 +50,8 @@ def test_watch_keys_in_any_spelling_and_booleans_as_words() -> None:
         ({"type": "nodes"}, "a watch needs args (or handler)"),
         ({"type": "nodes", "args": ["h"], "handler_type": "http"}, "not supported (use script)"),
         ("nodes", "f: watches[0]: expected an object, got string"),
+        ({"type": "nodes", "args": ["h"], "stale": True}, "invalid watch parameter 'stale'"),
+        ({"type": "checks", "node": "db-1", "args": ["h"]}, "invalid watch parameter 'node'"),
     ],
 )
 def test_bad_watches_are_located(params: object, message: str) -> None:

@@ -34,11 +34,15 @@ def _tags(value: Any) -> tuple[str, ...]:
 
 
 def _in_consul_spelling(data: Any, keys: frozenset[str]) -> dict[str, Any]:
-    """Input keys in any spelling -> Consul's (`PassingOnly` -> `passingonly`); other keys are left out."""
+    """Input keys in any spelling -> Consul's (`PassingOnly` -> `passingonly`). A key this watch does not
+    know is refused, as Consul refuses it ("Invalid parameters"): `stale`, `filter`, a checks watch's
+    `node` or an HTTP handler would otherwise be dropped while the operator believes them in force."""
     if not isinstance(data, dict):
         raise fail(f"expected an object, got {type_name(data)}")
-    spelled = {norm(str(key)): value for key, value in data.items()}
-    return {key: value for key, value in spelled.items() if key in keys}
+    unknown = [str(key) for key in data if norm(str(key)) not in keys]
+    if unknown:
+        raise fail(f"invalid watch parameter {unknown[0]!r} (this agent's watches take {', '.join(sorted(keys))})")
+    return {norm(str(key)): value for key, value in data.items()}
 
 
 class WatchSpec(BaseModel):
