@@ -130,6 +130,14 @@ def make_plan(
 ) -> LabPlan:
     if " " in str(lab_dir.resolve()):
         raise InputError("the lab directory's path must not contain spaces (it goes into command lines)", str(lab_dir))
+    if topo.consul.tls != "off":
+        # Omnibus' Consul TLS points every agent (and Patroni) at certificates under /etc/gitlab on the
+        # real nodes; the lab makes none, so its agents would not start, or would read this host's files
+        raise InputError(
+            f"the lab runs Consul without TLS and this topology asks for {topo.consul.tls!r}: rehearse with a "
+            "copy that says tls: off (render and lint keep your TLS)",
+            "consul.tls",
+        )
     mapped = lab_topology(with_profile(topo, profile))
     model = from_topology(
         mapped, secrets, layout=lambda node: layout(lab_dir, node, generated), source="lab-cluster.yml"
