@@ -1,16 +1,20 @@
-"""The session around the runs, without a lab: one session per lab at a time."""
+"""The session and a run's interruptions, without a lab: one session per lab at a time; a run interrupted
+after its fault is kept, whenever the interrupt comes."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import NoReturn, cast
 
 import pytest
 
-from gitlab_ha.drills import session
+from gitlab_ha.drills import runner, session
+from gitlab_ha.drills.cluster import DrillLab
 from gitlab_ha.drills.runner import RunConfig, RunResult
-from gitlab_ha.drills.scenarios import SCENARIOS
+from gitlab_ha.drills.scenarios import SCENARIOS, Scenario
 from gitlab_ha.errors import InputError
 from gitlab_ha.lab.lab import Lab
 
@@ -57,3 +61,88 @@ def test_a_second_session_on_the_same_lab_is_refused_while_the_first_runs(
     assert outcome.interrupted and seen == ["checked"]
     with session.drill_lock(lab.dir):  # released with the session
         pass
+
+
+class _Fault:
+    target = "postgres-1"
+
+    def describe(self) -> str:
+        return "node postgres-1 partitioned"
+
+    def inject(self) -> None:
+        pass
+
+    def heal(self) -> None:
+        pass
+
+
+class _Workload:
+    endpoints = None
+
+    def __init__(self, *_: object) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def sampling(self) -> bool:
+        return True
+
+    def acked_after(self, *_: object) -> bool:
+        return True
+
+
+def _interrupt(*_: object, **__: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def _stub_lab(monkeypatch: pytest.MonkeyPatch, **stubs: object) -> None:
+    """run_drill on no lab: every step that would touch one answers at once (`stubs` replace some)."""
+    plan = SimpleNamespace(addresses={}, lab_topo=SimpleNamespace(ha=SimpleNamespace(patroni=SimpleNamespace())))
+    drill = SimpleNamespace(plan=plan)
+    monkeypatch.setattr(DrillLab, "of", staticmethod(lambda lab: drill))
+    monkeypatch.setattr(runner, "cleanup", SimpleNamespace(sweep=lambda d: [], leftovers=lambda d: []))
+    monkeypatch.setattr(runner, "leaders", lambda d: (None, {}))
+    monkeypatch.setattr(runner, "Workload", _Workload)
+    monkeypatch.setattr(runner, "create_table", lambda endpoints: None)
+    monkeypatch.setattr(runner, "_recover", lambda *_: ([], True))
+    monkeypatch.setattr(runner, "wait_healthy", lambda drill, deadline: "")
+    for name, stub in stubs.items():
+        monkeypatch.setattr(runner, name, stub)
+
+
+def _interrupted_run() -> RunResult:
+    """run_drill's Interrupted result; a bare KeyboardInterrupt (the run lost) fails the test, not pytest."""
+    scenario = SimpleNamespace(name="leader-partitioned", kind="database", held=False, fault=lambda *_: _Fault())
+    try:
+        runner.run_drill(cast(Lab, None), cast(Scenario, scenario), RunConfig("fast", "off"), duration=1.0)
+    except runner.Interrupted as stop:
+        return stop.result
+    except KeyboardInterrupt:
+        pytest.fail("a bare KeyboardInterrupt escaped: the session says no fault was in place, the run is lost")
+    pytest.fail("not interrupted")
+
+
+def test_an_interrupt_during_the_read_back_keeps_the_run_as_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # it escaped as a bare KeyboardInterrupt: "no fault was in place", and the run missing from the report
+    _stub_lab(monkeypatch, read_back=_interrupt)
+    result = _interrupted_run()
+    assert result.interrupted and result.history.event("fault") is not None and result.healthy_after
+
+
+def test_a_second_interrupt_while_waiting_for_health_still_keeps_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[float] = []
+
+    def healthy_once(drill: object, deadline: float) -> str:
+        calls.append(deadline)
+        if len(calls) > 1:  # the wait after the interrupt
+            raise KeyboardInterrupt
+        return ""
+
+    _stub_lab(monkeypatch, _recover=_interrupt, wait_healthy=healthy_once)
+    result = _interrupted_run()
+    assert result.interrupted and not result.healthy_after
+    assert result.notes == ["interrupted; the lab is not healthy yet: not waited for (interrupted again)"]
