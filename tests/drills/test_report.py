@@ -78,6 +78,15 @@ def test_the_report_says_how_long_the_fault_was_held(tmp_path: Path) -> None:
     assert "  - run 1: a second primary for 0.2 s that acknowledged nothing" in report.read_text()
 
 
+def test_the_markdown_says_a_run_was_interrupted(tmp_path: Path) -> None:
+    # it showed "runs passed 0 / 1" with every cell "—" and no word of why
+    report = tmp_path / "drills.md"
+    stopped = _result("fast", "off", 1)
+    stopped.interrupted, stopped.metrics = True, None
+    drill_report.write(report, [stopped])
+    assert "  - **run 1: interrupted (Ctrl-C or SIGTERM), not measured**" in report.read_text()
+
+
 def test_a_hung_leader_is_held_past_the_ttl_the_lab_runs() -> None:
     # the hung leader's node stays alive: only the TTL frees its key, so a hold of ttl or less shows no failover
     hung, lost = SCENARIOS["leader-hung"], SCENARIOS["leader-node-lost"]

@@ -4,6 +4,7 @@ after its fault is kept, whenever the interrupt comes."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -114,11 +115,11 @@ def _stub_lab(monkeypatch: pytest.MonkeyPatch, **stubs: object) -> None:
         monkeypatch.setattr(runner, name, stub)
 
 
-def _interrupted_run() -> RunResult:
+def _interrupted_run(held: bool = False) -> RunResult:
     """run_drill's Interrupted result; a bare KeyboardInterrupt (the run lost) fails the test, not pytest."""
-    scenario = SimpleNamespace(name="leader-partitioned", kind="database", held=False, fault=lambda *_: _Fault())
+    scenario = SimpleNamespace(name="leader-partitioned", kind="database", held=held, fault=lambda *_: _Fault())
     try:
-        runner.run_drill(cast(Lab, None), cast(Scenario, scenario), RunConfig("fast", "off"), duration=1.0)
+        runner.run_drill(cast(Lab, None), cast(Scenario, scenario), RunConfig("fast", "off"), duration=20.0)
     except runner.Interrupted as stop:
         return stop.result
     except KeyboardInterrupt:
@@ -146,3 +147,11 @@ def test_a_second_interrupt_while_waiting_for_health_still_keeps_the_run(monkeyp
     result = _interrupted_run()
     assert result.interrupted and not result.healthy_after
     assert result.notes == ["interrupted; the lab is not healthy yet: not waited for (interrupted again)"]
+
+
+def test_a_hold_cut_short_by_an_interrupt_is_reported_as_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the report said "fault held 20 s" for a partition interrupted 5 s in
+    _stub_lab(monkeypatch)
+    monkeypatch.setattr(time, "sleep", _interrupt)  # Ctrl-C at once in the 20 s hold
+    result = _interrupted_run(held=True)
+    assert result.held is not None and result.held < 1.0

@@ -192,6 +192,8 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             held = f"fault held {', '.join(f'{h:g}' for h in holds)} s; " if holds else ""
             lines.append(f"- {config_label(profile, sync)}: {held}timelines {links or '—'}")
             for run in group:
+                if run.get("interrupted"):
+                    lines.append(f"  - **run {run['index']}: interrupted (Ctrl-C or SIGTERM), not measured**")
                 for problem in run.get("problems", []):
                     lines.append(f"  - **run {run['index']}: {problem}**")
                 for note in run.get("notes", []):

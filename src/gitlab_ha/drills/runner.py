@@ -73,7 +73,7 @@ class RunResult:
     healthy_after: bool = False
     interrupted: bool = False
     seconds: float = 0.0
-    held: float | None = None  # seconds a held fault lasted; None for an instant one
+    held: float | None = None  # seconds a held fault lasted; None for an instant one or none injected
 
     @property
     def passed(self) -> bool:
@@ -320,7 +320,6 @@ def run_drill(
     fault = scenario.fault(drill, leads)
     history.target = fault.target
     hold = scenario.hold(config.profile, drill.plan.lab_topo.ha.patroni.effective_ttl) if duration is None else duration
-    result.held = hold if scenario.held else None
     try:
         with _running(workload):
             phase("warming up")
@@ -342,7 +341,10 @@ def run_drill(
                     fault.heal()
                     swept = cleanup.sweep(drill)
                     if scenario.held:
-                        history.events.append(Event(time.monotonic(), "heal"))
+                        healed = time.monotonic()
+                        history.events.append(Event(healed, "heal"))
+                        # as held, not as asked: a Ctrl-C ends the hold early
+                        result.held = round(healed - (history.event("fault") or healed), 1)
                 result.notes += [f"after the heal: {line}" for line in swept]
             since = history.event("heal") or history.event("fault") or begin
             recovery, result.healthy_after = _recover(drill, workload, history, since, phase)
