@@ -4,6 +4,7 @@ after its fault is kept, whenever the interrupt comes."""
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,12 +13,13 @@ from typing import NoReturn, cast
 
 import pytest
 
-from gitlab_ha.drills import runner, session
+from gitlab_ha.drills import lock, runner, session
 from gitlab_ha.drills.cluster import DrillLab
 from gitlab_ha.drills.runner import RunConfig, RunResult
 from gitlab_ha.drills.scenarios import SCENARIOS, Scenario
 from gitlab_ha.errors import InputError
-from gitlab_ha.lab.lab import Lab
+from gitlab_ha.lab.lab import STATE, Lab
+from tests.helpers import cli
 
 
 class _View:
@@ -46,21 +48,21 @@ def test_a_second_session_on_the_same_lab_is_refused_while_the_first_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a second session's sweep healed the first one's partition, which then passed without a failover
-    monkeypatch.setattr(session, "LOCK_DIR", tmp_path)
+    monkeypatch.setattr(lock, "LOCK_DIR", tmp_path)
     lab = Lab(tmp_path / "lab")
     seen: list[str] = []
 
     def second_session(*_: object) -> None:
-        with pytest.raises(InputError, match=r"another drill is running on this lab \(pid \d+\)"):
+        with pytest.raises(InputError, match=r"`drill run` \(pid \d+\) is running on this lab"):
             session.run_session(lab, [SCENARIOS["leader-partitioned"]], RunConfig("fast", "off"), _View())
-        with session.drill_lock(tmp_path / "other-lab"):  # another lab is free
+        with lock.drill_lock(tmp_path / "other-lab"):  # another lab is free
             seen.append("checked")
         raise KeyboardInterrupt  # end the first session before it drills
 
     monkeypatch.setattr(session, "ensure_lab", second_session)
     outcome = session.run_session(lab, [SCENARIOS["leader-partitioned"]], RunConfig("fast", "off"), _View())
     assert outcome.interrupted and seen == ["checked"]
-    with session.drill_lock(lab.dir):  # released with the session
+    with lock.drill_lock(lab.dir):  # released with the session
         pass
 
 
@@ -155,3 +157,24 @@ def test_a_hold_cut_short_by_an_interrupt_is_reported_as_held(monkeypatch: pytes
     monkeypatch.setattr(time, "sleep", _interrupt)  # Ctrl-C at once in the 20 s hold
     result = _interrupted_run(held=True)
     assert result.held is not None and result.held < 1.0
+
+
+def test_lab_down_waits_for_no_drill(tmp_path: Path) -> None:
+    # a `lab down` during a drill ended the drill in an xmlrpc traceback, with no report written
+    lab_dir = tmp_path / "lab"
+    lab_dir.mkdir()
+    (lab_dir / STATE).write_text("{}")
+    with lock.drill_lock(lab_dir):
+        done = cli("lab", "down", "--dir", lab_dir)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert re.search(r"`drill run` \(pid \d+\) is running on this lab", done.stderr) and "Traceback" not in done.stderr
+    assert (lab_dir / STATE).exists()
+
+
+def test_the_lock_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lock, "LOCK_DIR", tmp_path / "locks")
+    (tmp_path / "locks").mkdir()
+    for _ in range(2):
+        with lock.drill_lock(tmp_path / "lab"):
+            assert len(list((tmp_path / "locks").iterdir())) == 1
+        assert list((tmp_path / "locks").iterdir()) == []

@@ -141,7 +141,10 @@ def down(
     if not lab.exists() and not lab.running():
         console.print("no lab here: nothing to do")
         return
-    left = lab.down(purge=purge)
+    from gitlab_ha.drills.lock import drill_lock
+
+    with drill_lock(lab.dir, "`lab down`"):  # not under a drill: it ended in a traceback, with no report
+        left = lab.down(purge=purge)
     for line in left:
         console.print(f"[yellow]left behind:[/yellow] {line}")
     console.print(

@@ -7,52 +7,22 @@ The session decides what runs and what an interruption means; what the user sees
 SIGTERM (the caller turns it into KeyboardInterrupt) ends the session: during a run the fault has been
 healed by then, and the interrupted run is kept among the results.
 
-One session per lab at a time (`drill_lock`): a second one's sweep before its first run heals the first
-one's held fault (a partition flushed two seconds in, its leader never replaced), which the first one
-then reports as a passed run; and its `ensure_lab` may bring the lab down under the first one.
+One session per lab at a time, and no `lab down` during it (`lock.drill_lock`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from gitlab_ha.drills.labsetup import ensure_lab
+from gitlab_ha.drills.lock import drill_lock
 from gitlab_ha.drills.runner import DrillError, Interrupted, RunConfig, RunResult, run_drill
 from gitlab_ha.drills.scenarios import Scenario
 from gitlab_ha.errors import InputError
 from gitlab_ha.lab.lab import Lab
-
-# Outside the lab's folder, which a session that switches profile purges (and a new lock file there
-# would let a second session in); /run/lock is a tmpfs, emptied at boot.
-LOCK_DIR = Path("/run/lock")
-
-
-@contextlib.contextmanager
-def drill_lock(lab_dir: Path) -> Iterator[None]:
-    """Hold the lab's drill lock for the block; InputError at once, naming the holder, when another
-    session holds it. The kernel drops the lock with its holder, SIGKILL included."""
-    name = hashlib.sha256(str(lab_dir.resolve()).encode()).hexdigest()[:16]
-    path = LOCK_DIR / f"gitlab-ha-drill-{name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise InputError(f"another drill is running on this lab (pid {holder})", str(lab_dir)) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
 
 
 class SessionView(Protocol):
