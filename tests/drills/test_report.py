@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -104,6 +105,21 @@ def test_report_names_are_checked(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text('{"something": "else"}')
     with pytest.raises(InputError, match="not a drill report"):
         drill_report.load(tmp_path / "other.json")
+
+
+def test_a_report_that_is_no_file_or_too_large_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a FIFO named as the report hung `drill run` before it started; a huge one was read whole
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"fifo\.json: cannot read the existing report: is a FIFO"):
+        drill_report.load(fifo)
+    monkeypatch.setattr(drill_report, "MAX_REPORT", 1024)
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"version": drill_report.VERSION, "runs": [], "pad": "x" * 2000}))
+    with pytest.raises(InputError, match=r"big\.json: cannot read the existing report: larger than 1 KiB"):
+        drill_report.load(big)
 
 
 def test_a_report_whose_runs_cannot_be_merged_is_refused_before_the_drills(tmp_path: Path) -> None:
