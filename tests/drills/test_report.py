@@ -122,6 +122,17 @@ def test_a_report_that_is_no_file_or_too_large_is_refused_at_once(
         drill_report.load(big)
 
 
+def test_a_report_with_something_in_the_way_is_refused_before_the_drills(tmp_path: Path) -> None:
+    # the JSON was written and then the Markdown failed, or the runs' folder did, once the drills were over
+    (tmp_path / "a.md").mkdir()
+    with pytest.raises(InputError, match=r"a\.md: is a folder"):
+        drill_report.check(tmp_path / "a.md")
+    (tmp_path / "b-runs").write_text("")
+    with pytest.raises(InputError, match=r"b-runs: is not a folder"):
+        drill_report.check(tmp_path / "b.json")
+    drill_report.check(tmp_path / "c.md")  # nothing there yet: fine
+
+
 def test_a_report_whose_runs_cannot_be_merged_is_refused_before_the_drills(tmp_path: Path) -> None:
     """`drill run --report` loads the report first so that a bad one fails in one line, not with a
     traceback once the drills are over (merge and the tables read these fields of every run)."""

@@ -106,7 +106,7 @@ def run(
         parent = drill_report.paths(report)[0].parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             fail(f"--report {report}: {parent} is not a folder this user can write (checked before the drills run)")
-        drill_report.load(drill_report.paths(report)[0])  # an unreadable report fails now, not after the drills
+        drill_report.check(report)  # a report that cannot be written fails now, not after the drills
     if os.geteuid() != 0:
         fail("the drills need root (the lab runs with cgroups, nftables and service accounts)")
     config = RunConfig(profile, "strict" if strict else ("on" if sync else "off"))

@@ -142,6 +142,19 @@ def load(path: Path) -> list[dict[str, Any]]:
     return runs
 
 
+def check(report: Path) -> None:
+    """InputError now, before the drills, for a report `write` could not write: a folder where its
+    Markdown or JSON goes, a file where its folder of runs goes, an existing JSON it cannot merge into.
+    (Found after the drills, the JSON was written and the Markdown not, or the runs were lost.)"""
+    json_path, md_path, folder = paths(report)
+    for file in (json_path, md_path):
+        if file is not None and file.is_dir():
+            raise InputError("is a folder: the report cannot be written there", str(file))
+    if folder.exists() and not folder.is_dir():
+        raise InputError("is not a folder: the report's timelines and histories go there", str(folder))
+    load(json_path)
+
+
 def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     replaced = {(r["scenario"], r["profile"], r["sync"]) for r in new}
     return [r for r in old if (r["scenario"], r["profile"], r["sync"]) not in replaced] + new
