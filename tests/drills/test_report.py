@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
 import pytest
 
+from gitlab_ha.cli import drill_cmd
 from gitlab_ha.drills import partition, runner
 from gitlab_ha.drills import report as drill_report
 from gitlab_ha.drills.checker import check
@@ -20,6 +22,7 @@ from gitlab_ha.drills.labsetup import sync_of, with_sync
 from gitlab_ha.drills.runner import RunConfig, RunResult
 from gitlab_ha.drills.scenarios import SCENARIOS
 from gitlab_ha.errors import InputError
+from gitlab_ha.lab.lab import Lab
 from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.profiles import with_profile
@@ -86,6 +89,21 @@ def test_the_markdown_says_a_run_was_interrupted(tmp_path: Path) -> None:
     stopped.interrupted, stopped.metrics = True, None
     drill_report.write(report, [stopped])
     assert "  - **run 1: interrupted (Ctrl-C or SIGTERM), not measured**" in report.read_text()
+
+
+def test_a_ctrl_c_while_the_report_is_written_waits_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the second Ctrl-C of an impatient user landed in the timeline's drawing: no report of the interrupted run
+    save_run = drill_report.save_run
+
+    def interrupted_save(result: RunResult, folder: Path) -> tuple[str, str]:
+        os.kill(os.getpid(), signal.SIGINT)
+        return save_run(result, folder)
+
+    monkeypatch.setattr(drill_report, "save_run", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        drill_cmd._write_report(cast(Lab, None), tmp_path / "drills.md", [_result("fast", "off", 1)])
+    assert json.loads((tmp_path / "drills.json").read_text())["runs"][0]["index"] == 1
+    assert (tmp_path / "drills.md").exists()
 
 
 def test_a_hung_leader_is_held_past_the_ttl_the_lab_runs() -> None:
