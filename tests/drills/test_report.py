@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
 
 import pytest
 
+from gitlab_ha.cli import drill_cmd
 from gitlab_ha.drills import partition, runner
 from gitlab_ha.drills import report as drill_report
 from gitlab_ha.drills.checker import check
@@ -19,6 +22,7 @@ from gitlab_ha.drills.labsetup import sync_of, with_sync
 from gitlab_ha.drills.runner import RunConfig, RunResult
 from gitlab_ha.drills.scenarios import SCENARIOS
 from gitlab_ha.errors import InputError
+from gitlab_ha.lab.lab import Lab
 from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.topology.load import load_text
 from gitlab_ha.topology.profiles import with_profile
@@ -78,6 +82,30 @@ def test_the_report_says_how_long_the_fault_was_held(tmp_path: Path) -> None:
     assert "  - run 1: a second primary for 0.2 s that acknowledged nothing" in report.read_text()
 
 
+def test_the_markdown_says_a_run_was_interrupted(tmp_path: Path) -> None:
+    # it showed "runs passed 0 / 1" with every cell "—" and no word of why
+    report = tmp_path / "drills.md"
+    stopped = _result("fast", "off", 1)
+    stopped.interrupted, stopped.metrics = True, None
+    drill_report.write(report, [stopped])
+    assert "  - **run 1: interrupted (Ctrl-C or SIGTERM), not measured**" in report.read_text()
+
+
+def test_a_ctrl_c_while_the_report_is_written_waits_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the second Ctrl-C of an impatient user landed in the timeline's drawing: no report of the interrupted run
+    save_run = drill_report.save_run
+
+    def interrupted_save(result: RunResult, folder: Path) -> tuple[str, str]:
+        os.kill(os.getpid(), signal.SIGINT)
+        return save_run(result, folder)
+
+    monkeypatch.setattr(drill_report, "save_run", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        drill_cmd._write_report(cast(Lab, None), tmp_path / "drills.md", [_result("fast", "off", 1)])
+    assert json.loads((tmp_path / "drills.json").read_text())["runs"][0]["index"] == 1
+    assert (tmp_path / "drills.md").exists()
+
+
 def test_a_hung_leader_is_held_past_the_ttl_the_lab_runs() -> None:
     # the hung leader's node stays alive: only the TTL frees its key, so a hold of ttl or less shows no failover
     hung, lost = SCENARIOS["leader-hung"], SCENARIOS["leader-node-lost"]
@@ -95,6 +123,32 @@ def test_report_names_are_checked(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text('{"something": "else"}')
     with pytest.raises(InputError, match="not a drill report"):
         drill_report.load(tmp_path / "other.json")
+
+
+def test_a_report_that_is_no_file_or_too_large_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a FIFO named as the report hung `drill run` before it started; a huge one was read whole
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"fifo\.json: cannot read the existing report: is a FIFO"):
+        drill_report.load(fifo)
+    monkeypatch.setattr(drill_report, "MAX_REPORT", 1024)
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"version": drill_report.VERSION, "runs": [], "pad": "x" * 2000}))
+    with pytest.raises(InputError, match=r"big\.json: cannot read the existing report: larger than 1 KiB"):
+        drill_report.load(big)
+
+
+def test_a_report_with_something_in_the_way_is_refused_before_the_drills(tmp_path: Path) -> None:
+    # the JSON was written and then the Markdown failed, or the runs' folder did, once the drills were over
+    (tmp_path / "a.md").mkdir()
+    with pytest.raises(InputError, match=r"a\.md: is a folder"):
+        drill_report.check(tmp_path / "a.md")
+    (tmp_path / "b-runs").write_text("")
+    with pytest.raises(InputError, match=r"b-runs: is not a folder"):
+        drill_report.check(tmp_path / "b.json")
+    drill_report.check(tmp_path / "c.md")  # nothing there yet: fine
 
 
 def test_a_report_whose_runs_cannot_be_merged_is_refused_before_the_drills(tmp_path: Path) -> None:

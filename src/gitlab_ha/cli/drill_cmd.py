@@ -106,7 +106,7 @@ def run(
         parent = drill_report.paths(report)[0].parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             fail(f"--report {report}: {parent} is not a folder this user can write (checked before the drills run)")
-        drill_report.load(drill_report.paths(report)[0])  # an unreadable report fails now, not after the drills
+        drill_report.check(report)  # a report that cannot be written fails now, not after the drills
     if os.geteuid() != 0:
         fail("the drills need root (the lab runs with cgroups, nftables and service accounts)")
     config = RunConfig(profile, "strict" if strict else ("on" if sync else "off"))
@@ -181,10 +181,13 @@ class _ConsoleView:
 
 def _write_report(lab: Lab, report: Path | None, results: list[RunResult]) -> None:
     from gitlab_ha.drills import report as drill_report
+    from gitlab_ha.drills.runner import Shield
 
     path = report or lab.dir / "drills" / (datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".md")
     try:
-        runs = drill_report.write(path, results)
+        # a few seconds (the timelines): a second Ctrl-C there lost the report of the run the first one interrupted
+        with Shield():
+            runs = drill_report.write(path, results)
     except (InputError, OSError) as err:
         fail(f"the report could not be written: {err}")
     for scenario in drill_report.scenarios_in([r for r in runs if r["scenario"] in {x.scenario for x in results}]):

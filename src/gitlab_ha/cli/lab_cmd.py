@@ -145,7 +145,10 @@ def down(
     if not lab.exists() and not lab.running():
         console.print("no lab here: nothing to do")
         return
-    left = lab.down(purge=purge)
+    from gitlab_ha.drills.lock import drill_lock
+
+    with drill_lock(lab.dir, "`lab down`"):  # not under a drill: it ended in a traceback, with no report
+        left = lab.down(purge=purge)
     if purge and directory.is_symlink():
         directory.unlink()  # the lab lived where the link pointed, and is gone: no dangling link either
     for line in left:

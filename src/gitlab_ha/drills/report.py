@@ -21,9 +21,10 @@ from gitlab_ha.drills.runner import SYNC_LABELS, RunResult, config_label
 from gitlab_ha.drills.scenarios import SCENARIOS
 from gitlab_ha.drills.timeline import draw
 from gitlab_ha.errors import InputError
-from gitlab_ha.fsutil import write_atomic
+from gitlab_ha.fsutil import read_user_text, write_atomic
 
 VERSION = 1
+MAX_REPORT = 64 * 1024 * 1024  # a run is a few KiB: bench/drills.sh's 4 configurations × 12 scenarios × 5 are < 1 MiB
 PROFILES = ("fast", "omnibus")
 SYNCS = tuple(SYNC_LABELS)  # off, on, strict: the columns' order
 
@@ -125,9 +126,11 @@ def load(path: Path) -> list[dict[str, Any]]:
     report the drills could not merge into fails before they run, not after."""
     if not path.exists():
         return []
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
+    try:  # not path.read_text(): a FIFO named as the report hung the drill forever, a huge file filled memory
+        data = json.loads(read_user_text(path, limit=MAX_REPORT))
+    except InputError as err:
+        raise InputError(f"cannot read the existing report: {err.message}", str(path)) from None
+    except ValueError as err:
         raise InputError(f"cannot read the existing report: {err}", str(path)) from None
     if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("runs"), list):
         raise InputError("not a drill report of this version (move it away or name another --report)", str(path))
@@ -137,6 +140,19 @@ def load(path: Path) -> list[dict[str, Any]]:
             fields = ", ".join(RUN_FIELDS)
             raise InputError(f"run {number} is not a drill run (it needs {fields})", str(path))
     return runs
+
+
+def check(report: Path) -> None:
+    """InputError now, before the drills, for a report `write` could not write: a folder where its
+    Markdown or JSON goes, a file where its folder of runs goes, an existing JSON it cannot merge into.
+    (Found after the drills, the JSON was written and the Markdown not, or the runs were lost.)"""
+    json_path, md_path, folder = paths(report)
+    for file in (json_path, md_path):
+        if file is not None and file.is_dir():
+            raise InputError("is a folder: the report cannot be written there", str(file))
+    if folder.exists() and not folder.is_dir():
+        raise InputError("is not a folder: the report's timelines and histories go there", str(folder))
+    load(json_path)
 
 
 def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -192,6 +208,8 @@ def markdown(runs: list[dict[str, Any]]) -> str:
             held = f"fault held {', '.join(f'{h:g}' for h in holds)} s; " if holds else ""
             lines.append(f"- {config_label(profile, sync)}: {held}timelines {links or '—'}")
             for run in group:
+                if run.get("interrupted"):
+                    lines.append(f"  - **run {run['index']}: interrupted (Ctrl-C or SIGTERM), not measured**")
                 for problem in run.get("problems", []):
                     lines.append(f"  - **run {run['index']}: {problem}**")
                 for note in run.get("notes", []):

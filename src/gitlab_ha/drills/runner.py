@@ -73,7 +73,7 @@ class RunResult:
     healthy_after: bool = False
     interrupted: bool = False
     seconds: float = 0.0
-    held: float | None = None  # seconds a held fault lasted; None for an instant one
+    held: float | None = None  # seconds a held fault lasted; None for an instant one or none injected
 
     @property
     def passed(self) -> bool:
@@ -236,7 +236,8 @@ def _running(workload: Workload) -> Iterator[Workload]:
         workload.start()
         yield workload
     finally:
-        workload.stop()
+        with Shield():  # a Ctrl-C here would leave the sampler running as `postgres`, its pid forgotten
+            workload.stop()
 
 
 def _recover(
@@ -319,7 +320,6 @@ def run_drill(
     fault = scenario.fault(drill, leads)
     history.target = fault.target
     hold = scenario.hold(config.profile, drill.plan.lab_topo.ha.patroni.effective_ttl) if duration is None else duration
-    result.held = hold if scenario.held else None
     try:
         with _running(workload):
             phase("warming up")
@@ -341,36 +341,53 @@ def run_drill(
                     fault.heal()
                     swept = cleanup.sweep(drill)
                     if scenario.held:
-                        history.events.append(Event(time.monotonic(), "heal"))
+                        healed = time.monotonic()
+                        history.events.append(Event(healed, "heal"))
+                        # as held, not as asked: a Ctrl-C ends the hold early
+                        result.held = round(healed - (history.event("fault") or healed), 1)
                 result.notes += [f"after the heal: {line}" for line in swept]
             since = history.event("heal") or history.event("fault") or begin
             recovery, result.healthy_after = _recover(drill, workload, history, since, phase)
             result.problems += recovery
     except KeyboardInterrupt:
         result.interrupted = True
-    phase("reading back")
-    left = cleanup.leftovers(drill)
-    if left:
-        result.problems.append("left behind after the drill: " + "; ".join(left))
-        result.notes += [f"swept: {line}" for line in cleanup.sweep(drill)]
+    try:
+        phase("reading back")
+        with Shield():  # the sweep is not cut short
+            left = cleanup.leftovers(drill)
+            if left:
+                result.problems.append("left behind after the drill: " + "; ".join(left))
+                result.notes += [f"swept: {line}" for line in cleanup.sweep(drill)]
+        if not result.interrupted:
+            _check(result, workload.endpoints, run_id)
+    except KeyboardInterrupt:  # during the read-back: the fault was healed, the run is kept as interrupted
+        result.interrupted = True
     if result.interrupted:
-        why = wait_healthy(drill, 60)
+        try:
+            why = wait_healthy(drill, 60)
+        except KeyboardInterrupt:  # interrupted again: say so rather than lose the run
+            why = "not waited for (interrupted again)"
         result.healthy_after = not why
         if why:
             result.notes.append(f"interrupted; the lab is not healthy yet: {why}")
         result.seconds = time.monotonic() - started
         raise Interrupted(result)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _check(result: RunResult, endpoints: Endpoints, run_id: str) -> None:
+    """Read this run's rows and keys back and check the history against them."""
+    history = result.history
     redis_count = max((op.n for op in history.ops if op.store is Store.REDIS), default=0)
     try:
-        readback = read_back(workload.endpoints, run_id, redis_count)
+        readback = read_back(endpoints, run_id, redis_count)
     except NotReady as err:
         result.problems.append(f"could not read the writes back: {err}")
     else:
         result.metrics = check(history, readback)
         result.problems += problems(history, result.metrics)
         result.notes += remarks(result.metrics)
-    result.seconds = time.monotonic() - started
-    return result
 
 
 class Interrupted(KeyboardInterrupt):

@@ -6,6 +6,8 @@ The session decides what runs and what an interruption means; what the user sees
 (the CLI's progress bar and lines). A run this lab cannot do is noted and the next one runs. Ctrl-C or
 SIGTERM (the caller turns it into KeyboardInterrupt) ends the session: during a run the fault has been
 healed by then, and the interrupted run is kept among the results.
+
+One session per lab at a time, and no `lab down` during it (`lock.drill_lock`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gitlab_ha.drills.labsetup import ensure_lab
+from gitlab_ha.drills.lock import drill_lock
 from gitlab_ha.drills.runner import DrillError, Interrupted, RunConfig, RunResult, run_drill
 from gitlab_ha.drills.scenarios import Scenario
 from gitlab_ha.errors import InputError
@@ -66,30 +69,31 @@ def run_session(
     duration: float | None = None,
 ) -> SessionOutcome:
     outcome = SessionOutcome()
-    try:
-        with view.preparing() as say:
-            ensure_lab(lab, config.profile, config.sync, say)
-        with view.running(len(scenarios) * repeat):
-            for scenario in scenarios:
-                for index in range(1, repeat + 1):
-                    name = f"{scenario.name} {index}/{repeat} ({config.label})"
+    with drill_lock(lab.dir):
+        try:
+            with view.preparing() as say:
+                ensure_lab(lab, config.profile, config.sync, say)
+            with view.running(len(scenarios) * repeat):
+                for scenario in scenarios:
+                    for index in range(1, repeat + 1):
+                        name = f"{scenario.name} {index}/{repeat} ({config.label})"
 
-                    def phase(what: str, name: str = name) -> None:
-                        view.phase(name, what)
+                        def phase(what: str, name: str = name) -> None:
+                            view.phase(name, what)
 
-                    try:
-                        result = run_drill(lab, scenario, config, index=index, duration=duration, phase=phase)
-                    except (DrillError, InputError) as err:  # a scenario this lab cannot run
-                        outcome.errors.append(f"{scenario.name} #{index}: {err}")
-                        view.could_not_run(scenario.name, index, err)
-                        continue
-                    outcome.results.append(result)
-                    view.finished(result)
-    except Interrupted as stop:
-        outcome.interrupted = True
-        outcome.results.append(stop.result)
-        view.interrupted(stop.result)
-    except KeyboardInterrupt:
-        outcome.interrupted = True
-        view.interrupted(None)
+                        try:
+                            result = run_drill(lab, scenario, config, index=index, duration=duration, phase=phase)
+                        except (DrillError, InputError) as err:  # a scenario this lab cannot run
+                            outcome.errors.append(f"{scenario.name} #{index}: {err}")
+                            view.could_not_run(scenario.name, index, err)
+                            continue
+                        outcome.results.append(result)
+                        view.finished(result)
+        except Interrupted as stop:
+            outcome.interrupted = True
+            outcome.results.append(stop.result)
+            view.interrupted(stop.result)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            view.interrupted(None)
     return outcome
