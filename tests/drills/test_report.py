@@ -91,6 +91,32 @@ def test_the_markdown_says_a_run_was_interrupted(tmp_path: Path) -> None:
     assert "  - **run 1: interrupted (Ctrl-C or SIGTERM), not measured**" in report.read_text()
 
 
+def test_an_interrupted_run_does_not_replace_complete_runs(tmp_path: Path) -> None:
+    # five measured runs became one interrupted run: the report had lost them, timelines included
+    report = tmp_path / "drills.md"
+    drill_report.write(report, [_result("fast", "off", 1), _result("fast", "off", 2)])
+    first = (tmp_path / "drills-runs" / "leader-node-lost-fast-sync-off-1.history.json").read_bytes()
+    stopped = _result("fast", "off", 1)
+    stopped.interrupted, stopped.metrics = True, None
+    runs, left_out = drill_report.write(report, [stopped])
+    assert left_out == [stopped]
+    assert [(r["index"], r["interrupted"]) for r in runs] == [(1, False), (2, False)]
+    assert (tmp_path / "drills-runs" / "leader-node-lost-fast-sync-off-1.history.json").read_bytes() == first
+    assert "interrupted" not in report.read_text()
+    # with nothing complete to keep, or beside a complete run of the same session, it is reported
+    other = _result("omnibus", "off", 1)
+    other.interrupted, other.metrics = True, None
+    runs, left_out = drill_report.write(report, [other])
+    assert left_out == [] and [r["interrupted"] for r in runs if r["profile"] == "omnibus"] == [True]
+    second = _result("fast", "off", 2)
+    second.interrupted, second.metrics = True, None
+    runs, left_out = drill_report.write(report, [_result("fast", "off", 1), second])
+    assert left_out == [] and [(r["index"], r["interrupted"]) for r in runs if r["profile"] == "fast"] == [
+        (1, False),
+        (2, True),
+    ]
+
+
 def test_a_ctrl_c_while_the_report_is_written_waits_for_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the second Ctrl-C of an impatient user landed in the timeline's drawing: no report of the interrupted run
     save_run = drill_report.save_run

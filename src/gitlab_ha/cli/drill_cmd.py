@@ -187,9 +187,14 @@ def _write_report(lab: Lab, report: Path | None, results: list[RunResult]) -> No
     try:
         # a few seconds (the timelines): a second Ctrl-C there lost the report of the run the first one interrupted
         with Shield():
-            runs = drill_report.write(path, results)
+            runs, left_out = drill_report.write(path, results)
     except (InputError, OSError) as err:
         fail(f"the report could not be written: {err}")
+    for result in left_out:
+        console.print(
+            f"{result.scenario} ({result.config.label}) was interrupted: the report keeps its earlier complete runs",
+            markup=False,
+        )
     for scenario in drill_report.scenarios_in([r for r in runs if r["scenario"] in {x.scenario for x in results}]):
         headers, rows = drill_report.scenario_table([r for r in runs if r["scenario"] == scenario])
         table = Table(title=scenario, title_justify="left")

@@ -241,15 +241,32 @@ def scenario_table(runs: list[dict[str, Any]]) -> tuple[list[str], list[list[str
     return ["measure", *(config_label(p, s) for p, s in columns)], rows
 
 
-def write(report: Path, results: list[RunResult]) -> list[dict[str, Any]]:
-    """Write the report for these runs (merged with the report's earlier runs); all its runs."""
+def kept_over(old: list[dict[str, Any]], results: list[RunResult]) -> list[RunResult]:
+    """The results that would replace a configuration's complete runs with interrupted ones only: they are
+    left out of the report (its earlier runs stay, with their timelines), and the caller says so."""
+    complete = {(r["scenario"], r["profile"], r["sync"]) for r in old if not r.get("interrupted")}
+
+    def key(result: RunResult) -> tuple[str, str, str]:
+        return result.scenario, result.config.profile, result.config.sync
+
+    finished = {key(r) for r in results if not r.interrupted}
+    return [r for r in results if key(r) in complete and key(r) not in finished]
+
+
+def write(report: Path, results: list[RunResult]) -> tuple[list[dict[str, Any]], list[RunResult]]:
+    """Write the report for these runs, merged with the report's earlier runs: (all its runs, the
+    results left out because they were interrupted where complete runs were already reported)."""
     json_path, md_path, folder = paths(report)
+    old = load(json_path)
+    left_out = kept_over(old, results)
     new = []
     for result in results:
+        if any(result is r for r in left_out):
+            continue
         history_file, timeline_file = save_run(result, folder)
         new.append(record(result, history_file, timeline_file))
-    runs = merge(load(json_path), new)
+    runs = merge(old, new)
     write_atomic(json_path, json.dumps({"version": VERSION, "runs": runs}, indent=2) + "\n", mode=0o644)
     if md_path is not None:
         write_atomic(md_path, markdown(runs) + "\n", mode=0o644)
-    return runs
+    return runs, left_out
