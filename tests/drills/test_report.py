@@ -235,6 +235,7 @@ def test_synchronous_mode_is_written_into_the_topology() -> None:
     [
         (["no-such-scenario"], "SCENARIO"),
         (["leader-hung", "--repeat", "0"], "--repeat"),
+        (["leader-hung", "--repeat", "101"], "--repeat"),
         (["leader-hung", "--profile", "slow"], "--profile"),
         (["leader-hung", "--strict"], "--strict"),
         (["leader-hung", "--duration", "-1"], "--duration"),

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 # The runner, the lab and the report (matplotlib) are imported by the commands that use them: `gitlab-ha --help`
 # and a mistyped verb import every verb module (cli/commands.py), and should stay quick.
 
+MAX_REPEAT = 100  # runs of one scenario: 100 Omnibus runs are about four hours
+
 drill_app = typer.Typer(
     name="drill",
     help="Inject failures into the lab on purpose and measure the outage and the acknowledged writes lost.\n\n"
@@ -94,8 +96,8 @@ def run(
     from gitlab_ha.lab.lab import Lab
 
     chosen = resolve(scenarios)
-    if repeat < 1:
-        fail("--repeat: at least 1")
+    if not 1 <= repeat <= MAX_REPEAT:
+        fail(f"--repeat: from 1 to {MAX_REPEAT} (each run takes a minute or more)")
     if profile not in PROFILES:
         fail(f"--profile: {profile!r} is not a profile (use {' or '.join(PROFILES)})")
     if strict and not sync:
