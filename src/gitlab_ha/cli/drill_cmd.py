@@ -68,7 +68,7 @@ def _summary(result: RunResult) -> str:
 def run(
     scenarios: list[str] = typer.Argument(..., help="Scenario names (gitlab-ha drill list), or all."),
     lab_dir: Path = typer.Option(Path("lab"), "--lab", help="Lab directory (default ./lab); brought up if needed."),
-    repeat: int = typer.Option(1, "--repeat", help="Runs of each scenario."),
+    repeat: int = typer.Option(1, "--repeat", help="Runs of each scenario (1 to 100)."),
     profile: str = typer.Option("fast", "--profile", help="Failover timing of the lab: fast or omnibus."),
     sync: bool = typer.Option(False, "--sync", help="Patroni synchronous replication (database.synchronous_mode)."),
     strict: bool = typer.Option(False, "--strict", help="With --sync: synchronous_mode_strict."),
