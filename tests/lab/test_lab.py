@@ -5,6 +5,8 @@ are survived, SIGKILLed programs come back, and `lab down` leaves nothing behind
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -166,8 +168,24 @@ def test_down_leaves_nothing(lab: Lab) -> None:
     network = LabNetwork(lab.dir, plan.addresses)
     supervisor_pid = lab.supervisor.pid()
     assert supervisor_pid is not None
+    # as a drill killed mid-fault leaves it: a frozen node, and a stopped process on another
+    frozen = next(n for n in plan.nodes if "redis" in n.runs)
+    network.freeze(frozen.name)
+    stopped = next(n for n in plan.nodes if "pgbouncer" in n.runs)
+    os.kill(lab.supervisor.info()[f"pgbouncer@{stopped.name}"]["pid"], signal.SIGSTOP)
+    log = lab.supervisor.logs / "supervisord.log"
+    before = log.stat().st_size
     down = cli("lab", "down", "--dir", lab.dir)
     assert down.returncode == 0, down.stdout + down.stderr
+    # down resumed them first: each stopped on its SIGTERM instead of sitting out its stop timeout for a
+    # SIGKILL (supervisord logs "stopped: NAME (terminated by SIGKILL)" then)
+    with log.open("rb") as text:
+        text.seek(before)
+        stops = text.read().decode(errors="replace").splitlines()
+    resumed = [f"redis@{frozen.name}", f"sentinel@{frozen.name}", f"pgbouncer@{stopped.name}"]
+    for name in resumed:
+        ends = [line for line in stops if f"stopped: {name} (" in line]
+        assert len(ends) == 1 and "SIGKILL" not in ends[0], (name, ends)
     assert not psutil.pid_exists(supervisor_pid) or psutil.Process(supervisor_pid).status() == psutil.STATUS_ZOMBIE
     addresses = set(plan.addresses.values())
     # a socket some process still holds on a lab address; a closed connection's TIME_WAIT or FIN_WAIT2 is

@@ -308,6 +308,11 @@ class Lab:
         """Stop everything; returns what is left behind (nothing, normally)."""
         left: list[str] = []
         try:
+            # a drill killed mid-fault leaves a frozen node or SIGSTOPped processes: they would sit out
+            # supervisord's stop timeouts (SIGTERM waits on a stopped process) before the SIGKILL
+            recorded = self._recorded_network()
+            if recorded is not None:
+                recorded.resume()
             self.supervisor.shutdown()
         finally:
             # the addresses `up` recorded, not a fresh plan: a damaged topology or secrets store must not

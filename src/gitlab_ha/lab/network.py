@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,6 +137,18 @@ class LabNetwork:
             with contextlib.suppress(OSError):  # not empty: another lab still uses the parent
                 path.rmdir()
         return left
+
+    def resume(self) -> None:
+        """Thaw every node and SIGCONT every process in it (harmless to what runs)."""
+        for node in sorted({*self.addresses, *self._cgroup_nodes()}):
+            with contextlib.suppress(OSError):
+                self.freeze(node, False)
+            for pid in self.pids(node):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGCONT)
+
+    def _cgroup_nodes(self) -> list[str]:
+        return [d.name for d in self.cgroup.iterdir() if d.is_dir()] if self.cgroup.is_dir() else []
 
     def pids(self, node: str) -> list[int]:
         procs = self.node_cgroup(node) / "cgroup.procs"
