@@ -23,10 +23,14 @@ FORBIDDEN = {
     "os.fork": "start processes through gitlab_ha.proc",
     "urllib.request": "reach Consul through gitlab_ha.discovery.client; probe HTTP with gitlab_ha.proc.wait_http",
     "http.client": "reach Consul through gitlab_ha.discovery.client; probe HTTP with gitlab_ha.proc.wait_http",
+    # not a layering rule but a hazard kept out the same way: on Python 3.11 wait_for returns the result
+    # of an awaitable that completes as its task is cancelled and drops the cancellation; a task stopped
+    # that way runs on, and whoever waits for it (an agent's shutdown) waits until SIGKILL
+    "asyncio.wait_for": "wait with `async with asyncio.timeout(…)` (discovery.waits.within)",
 }
 ALLOWED: dict[str, set[str]] = {
     # the toolkit itself: its launch core and its HTTP readiness probe
-    "proc": set(FORBIDDEN),
+    "proc": set(FORBIDDEN) - {"asyncio.wait_for"},
     # Consul runs `patroni check-leader` as a new process every check interval: the standard library's
     # HTTP client keeps its start-up short (no client library import), as Omnibus' own check does.
     "lab/ctl.py": {"http.client"},
@@ -84,3 +88,4 @@ def test_the_scan_sees_each_spelling(tmp_path: Path) -> None:
     )
     names = {name for name, _ in _uses(ast.parse(code))}
     assert {"subprocess.Popen", "asyncio.create_subprocess_exec", "urllib.request", "http.client"} <= names
+    assert "asyncio.wait_for" in {name for name, _ in _uses(ast.parse("import asyncio\nasyncio.wait_for(x, 1)\n"))}

@@ -19,7 +19,7 @@ import aiohttp
 
 from gitlab_ha.discovery.state import JSON, State
 from gitlab_ha.discovery.values import parse_duration
-from gitlab_ha.discovery.waits import cancel_and_wait
+from gitlab_ha.discovery.waits import cancel_and_wait, within
 from gitlab_ha.proc import aio
 
 log = logging.getLogger("gitlab_ha.discovery.checks")
@@ -134,7 +134,7 @@ async def run_tcp(target: str, timeout: float) -> Result:
     host, _, port = target.rpartition(":")
     host = host.strip("[]")
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+        _, writer = await within(asyncio.open_connection(host, int(port)), timeout)
     except TimeoutError:
         return "critical", f"dial tcp {target}: i/o timeout"
     except (OSError, ValueError) as exc:

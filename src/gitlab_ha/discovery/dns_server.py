@@ -36,7 +36,7 @@ from gitlab_ha.discovery.state import (
     State,
     UpdateCheck,
 )
-from gitlab_ha.discovery.waits import cancel_and_wait
+from gitlab_ha.discovery.waits import cancel_and_wait, within
 from gitlab_ha.proc import PIPE, AsyncProcess
 
 log = logging.getLogger("gitlab_ha.discovery.dns")
@@ -217,7 +217,7 @@ class DNSService:
         self._workers.append(worker)
         self._write(worker, {"settings": settings_json(self.settings), "zone": self.sync.snapshot()})
         try:
-            line = await asyncio.wait_for(stdout.readline(), READY_DEADLINE)
+            line = await within(stdout.readline(), READY_DEADLINE)
         except TimeoutError:
             line = b""
         if line.strip() != b"ready":
@@ -326,15 +326,15 @@ class Worker:
         self._tcp_clients += 1
         try:
             while True:
-                header = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE)
+                header = await within(reader.readexactly(2), TCP_IDLE)
                 (length,) = struct.unpack("!H", header)
-                data = await asyncio.wait_for(reader.readexactly(length), TCP_IDLE)
+                data = await within(reader.readexactly(length), TCP_IDLE)
                 self.poll()
                 reply = self.resolver.handle(data, udp=False)
                 if reply is None:
                     break
                 writer.write(struct.pack("!H", len(reply)) + reply)
-                await asyncio.wait_for(writer.drain(), TCP_IDLE)
+                await within(writer.drain(), TCP_IDLE)
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
         finally:

@@ -97,7 +97,7 @@ class RPCServer:
         await cancel_and_wait(self._conns, also=(Exception,))
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+                await within(self._server.wait_closed(), 2.0)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -169,7 +169,7 @@ class Connection:
                 return self._writer
             host, _, port = self.address.rpartition(":")
             try:
-                reader, writer = await asyncio.wait_for(
+                reader, writer = await within(
                     asyncio.open_connection(
                         host.strip("[]"),
                         int(port),

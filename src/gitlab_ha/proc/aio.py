@@ -58,7 +58,8 @@ class AsyncProcess:
 
     async def wait(self, timeout: float | None = None) -> int:
         """Its exit code; TimeoutError after `timeout` seconds."""
-        return await asyncio.wait_for(self.proc.wait(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
+            return await self.proc.wait()
 
     def kill(self) -> None:
         """SIGKILL the tree and group now (asyncio reaps the leader; `wait()` for its code)."""
@@ -70,7 +71,8 @@ class AsyncProcess:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.send_signal(sig)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self.proc.wait()), grace)
+                async with asyncio.timeout(grace):
+                    await asyncio.shield(self.proc.wait())
         self.kill()
         return await self.proc.wait()
 
@@ -101,10 +103,13 @@ async def run(
     )
     written = -1
     try:
-        if keep is not None and capture:
-            out, written = await asyncio.wait_for(_tail(child.proc, keep), timeout)
-        else:
-            out, _ = await asyncio.wait_for(child.proc.communicate(stdin), timeout)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for returns the result of a child that ended just as
+        # the caller was cancelled and drops the cancellation (an agent's stop then waited on that watch)
+        async with asyncio.timeout(timeout):
+            if keep is not None and capture:
+                out, written = await _tail(child.proc, keep)
+            else:
+                out, _ = await child.proc.communicate(stdin)
     except TimeoutError:
         child.kill()
         await child.proc.wait()
