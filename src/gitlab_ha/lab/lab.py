@@ -192,7 +192,9 @@ class Lab:
         self, text: str, source: str, *, profile: str = "fast", say: Say = _quiet, deadline: float = 300.0
     ) -> UpResult:
         """Bring the lab up from a topology (YAML text); a no-op when it already runs. One `up` at a time
-        per directory (a lock file); SIGINT or an error tears down what it started."""
+        per directory (a lock file); SIGINT or an error tears down what it started. A damaged lab.json is
+        refused (InputError), not written over: it holds the addresses `lab down` cleans up after."""
+        self.state()
         self.dir.mkdir(parents=True, exist_ok=True)
         with _locked(self.dir / ".up.lock"):
             return self._up(text, source, profile=profile, say=say, deadline=deadline)
