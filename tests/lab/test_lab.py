@@ -172,7 +172,12 @@ def test_down_leaves_nothing(lab: Lab) -> None:
     frozen = next(n for n in plan.nodes if "redis" in n.runs)
     network.freeze(frozen.name)
     stopped = next(n for n in plan.nodes if "pgbouncer" in n.runs)
-    os.kill(lab.supervisor.info()[f"pgbouncer@{stopped.name}"]["pid"], signal.SIGSTOP)
+    pgbouncer = lab.supervisor.info()[f"pgbouncer@{stopped.name}"]["pid"]
+    os.kill(pgbouncer, signal.SIGSTOP)
+    status = cli("lab", "status", "--dir", lab.dir)  # names them, not only their symptoms
+    assert status.returncode == 1
+    assert f"left by a drill: frozen node: {frozen.name}" in status.stderr, status.stderr
+    assert f"left by a drill: stopped process: {pgbouncer} (pgbouncer) on {stopped.name}" in status.stderr
     log = lab.supervisor.logs / "supervisord.log"
     before = log.stat().st_size
     down = cli("lab", "down", "--dir", lab.dir)

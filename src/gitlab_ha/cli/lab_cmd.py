@@ -125,7 +125,17 @@ def status(
     lab = _lab(directory, err_console)  # stdout keeps the table, JSON or log alone
     if not lab.exists():
         fail(f"{lab.dir}: no lab here (gitlab-ha lab up)")
-    raise typer.Exit(run_status(lab.target(), f"lab {lab.dir}", json_out, watch))
+    from gitlab_ha.drills.cleanup import fault_leftovers
+    from gitlab_ha.drills.cluster import DrillLab
+
+    # what a drill killed mid-fault leaves, which the probes alone would show only as its symptoms
+    left = fault_leftovers(DrillLab.of(lab)) if lab.running() else []
+    for line in left:
+        err_console.print(f"[yellow]left by a drill:[/yellow] {line}", soft_wrap=True)
+    if left:
+        err_console.print("the next `gitlab-ha drill run` undoes these first; `gitlab-ha lab down` removes them")
+    code = run_status(lab.target(), f"lab {lab.dir}", json_out, watch)
+    raise typer.Exit(code or (1 if left else 0))
 
 
 @lab_app.command("down")

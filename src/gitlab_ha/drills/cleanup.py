@@ -49,12 +49,16 @@ def _programs_down(drill: DrillLab) -> list[str]:
     return sorted(name for name, info in drill.lab.supervisor.info().items() if info["statename"] in DOWN_STATES)
 
 
-def leftovers(drill: DrillLab) -> list[str]:
+def fault_leftovers(drill: DrillLab) -> list[str]:
+    """What only a fault leaves (a drill killed mid-fault): partition rules, frozen nodes, stopped processes."""
     found = [f"partition rule: {rule}" for rule in partition.rules(drill.network)]
     found += [f"frozen node: {node}" for node in _frozen(drill)]
     found += [f"stopped process: {p.pid} ({p.name()}) on {node}" for node, p in _stopped(drill)]
-    found += [f"program not running: {name}" for name in _programs_down(drill)]
     return found
+
+
+def leftovers(drill: DrillLab) -> list[str]:
+    return fault_leftovers(drill) + [f"program not running: {name}" for name in _programs_down(drill)]
 
 
 def sweep(drill: DrillLab) -> list[str]:
