@@ -118,7 +118,8 @@ def status(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
     watch: float | None = typer.Option(None, "--watch", help="Refresh every N seconds until Ctrl-C."),
 ) -> None:
-    """The lab's status (as `gitlab-ha status --lab DIR`); exit 1 when anything is degraded.
+    """The lab's status (as `gitlab-ha status --lab DIR`) and, on stderr, what a killed drill left (a partition
+    rule, a frozen node, a stopped process); exit 1 when anything is degraded or left.
 
     Example: gitlab-ha lab status --json
     """
