@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temp file in the same folder, fsync, then rename.
+"""Atomic file writes (a temp file in the same folder, fsync, then rename), bounded reads of a user's
+files, and the one exclusive lock file.
 
 Nothing half-written is ever left behind, and a file that holds a secret is created 0600 from
 its first byte (the temp file is opened with that mode, so there is no window where it is wider).
@@ -7,9 +8,11 @@ its first byte (the temp file is opened with that mode, so there is no window wh
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from gitlab_ha.errors import InputError
@@ -114,3 +117,28 @@ def write_user_file(path: Path, data: str | bytes, *, mode: int = PUBLIC_MODE) -
         write_atomic(path, data, mode=mode)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", str(path)) from None
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, holder: str, subject: Path, advice: str = "") -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` for the block, as `holder` (a command) working on `subject`
+    (a lab's folder): InputError at once when another process holds it, naming that one (its command and
+    pid) and `subject`, then `advice`. The kernel drops the lock with its holder, SIGKILL included; the file is removed on release."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held_by = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise InputError(f"{held_by} is running here" + (f": {advice}" if advice else ""), str(subject)) from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        os.close(fd)  # locked a file its holder had just removed on release: lock the one there now
+    try:
+        os.pwrite(fd, f"{holder} (pid {os.getpid()})\n".encode(), 0)
+        yield
+    finally:
+        os.unlink(path)  # nothing left behind; whoever opened it meanwhile sees it gone and opens anew
+        os.close(fd)

@@ -53,7 +53,7 @@ def test_a_second_session_on_the_same_lab_is_refused_while_the_first_runs(
     seen: list[str] = []
 
     def second_session(*_: object) -> None:
-        with pytest.raises(InputError, match=r"`drill run` \(pid \d+\) is running on this lab"):
+        with pytest.raises(InputError, match=r"`drill run` \(pid \d+\) is running here"):
             session.run_session(lab, [SCENARIOS["leader-partitioned"]], RunConfig("fast", "off"), _View())
         with lock.drill_lock(tmp_path / "other-lab"):  # another lab is free
             seen.append("checked")
@@ -167,7 +167,7 @@ def test_lab_down_waits_for_no_drill(tmp_path: Path) -> None:
     with lock.drill_lock(lab_dir):
         done = cli("lab", "down", "--dir", lab_dir)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert re.search(r"`drill run` \(pid \d+\) is running on this lab", done.stderr) and "Traceback" not in done.stderr
+    assert re.search(r"`drill run` \(pid \d+\) is running here", done.stderr) and "Traceback" not in done.stderr
     assert (lab_dir / STATE).exists()
 
 

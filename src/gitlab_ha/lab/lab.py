@@ -13,7 +13,6 @@ loopback topology (render/), each node's files and data (nodes/NODE/), and one l
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import pwd
@@ -23,14 +22,14 @@ import socket
 import sys
 import time
 import xmlrpc.client
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from gitlab_ha.errors import InputError
-from gitlab_ha.fsutil import write_atomic
+from gitlab_ha.fsutil import exclusive_lock, write_atomic
 from gitlab_ha.lab.files import write_file, write_lab
 from gitlab_ha.lab.network import LabNetwork
 from gitlab_ha.lab.plan import PG_BIN, LabNode, LabPlan, make_plan, node_root
@@ -196,7 +195,7 @@ class Lab:
         refused (InputError), not written over: it holds the addresses `lab down` cleans up after."""
         self.state()
         self.dir.mkdir(parents=True, exist_ok=True)
-        with _locked(self.dir / ".up.lock"):
+        with exclusive_lock(self.dir / ".up.lock", "`lab up`", self.dir):
             return self._up(text, source, profile=profile, say=say, deadline=deadline)
 
     def complete(self) -> bool:
@@ -465,20 +464,6 @@ class Lab:
     def _need_running(self) -> None:
         if not self.running():
             raise InputError("the lab is not running: `gitlab-ha lab up` first", str(self.dir))
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path` for the block, or InputError at once when another process holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError("another `lab up` is running on this directory", str(path.parent)) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def _processes(pids: list[int]) -> list[psutil.Process]:
