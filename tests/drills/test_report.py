@@ -240,6 +240,7 @@ def test_synchronous_mode_is_written_into_the_topology() -> None:
         (["leader-hung", "--strict"], "--strict"),
         (["leader-hung", "--duration", "-1"], "--duration"),
         (["leader-hung", "--report", "x.txt"], "--report"),
+        (["leader-hung", "--report", "no-such-folder/x.md"], "--report no-such-folder/x.md"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_field(tmp_path: Path, args: list[str], field: str) -> None:

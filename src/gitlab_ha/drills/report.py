@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -143,10 +144,13 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def check(report: Path) -> None:
-    """InputError now, before the drills, for a report `write` could not write: a folder where its
-    Markdown or JSON goes, a file where its folder of runs goes, an existing JSON it cannot merge into.
-    (Found after the drills, the JSON was written and the Markdown not, or the runs were lost.)"""
+    """InputError now, before the drills, for a report `write` could not write: a folder this user cannot
+    write, a folder where its Markdown or JSON goes, a file where its folder of runs goes, an existing JSON
+    it cannot merge into. (Found after the drills, the JSON was written and the Markdown not, or the runs
+    were lost.)"""
     json_path, md_path, folder = paths(report)
+    if not json_path.parent.is_dir() or not os.access(json_path.parent, os.W_OK):
+        raise InputError(f"{json_path.parent} is not a folder this user can write", f"--report {report}")
     for file in (json_path, md_path):
         if file is not None and file.is_dir():
             raise InputError("is a folder: the report cannot be written there", str(file))
