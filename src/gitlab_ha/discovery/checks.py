@@ -115,10 +115,7 @@ async def run_http(session: aiohttp.ClientSession, definition: JSON, timeout: fl
             server_hostname=definition.get("TLSServerName") or None,
             allow_redirects=True,
         ) as resp:
-            kept = bytearray()  # the body's last `limit` bytes, as Consul's circular buffer keeps them
-            async for chunk in resp.content.iter_chunked(65536):
-                kept += chunk
-                del kept[: max(0, len(kept) - limit)]
+            kept, _ = await aio.read_tail(resp.content, limit)  # the body's last bytes, as Consul keeps them
             body = kept.decode(errors="replace")
             return http_status(resp.status), f"HTTP {method} {url}: {resp.status} {resp.reason} Output: {body}"
     except TimeoutError:

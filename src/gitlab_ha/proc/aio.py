@@ -14,7 +14,7 @@ import contextlib
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Unpack
+from typing import Protocol, Unpack
 
 from gitlab_ha.proc.launch import DEVNULL, PIPE, STDOUT, Argv, How, argv_list, options
 from gitlab_ha.proc.tree import kill_tree
@@ -104,10 +104,12 @@ async def run(
     written = -1
     try:
         # asyncio.timeout, not wait_for: on 3.11 wait_for returns the result of a child that ended just as
-        # the caller was cancelled and drops the cancellation (an agent's stop then waited on that watch)
+        # the caller was cancelled and drops the cancellation (an agent's stop could then wait on that watch)
         async with asyncio.timeout(timeout):
             if keep is not None and capture:
-                out, written = await _tail(child.proc, keep)
+                assert child.proc.stdout is not None
+                out, written = await read_tail(child.proc.stdout, keep)
+                await child.proc.wait()
             else:
                 out, _ = await child.proc.communicate(stdin)
     except TimeoutError:
@@ -123,17 +125,20 @@ async def run(
     return Outcome(child.proc.returncode, out or b"", written)
 
 
-async def _tail(proc: asyncio.subprocess.Process, keep: int) -> tuple[bytes, int]:
-    """What `communicate` does for a child without stdin, holding only the last `keep` bytes of its
-    output: (them, bytes written). Hand-written because asyncio's `communicate` holds everything (a
-    chatty script would grow the agent without bound) and no library bounds a subprocess pipe."""
-    assert proc.stdout is not None
+class ByteStream(Protocol):
+    """What `read_tail` reads: asyncio's and aiohttp's StreamReader alike."""
+
+    async def read(self, n: int = -1) -> bytes: ...
+
+
+async def read_tail(stream: ByteStream, keep: int) -> tuple[bytes, int]:
+    """Read `stream` to its end holding only its last `keep` bytes (a circular buffer, as Consul keeps a
+    check's output): (them, bytes read in all). Hand-written because asyncio's `communicate` and aiohttp's
+    `read()` hold everything (a chatty script or a huge page would grow the agent without bound)."""
     kept = bytearray()
     written = 0
-    while chunk := await proc.stdout.read(65536):
+    while chunk := await stream.read(65536):
         written += len(chunk)
         kept += chunk
-        if len(kept) > keep:
-            del kept[: len(kept) - keep]
-    await proc.wait()
+        del kept[: max(0, len(kept) - keep)]
     return bytes(kept), written
