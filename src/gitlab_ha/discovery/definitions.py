@@ -8,8 +8,9 @@ Services and checks refuse a key they do not define ("invalid key", as Consul's 
 and come out as plain dicts in Consul's canonical spelling (`ID`, `Name`, `Tags` …) so that they can
 travel inside state-machine commands and be persisted as JSON unchanged; a service record has every
 field, at the model's default when not given. What a definition means across its fields (which check
-kind, which IDs) is `discovery/config.py`'s. Watches ignore keys Consul does not
-define for them. Reading a definition builds nothing: the agent's config is checked without starting a watch.
+kind, which IDs) is `discovery/config.py`'s. Watches refuse a parameter they do not take, as Consul's
+"Invalid parameters". Reading a definition builds nothing: the agent's config is checked without starting
+a watch.
 """
 
 from __future__ import annotations
