@@ -9,7 +9,8 @@ member's state changes. `primaries.PrimarySampler` starts it and reads its lines
 
 `held` is a primary that cannot acknowledge a commit (`state_of`): its commits wait for a synchronous
 standby (`synchronous_standby_names` set, `synchronous_commit` one that waits for a standby: `on`, its
-default, `remote_write` or `remote_apply`; not `local` or `off`) and none streams as one. A frozen old leader in synchronous mode resumes so: its standby now follows the new leader.
+default, `remote_write` or `remote_apply`; not `local` or `off`) and none streams as one. A frozen old
+leader in synchronous mode resumes so: its standby now follows the new leader.
 One streaming synchronous standby is enough for the lab (`synchronous_node_count` 1, Patroni's
 default; a client that sets `synchronous_commit` to `local` in its session is not covered). A standby
 cut off by a partition stays in `pg_stat_replication` until `wal_sender_timeout`, so a partitioned
