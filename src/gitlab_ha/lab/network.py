@@ -140,15 +140,12 @@ class LabNetwork:
 
     def resume(self) -> None:
         """Thaw every node and SIGCONT every process in it (harmless to what runs)."""
-        for node in sorted({*self.addresses, *self._cgroup_nodes()}):
+        for node in sorted(self.addresses):  # Lab._recorded_network: from lab.json, else the node cgroups
             with contextlib.suppress(OSError):
                 self.freeze(node, False)
             for pid in self.pids(node):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGCONT)
-
-    def _cgroup_nodes(self) -> list[str]:
-        return [d.name for d in self.cgroup.iterdir() if d.is_dir()] if self.cgroup.is_dir() else []
 
     def pids(self, node: str) -> list[int]:
         procs = self.node_cgroup(node) / "cgroup.procs"
